@@ -1,0 +1,862 @@
+//! Configuration: defaults → TOML file → `COINSTAKER_<SECTION>__<KEY>` environment variables.
+//!
+//! Unknown keys are refused, every value is parsed into its domain type at load, and every
+//! error says which key is wrong and how to fix it. Secrets (RPC passwords, database
+//! passwords) never appear in `Debug` output or logs.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{Conditions, FeeRate, IdentityAddress, PoolSettings, RAddress, Sats};
+
+/// The whole configuration of one coinstaker process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the pool keeps its books.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// The HTTP/GraphQL server.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// One section per chain the pool stakes on; at least one.
+    #[serde(rename = "chain", default)]
+    pub chains: Vec<ChainConfig>,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…?mode=rwc`, `postgres://…` or `mysql://…`.
+    #[serde(default = "default_database_url")]
+    pub url: DatabaseUrl,
+    /// Size of the connection pool.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_database_url(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_database_url() -> DatabaseUrl {
+    DatabaseUrl("sqlite://coinstaker.db?mode=rwc".to_owned())
+}
+fn default_max_connections() -> u32 {
+    10
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address and port to listen on.
+    #[serde(default = "default_bind")]
+    pub bind: SocketAddr,
+    /// Serve GraphiQL at `/graphiql`.
+    #[serde(default = "default_true")]
+    pub graphiql: bool,
+    /// SHA-256 hashes (lowercase hex) of the admin tokens; `coinstaker admin-token` makes one.
+    #[serde(default)]
+    pub admin_token_sha256: Vec<TokenHash>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: default_bind(),
+            graphiql: true,
+            admin_token_sha256: Vec::new(),
+        }
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `[[chain]]`: one chain the pool stakes on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Currency name (`VRSC`, `vrsctest`, a PBaaS chain); unique, case-insensitive.
+    pub name: String,
+    /// verusd's JSON-RPC endpoint.
+    #[serde(default = "default_rpc_url")]
+    pub rpc_url: String,
+    /// RPC user (or take it from `conf_file` / the `.cookie` file).
+    #[serde(default)]
+    pub rpc_user: Option<String>,
+    /// RPC password.
+    #[serde(default)]
+    pub rpc_password: Option<Secret>,
+    /// verusd's configuration file (`VRSC.conf`) to read `rpcuser`, `rpcpassword`, `rpcport` from.
+    #[serde(default)]
+    pub conf_file: Option<PathBuf>,
+    /// verusd's `.cookie` file, used when no password is configured.
+    #[serde(default)]
+    pub cookie_file: Option<PathBuf>,
+    /// verusd's `-zmqpubhashblock` endpoint; without it the pool polls only.
+    #[serde(default)]
+    pub zmq_block_url: Option<String>,
+    /// Seconds between `getblockcount` polls (the fallback when ZMQ is silent).
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_secs: u64,
+    /// The pool's VerusID: receives stake rewards (verusd `-defaultid`) and pays.
+    pub pool_identity: IdentityAddress,
+    /// The R-address subscribers add to their identity's primary addresses.
+    pub pool_primary_address: RAddress,
+    /// The pool's fee in percent, at most 4 decimals.
+    #[serde(default = "default_fee")]
+    pub fee_percent: FeeRate,
+    /// Default minimum payout in coins.
+    #[serde(default = "default_min_payout")]
+    pub min_payout: Sats,
+    /// Confirmations before a stake is mature and split (≥ 100).
+    #[serde(default = "default_maturity")]
+    pub maturity: u32,
+    /// Seconds between payout cycles.
+    #[serde(default = "default_payout_interval")]
+    pub payout_interval_secs: u64,
+    /// Outputs per `sendcurrency` batch.
+    #[serde(default = "default_max_outputs")]
+    pub max_outputs_per_payment: u32,
+    /// Blocks after planning before a payment with no trace is declared failed (≥ 25).
+    #[serde(default = "default_payment_timeout")]
+    pub payment_timeout_blocks: u32,
+    /// Confirmations before a payment is CONFIRMED.
+    #[serde(default = "default_payment_confirmations")]
+    pub payment_confirmations: u32,
+    /// Dust floor for one payment output, in coins.
+    #[serde(default = "default_min_output")]
+    pub min_output: Sats,
+    /// First height the pool processes; omitted = the tip when the pool first starts.
+    #[serde(default)]
+    pub start_height: Option<u32>,
+    /// Conditions an identity must meet to be a subscriber.
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+fn default_rpc_url() -> String {
+    "http://127.0.0.1:27486".to_owned()
+}
+fn default_poll_interval() -> u64 {
+    5
+}
+fn default_fee() -> FeeRate {
+    FeeRate::from_ppm(50_000).unwrap_or_default()
+}
+fn default_min_payout() -> Sats {
+    Sats::coins(1)
+}
+fn default_maturity() -> u32 {
+    150
+}
+fn default_payout_interval() -> u64 {
+    3600
+}
+fn default_max_outputs() -> u32 {
+    50
+}
+fn default_payment_timeout() -> u32 {
+    40
+}
+fn default_payment_confirmations() -> u32 {
+    10
+}
+fn default_min_output() -> Sats {
+    Sats(10_000)
+}
+
+/// The protocol's maximum number of primary addresses (`CPrincipal::IsValid`).
+pub const MAX_PRIMARY_ADDRESSES: u32 = 25;
+/// The chain's coinbase maturity on VRSC; the pool never waits less.
+pub const MIN_MATURITY: u32 = 100;
+/// Wallet transactions expire after 20 blocks; a payment needs some margin beyond that.
+pub const MIN_PAYMENT_TIMEOUT_BLOCKS: u32 = 25;
+/// verusd's `MAX_UNLOCK_DELAY`.
+pub const MAX_UNLOCK_DELAY: u32 = 60 * 24 * 22 * 365;
+
+/// A secret string: shown as `***` in `Debug`, never logged.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// A database URL whose password is hidden in `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> DatabaseUrl {
+        DatabaseUrl(url.into())
+    }
+    /// The URL with its password, for the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with the password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return url.clone();
+        };
+        let authority_end = url[scheme_end..]
+            .find('/')
+            .map_or(url.len(), |i| scheme_end + i);
+        let authority = &url[scheme_end..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => format!(
+                "{}{}:***{}",
+                &url[..scheme_end],
+                &authority[..colon],
+                &url[scheme_end + at..]
+            ),
+            _ => url.clone(),
+        }
+    }
+    /// Which database server the URL names.
+    pub fn backend(&self) -> &'static str {
+        match self.0.split_once(':').map(|(s, _)| s) {
+            Some("sqlite") => "sqlite",
+            Some("postgres" | "postgresql") => "postgres",
+            Some("mysql" | "mariadb") => "mysql",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The SHA-256 of an admin token: 64 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    /// Parses 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Result<TokenHash, String> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 || !bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "{text:?} is not a SHA-256 hash (64 lowercase hex digits); run `coinstaker admin-token` to make a token and its hash"
+            ));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let hex = |b: u8| {
+                if b.is_ascii_digit() {
+                    b - b'0'
+                } else {
+                    b - b'a' + 10
+                }
+            };
+            out[i] = hex(pair[0]) << 4 | hex(pair[1]);
+        }
+        Ok(TokenHash(out))
+    }
+
+    /// The hash of a token.
+    pub fn of_token(token: &str) -> TokenHash {
+        use sha2::Digest;
+        TokenHash(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The raw hash.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        TokenHash::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A configuration that cannot be used, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not TOML, an unknown key, or a value of the wrong form (the message names the key and line).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, from the TOML parser and our types.
+        message: String,
+    },
+    /// An environment override that does not fit.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that parses but is not allowed.
+    #[error("config file {path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, e.g. `chain "VRSC".maturity`.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The prefix of environment overrides.
+pub const ENV_PREFIX: &str = "COINSTAKER_";
+
+impl Config {
+    /// Reads `path`, applies the `COINSTAKER_…` overrides among `env`, and validates.
+    pub fn load(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text, path, env)
+    }
+
+    /// As [`Config::load`], from text already read; `path` is named in messages.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        };
+        // First the file alone, so that its errors point at a line.
+        let from_file: Config = toml::from_str(text).map_err(parse_err)?;
+        let overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.contains("__"))
+            .collect();
+        let config = if overrides.is_empty() {
+            from_file
+        } else {
+            let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+            let mut names = Vec::new();
+            for (var, value) in &overrides {
+                apply_override(&mut table, var, value)?;
+                names.push(var.as_str());
+            }
+            Config::deserialize(table).map_err(|e| ConfigError::Env {
+                var: names.join(", "),
+                message: e.to_string().trim_end().to_owned(),
+            })?
+        };
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        };
+        if self.chains.is_empty() {
+            return Err(invalid(
+                "[[chain]]".into(),
+                "no chain is configured; add a [[chain]] section (see config.example.toml)".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid(
+                "database.max_connections".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if self.database.url.backend() == "unknown" {
+            return Err(invalid(
+                "database.url".into(),
+                format!(
+                    "{} is not a database URL coinstaker can use; write sqlite://FILE?mode=rwc, postgres://USER:PASSWORD@HOST/DB or mysql://USER:PASSWORD@HOST/DB",
+                    self.database.url
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for chain in &self.chains {
+            let key = |k: &str| format!("chain {:?}.{k}", chain.name);
+            if chain.name.is_empty()
+                || !chain
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                return Err(invalid(
+                    key("name"),
+                    "must be the chain's currency name, e.g. \"VRSC\" or \"vrsctest\" (letters, digits, '-', '_', '.')".into(),
+                ));
+            }
+            if !seen.insert(chain.name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    key("name"),
+                    "two [[chain]] sections have this name; chain names are case-insensitive and must be unique".into(),
+                ));
+            }
+            if !(chain.rpc_url.starts_with("http://") || chain.rpc_url.starts_with("https://"))
+                || reqwest::Url::parse(&chain.rpc_url).is_err()
+            {
+                return Err(invalid(
+                    key("rpc_url"),
+                    format!(
+                        "{:?} is not an http:// URL; write e.g. \"http://127.0.0.1:27486\"",
+                        chain.rpc_url
+                    ),
+                ));
+            }
+            if chain.rpc_user.is_some() != chain.rpc_password.is_some() {
+                return Err(invalid(
+                    key("rpc_user"),
+                    "set both rpc_user and rpc_password, or neither (then conf_file or cookie_file is used)".into(),
+                ));
+            }
+            if let Some(url) = &chain.zmq_block_url
+                && !(url.starts_with("tcp://") || url.starts_with("ipc://"))
+            {
+                return Err(invalid(
+                    key("zmq_block_url"),
+                    format!(
+                        "{url:?} is not a ZeroMQ endpoint; write it as in verusd's -zmqpubhashblock, e.g. \"tcp://127.0.0.1:28332\""
+                    ),
+                ));
+            }
+            if chain.poll_interval_secs == 0 {
+                return Err(invalid(
+                    key("poll_interval_secs"),
+                    "must be at least 1".into(),
+                ));
+            }
+            if chain.maturity < MIN_MATURITY {
+                return Err(invalid(
+                    key("maturity"),
+                    format!(
+                        "{} is below the chain's coinbase maturity; rewards can still be orphaned or taken by StakeGuard before {MIN_MATURITY} confirmations. Set maturity = 150 (the default) or at least {MIN_MATURITY}",
+                        chain.maturity
+                    ),
+                ));
+            }
+            if chain.payment_timeout_blocks < MIN_PAYMENT_TIMEOUT_BLOCKS {
+                return Err(invalid(
+                    key("payment_timeout_blocks"),
+                    format!(
+                        "{} is too short: wallet transactions expire only after 20 blocks; set at least {MIN_PAYMENT_TIMEOUT_BLOCKS} (default 40)",
+                        chain.payment_timeout_blocks
+                    ),
+                ));
+            }
+            if chain.max_outputs_per_payment == 0 {
+                return Err(invalid(
+                    key("max_outputs_per_payment"),
+                    "must be at least 1 (default 50)".into(),
+                ));
+            }
+            if chain.payment_confirmations == 0 {
+                return Err(invalid(
+                    key("payment_confirmations"),
+                    "must be at least 1 (default 10)".into(),
+                ));
+            }
+            if chain.payout_interval_secs == 0 {
+                return Err(invalid(
+                    key("payout_interval_secs"),
+                    "must be at least 1 (default 3600)".into(),
+                ));
+            }
+            if chain.min_output.0 <= 0 {
+                return Err(invalid(
+                    key("min_output"),
+                    "must be above zero (default \"0.0001\")".into(),
+                ));
+            }
+            let c = &chain.conditions;
+            if c.max_primary_addresses == 0 || c.max_primary_addresses > MAX_PRIMARY_ADDRESSES {
+                return Err(invalid(
+                    key("conditions.max_primary_addresses"),
+                    format!(
+                        "{} is outside 1–{MAX_PRIMARY_ADDRESSES}: an identity can have at most {MAX_PRIMARY_ADDRESSES} primary addresses (and needs the pool's); set a value from 2 to {MAX_PRIMARY_ADDRESSES}",
+                        c.max_primary_addresses
+                    ),
+                ));
+            }
+            if c.min_unlock_delay > MAX_UNLOCK_DELAY {
+                return Err(invalid(
+                    key("conditions.min_unlock_delay"),
+                    format!(
+                        "{} blocks is beyond verusd's maximum unlock delay of {MAX_UNLOCK_DELAY} blocks",
+                        c.min_unlock_delay
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The chain with this name (case-insensitive).
+    pub fn chain(&self, name: &str) -> Option<&ChainConfig> {
+        self.chains
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+impl ChainConfig {
+    /// The settings this file asks for (an admin may have changed them since; see `store::settings`).
+    pub fn settings(&self) -> PoolSettings {
+        PoolSettings {
+            fee: self.fee_percent,
+            min_payout: self.min_payout,
+            conditions: self.conditions.clone(),
+        }
+    }
+
+    /// Warnings an operator should see at start: settings that let the pool's key move coins.
+    pub fn custody_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.conditions.min_unlock_delay == 0 {
+            out.push(format!(
+                "chain {}: conditions.min_unlock_delay = 0: subscribers need no delay lock, so the pool's key could move their coins at once. Recommended: 1440",
+                self.name
+            ));
+        }
+        if !self.conditions.require_separate_revoke_recover {
+            out.push(format!(
+                "chain {}: conditions.require_separate_revoke_recover = false: a subscriber whose identity revokes or recovers itself cannot defend against a stolen primary key, the pool's included. Recommended: true",
+                self.name
+            ));
+        }
+        out
+    }
+}
+
+/// Sets one `COINSTAKER_…` variable in the parsed file.
+fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_owned(),
+        message,
+    };
+    let rest = &var[ENV_PREFIX.len()..];
+    let parts: Vec<&str> = rest.split("__").collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(env_err(
+            "write COINSTAKER_<SECTION>__<KEY>, e.g. COINSTAKER_HTTP__BIND".into(),
+        ));
+    }
+    let (mut target, path): (&mut toml::Table, &[&str]) = if parts[0].eq_ignore_ascii_case("chain")
+    {
+        let [_, name, path @ ..] = parts.as_slice() else {
+            return Err(env_err(
+                "write COINSTAKER_CHAIN__<NAME>__<KEY>, e.g. COINSTAKER_CHAIN__VRSC__RPC_PASSWORD"
+                    .into(),
+            ));
+        };
+        if path.is_empty() {
+            return Err(env_err(
+                "write COINSTAKER_CHAIN__<NAME>__<KEY>, e.g. COINSTAKER_CHAIN__VRSC__RPC_PASSWORD"
+                    .into(),
+            ));
+        }
+        let chains = table.get_mut("chain").and_then(|v| v.as_array_mut());
+        let chain = chains.and_then(|arr| {
+            arr.iter_mut().filter_map(|v| v.as_table_mut()).find(|t| {
+                t.get("name")
+                    .and_then(|n| n.as_str())
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+        });
+        match chain {
+            Some(t) => (t, path),
+            None => {
+                return Err(env_err(format!(
+                    "there is no [[chain]] named {name:?} in the config file"
+                )));
+            }
+        }
+    } else {
+        (table, parts.as_slice())
+    };
+    let (last, sections) = path
+        .split_last()
+        .ok_or_else(|| env_err("no key given".into()))?;
+    for section in sections {
+        let entry = target
+            .entry(section.to_ascii_lowercase())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        target = entry
+            .as_table_mut()
+            .ok_or_else(|| env_err(format!("{} is not a section", section.to_ascii_lowercase())))?;
+    }
+    let key = last.to_ascii_lowercase();
+    let typed = typed_value(target.get(&key), value).map_err(env_err)?;
+    target.insert(key, typed);
+    Ok(())
+}
+
+/// Gives an environment string the type the key has in the file, or infers one.
+fn typed_value(existing: Option<&toml::Value>, value: &str) -> Result<toml::Value, String> {
+    use toml::Value;
+    let as_int = |v: &str| {
+        v.parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| format!("{v:?} is not a whole number"))
+    };
+    let as_bool = |v: &str| {
+        v.parse::<bool>()
+            .map(Value::Boolean)
+            .map_err(|_| format!("{v:?} is not true or false"))
+    };
+    let as_list = |v: &str| {
+        Value::Array(
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )
+    };
+    match existing {
+        Some(Value::String(_)) => Ok(Value::String(value.to_owned())),
+        Some(Value::Integer(_)) => as_int(value),
+        Some(Value::Boolean(_)) => as_bool(value),
+        Some(Value::Array(_)) => Ok(as_list(value)),
+        Some(other) => Err(format!(
+            "cannot override a {} from the environment",
+            other.type_str()
+        )),
+        None => Ok(if let Ok(i) = value.parse::<i64>() {
+            Value::Integer(i)
+        } else if let Ok(b) = value.parse::<bool>() {
+            Value::Boolean(b)
+        } else {
+            Value::String(value.to_owned())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[[chain]]
+name = "VRSC"
+rpc_user = "user"
+rpc_password = "hunter2"
+pool_identity = "iCmV3PCebXNrR7UyQRn2DH1bEYJ58R555e"
+pool_primary_address = "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMK"
+"#;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            text,
+            Path::new("test.toml"),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    fn err(text: &str, env: &[(&str, &str)]) -> String {
+        load(text, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = load(MINIMAL, &[]).unwrap();
+        let chain = &c.chains[0];
+        assert_eq!(chain.maturity, 150);
+        assert_eq!(chain.fee_percent.ppm(), 50_000);
+        assert_eq!(chain.min_output, Sats(10_000));
+        assert_eq!(chain.conditions.min_unlock_delay, 1440);
+        assert_eq!(c.http.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database.url.backend(), "sqlite");
+    }
+
+    #[test]
+    fn secrets_never_in_debug() {
+        let text = MINIMAL.replace(
+            "[[chain]]",
+            "[database]\nurl = \"postgres://pool:s3cret@db/pool\"\n[[chain]]",
+        );
+        let c = load(&text, &[]).unwrap();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("postgres://pool:***@db/pool"), "{debug}");
+        assert_eq!(
+            c.chains[0].rpc_password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = err(&MINIMAL.replace("rpc_user", "rpc_usr"), &[]);
+        assert!(e.contains("rpc_usr") && e.contains("test.toml"), "{e}");
+        let e = err(&format!("{MINIMAL}\n[http]\nbindd = \"1.2.3.4:5\"\n"), &[]);
+        assert!(e.contains("bindd"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_say_how_to_fix() {
+        let e = err(&format!("{MINIMAL}fee_percent = \"120\"\n"), &[]);
+        assert!(
+            e.contains("fee_percent") && e.contains("from 0 to 100"),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}maturity = 50\n"), &[]);
+        assert!(e.contains("maturity") && e.contains("150"), "{e}");
+        let e = err(
+            &format!("{MINIMAL}[chain.conditions]\nmax_primary_addresses = 30\n"),
+            &[],
+        );
+        assert!(
+            e.contains("max_primary_addresses") && e.contains("25"),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}min_payout = \"1.5x\"\n"), &[]);
+        assert!(
+            e.contains("min_payout") && e.contains("not an amount"),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}min_payout = 1.5\n"), &[]);
+        assert!(e.contains("min_payout") && e.contains("as a string"), "{e}");
+        let e = err(
+            &MINIMAL.replace(
+                "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMK",
+                "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMJ",
+            ),
+            &[],
+        );
+        assert!(
+            e.contains("pool_primary_address") && e.contains("R-address"),
+            "{e}"
+        );
+        let e = err(&format!("{MINIMAL}payment_timeout_blocks = 10\n"), &[]);
+        assert!(e.contains("payment_timeout_blocks"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_chain_names_refused() {
+        let twice = format!("{MINIMAL}{}", MINIMAL.replace("\"VRSC\"", "\"vrsc\""));
+        let e = err(&twice, &[]);
+        assert!(e.contains("unique"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_by_section_and_chain_name() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("COINSTAKER_HTTP__BIND", "0.0.0.0:9000"),
+                ("COINSTAKER_CHAIN__vrsc__RPC_PASSWORD", "fromenv"),
+                ("COINSTAKER_CHAIN__VRSC__CONDITIONS__MAX_UTXOS", "7"),
+                ("COINSTAKER_CHAIN__VRSC__MIN_PAYOUT", "2"),
+                ("COINSTAKER_CHAIN__VRSC__FEE_PERCENT", "3.33"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.http.bind.to_string(), "0.0.0.0:9000");
+        let chain = &c.chains[0];
+        assert_eq!(
+            chain.rpc_password.as_ref().map(Secret::expose),
+            Some("fromenv")
+        );
+        assert_eq!(chain.conditions.max_utxos, 7);
+        assert_eq!(chain.min_payout, Sats::coins(2));
+        assert_eq!(chain.fee_percent.ppm(), 33_300);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let e = err(MINIMAL, &[("COINSTAKER_CHAIN__BTC__RPC_PASSWORD", "x")]);
+        assert!(
+            e.contains("COINSTAKER_CHAIN__BTC__RPC_PASSWORD") && e.contains("BTC"),
+            "{e}"
+        );
+        let e = err(MINIMAL, &[("COINSTAKER_HTTP__BINDD", "x")]);
+        assert!(
+            e.contains("COINSTAKER_HTTP__BINDD") && e.contains("bindd"),
+            "{e}"
+        );
+        let e = err(MINIMAL, &[("COINSTAKER_CHAIN__VRSC__MATURITY", "ten")]);
+        assert!(e.contains("COINSTAKER_CHAIN__VRSC__MATURITY"), "{e}");
+    }
+
+    #[test]
+    fn token_hash_round_trips() {
+        let h = TokenHash::of_token("abc");
+        assert_eq!(
+            h.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(TokenHash::parse(&h.to_string()), Ok(h));
+        assert!(
+            TokenHash::parse("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! Pure domain logic with no I/O: amounts in satoshis, fee rates, addresses, work.
+//!
+//! Everything here parses ("parse, don't validate"): once a value has one of these types it
+//! is known to be well formed, so the layers above never re-check it.
+
+pub mod address;
+pub mod amount;
+pub mod conditions;
+pub mod fee;
+pub mod status;
+pub mod work;
+
+pub use address::{IdentityAddress, RAddress};
+pub use amount::Sats;
+pub use conditions::{Conditions, PoolSettings};
+pub use fee::FeeRate;
+pub use status::{EventKind, IdentityAlertKind, PaymentStatus, StakeStatus, SubscriberStatus};
+pub use work::Work;
+
+/// A block height. Verus heights fit easily in `u32`; `i64` matches the database columns.
+pub type Height = i64;

@@ -1,0 +1,198 @@
+//! Chain progress: what the pool knows about each configured chain, the blocks the
+//! ChainWatcher connected, and the last (height, hash) each chain actor committed.
+
+use entity::{actor_cursor, block, chain_info};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use super::{StoreResult, now};
+use crate::domain::Height;
+
+/// Records a configured chain once; later calls keep what is stored.
+pub async fn ensure_chain(
+    db: &impl ConnectionTrait,
+    chain: &str,
+) -> StoreResult<chain_info::Model> {
+    let row = chain_info::ActiveModel {
+        chain: Set(chain.to_owned()),
+        chain_id: Set(None),
+        start_height: Set(None),
+        created_at: Set(now()),
+    };
+    chain_info::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(chain_info::Column::Chain)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    get_chain(db, chain)
+        .await?
+        .ok_or_else(|| super::StoreError::Corrupt(format!("chain_info row for {chain} vanished")))
+}
+
+/// What is stored about a chain.
+pub async fn get_chain(
+    db: &impl ConnectionTrait,
+    chain: &str,
+) -> StoreResult<Option<chain_info::Model>> {
+    Ok(chain_info::Entity::find_by_id(chain.to_owned())
+        .one(db)
+        .await?)
+}
+
+/// Stores the chain's currency i-address once the daemon has told it.
+pub async fn set_chain_id(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    chain_id: &str,
+) -> StoreResult<()> {
+    chain_info::Entity::update_many()
+        .col_expr(chain_info::Column::ChainId, chain_id.into())
+        .filter(chain_info::Column::Chain.eq(chain))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Fixes the first height the pool processes, if not fixed yet. Returns the height in force.
+pub async fn fix_start_height(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<Height> {
+    chain_info::Entity::update_many()
+        .col_expr(chain_info::Column::StartHeight, height.into())
+        .filter(chain_info::Column::Chain.eq(chain))
+        .filter(chain_info::Column::StartHeight.is_null())
+        .exec(db)
+        .await?;
+    let stored = get_chain(db, chain).await?.and_then(|c| c.start_height);
+    Ok(stored.unwrap_or(height))
+}
+
+/// A connected block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Its height.
+    pub height: Height,
+    /// Its hash.
+    pub hash: String,
+    /// The hash of the block below.
+    pub prev_hash: String,
+}
+
+impl From<block::Model> for BlockRef {
+    fn from(m: block::Model) -> Self {
+        BlockRef {
+            height: m.height,
+            hash: m.hash,
+            prev_hash: m.prev_hash,
+        }
+    }
+}
+
+/// Records a connected block; connecting the same block again changes nothing.
+pub async fn insert_block(db: &impl ConnectionTrait, chain: &str, b: &BlockRef) -> StoreResult<()> {
+    let row = block::ActiveModel {
+        chain: Set(chain.to_owned()),
+        height: Set(b.height),
+        hash: Set(b.hash.clone()),
+        prev_hash: Set(b.prev_hash.clone()),
+        processed_at: Set(now()),
+    };
+    block::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([block::Column::Chain, block::Column::Height])
+                .update_columns([
+                    block::Column::Hash,
+                    block::Column::PrevHash,
+                    block::Column::ProcessedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The connected block at `height`.
+pub async fn block_at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<Option<BlockRef>> {
+    Ok(block::Entity::find_by_id((chain.to_owned(), height))
+        .one(db)
+        .await?
+        .map(Into::into))
+}
+
+/// The highest connected block.
+pub async fn tip(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Option<BlockRef>> {
+    Ok(block::Entity::find()
+        .filter(block::Column::Chain.eq(chain))
+        .order_by_desc(block::Column::Height)
+        .one(db)
+        .await?
+        .map(Into::into))
+}
+
+/// Forgets a disconnected block.
+pub async fn delete_block(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<()> {
+    block::Entity::delete_by_id((chain.to_owned(), height))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The last (height, hash) `actor` committed on `chain`.
+pub async fn cursor(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    actor: &str,
+) -> StoreResult<Option<(Height, String)>> {
+    Ok(
+        actor_cursor::Entity::find_by_id((chain.to_owned(), actor.to_owned()))
+            .one(db)
+            .await?
+            .map(|m| (m.height, m.hash)),
+    )
+}
+
+/// Records that `actor` committed (height, hash); call it in the transaction of that work.
+pub async fn set_cursor(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    actor: &str,
+    height: Height,
+    hash: &str,
+) -> StoreResult<()> {
+    let row = actor_cursor::ActiveModel {
+        chain: Set(chain.to_owned()),
+        actor: Set(actor.to_owned()),
+        height: Set(height),
+        hash: Set(hash.to_owned()),
+        updated_at: Set(now()),
+    };
+    actor_cursor::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([actor_cursor::Column::Chain, actor_cursor::Column::Actor])
+                .update_columns([
+                    actor_cursor::Column::Height,
+                    actor_cursor::Column::Hash,
+                    actor_cursor::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Balances and the ledger that journals them. Every change of a balance is one ledger entry
+//! written in the same transaction, so the balances can always be re-derived and checked:
+//! Σ credits = Σ pending + Σ in flight + Σ paid (DESIGN §5).
+
+use entity::{balance, ledger_entry};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect,
+};
+
+use super::{StoreError, StoreResult, now};
+use crate::domain::{Height, Sats};
+
+/// Kinds of ledger entries and what each does to the identity's balance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LedgerKind {
+    /// A share of a matured stake: `pending += amount`, `credited += amount`.
+    Credit,
+    /// What the pool keeps of a matured stake (fees and rounding); the pool's own account.
+    PoolKeep,
+    /// Moved into a planned payment: `pending -= amount`, `in_flight += amount`.
+    PaymentPlanned,
+    /// A failed payment gives it back: `in_flight -= amount`, `pending += amount`.
+    PaymentFailed,
+    /// A payment confirmed: `in_flight -= amount`, `paid += amount`.
+    PaymentConfirmed,
+    /// A confirmed payment's block was disconnected: `paid -= amount`, `in_flight += amount`.
+    PaymentUnconfirmed,
+}
+
+impl LedgerKind {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Credit => "CREDIT",
+            LedgerKind::PoolKeep => "POOL_KEEP",
+            LedgerKind::PaymentPlanned => "PAYMENT_PLANNED",
+            LedgerKind::PaymentFailed => "PAYMENT_FAILED",
+            LedgerKind::PaymentConfirmed => "PAYMENT_CONFIRMED",
+            LedgerKind::PaymentUnconfirmed => "PAYMENT_UNCONFIRMED",
+        }
+    }
+
+    /// (Δpending, Δin_flight, Δpaid, Δcredited) for an amount.
+    fn deltas(self, a: i64) -> (i64, i64, i64, i64) {
+        match self {
+            LedgerKind::Credit => (a, 0, 0, a),
+            LedgerKind::PoolKeep => (0, 0, 0, 0),
+            LedgerKind::PaymentPlanned => (-a, a, 0, 0),
+            LedgerKind::PaymentFailed => (a, -a, 0, 0),
+            LedgerKind::PaymentConfirmed => (0, -a, a, 0),
+            LedgerKind::PaymentUnconfirmed => (0, a, -a, 0),
+        }
+    }
+}
+
+/// A ledger entry to post.
+#[derive(Debug, Clone)]
+pub struct Posting<'a> {
+    /// Chain name.
+    pub chain: &'a str,
+    /// The identity; `None` is the pool's own account.
+    pub identity_address: Option<&'a str>,
+    /// What it is.
+    pub kind: LedgerKind,
+    /// How much (positive).
+    pub amount: Sats,
+    /// The stake it comes from.
+    pub stake_id: Option<i64>,
+    /// The payment it belongs to.
+    pub payment_id: Option<i64>,
+    /// The height it happened at.
+    pub height: Option<Height>,
+}
+
+/// One identity's balance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Credited and not yet in a payment.
+    pub pending: Sats,
+    /// In a payment that is not confirmed yet.
+    pub in_flight: Sats,
+    /// Paid and confirmed.
+    pub paid: Sats,
+    /// Everything ever credited.
+    pub credited: Sats,
+}
+
+/// Writes the entry and applies it to the balance. Call it in the transaction of the change.
+pub async fn post(db: &impl ConnectionTrait, p: &Posting<'_>) -> StoreResult<()> {
+    if p.amount.0 < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "negative ledger amount {}",
+            p.amount
+        )));
+    }
+    let at = now();
+    ledger_entry::ActiveModel {
+        id: Default::default(),
+        chain: Set(p.chain.to_owned()),
+        identity_address: Set(p.identity_address.map(str::to_owned)),
+        kind: Set(p.kind.as_str().to_owned()),
+        amount: Set(p.amount.0),
+        stake_id: Set(p.stake_id),
+        payment_id: Set(p.payment_id),
+        height: Set(p.height),
+        created_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    let Some(identity) = p.identity_address else {
+        return Ok(());
+    };
+    let (dp, di, dpaid, dc) = p.kind.deltas(p.amount.0);
+    use balance::Column as C;
+    let updated = balance::Entity::update_many()
+        .col_expr(C::Pending, Expr::col(C::Pending).add(dp))
+        .col_expr(C::InFlight, Expr::col(C::InFlight).add(di))
+        .col_expr(C::Paid, Expr::col(C::Paid).add(dpaid))
+        .col_expr(C::Credited, Expr::col(C::Credited).add(dc))
+        .col_expr(C::UpdatedAt, at.into())
+        .filter(C::Chain.eq(p.chain))
+        .filter(C::IdentityAddress.eq(identity))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        balance::ActiveModel {
+            chain: Set(p.chain.to_owned()),
+            identity_address: Set(identity.to_owned()),
+            pending: Set(dp),
+            in_flight: Set(di),
+            paid: Set(dpaid),
+            credited: Set(dc),
+            updated_at: Set(at),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One identity's balance (zero if it never had one).
+pub async fn balance(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Balance> {
+    Ok(
+        balance::Entity::find_by_id((chain.to_owned(), identity.to_owned()))
+            .one(db)
+            .await?
+            .map(|m| Balance {
+                pending: Sats(m.pending),
+                in_flight: Sats(m.in_flight),
+                paid: Sats(m.paid),
+                credited: Sats(m.credited),
+            })
+            .unwrap_or_default(),
+    )
+}
+
+/// `SUM(col)` as a BIGINT on every backend (PostgreSQL and MySQL widen sums to NUMERIC).
+fn sum_i64(backend: DbBackend, column: &str) -> SimpleExpr {
+    let cast = match backend {
+        DbBackend::Postgres => "BIGINT",
+        DbBackend::MySql => "SIGNED",
+        _ => "INTEGER",
+    };
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS {cast})"))
+}
+
+/// Totals of a pool for dashboards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolTotals {
+    /// Everything the pool kept from matured stakes.
+    pub fees_earned: Sats,
+    /// Everything paid and confirmed.
+    pub total_paid: Sats,
+    /// Everything credited and not yet in a payment.
+    pub pending_total: Sats,
+    /// Everything in payments not yet confirmed.
+    pub in_flight_total: Sats,
+    /// Everything ever credited.
+    pub credited_total: Sats,
+}
+
+/// Sums the balances and the pool's keep of `chain`.
+pub async fn pool_totals(db: &impl ConnectionTrait, chain: &str) -> StoreResult<PoolTotals> {
+    let backend = db.get_database_backend();
+    let sums: Option<(i64, i64, i64, i64)> = balance::Entity::find()
+        .select_only()
+        .column_as(sum_i64(backend, "pending"), "pending")
+        .column_as(sum_i64(backend, "in_flight"), "in_flight")
+        .column_as(sum_i64(backend, "paid"), "paid")
+        .column_as(sum_i64(backend, "credited"), "credited")
+        .filter(balance::Column::Chain.eq(chain))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let fees: Option<i64> = ledger_entry::Entity::find()
+        .select_only()
+        .column_as(sum_i64(backend, "amount"), "fees")
+        .filter(ledger_entry::Column::Chain.eq(chain))
+        .filter(ledger_entry::Column::Kind.eq(LedgerKind::PoolKeep.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (pending, in_flight, paid, credited) = sums.unwrap_or_default();
+    Ok(PoolTotals {
+        fees_earned: Sats(fees.unwrap_or(0)),
+        total_paid: Sats(paid),
+        pending_total: Sats(pending),
+        in_flight_total: Sats(in_flight),
+        credited_total: Sats(credited),
+    })
+}

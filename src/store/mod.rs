@@ -1,0 +1,86 @@
+//! Repository functions over the SeaORM entities, one module per aggregate.
+//!
+//! Every function takes `&impl ConnectionTrait`, so the same function runs on the pool or
+//! inside a transaction: the actor that makes a change composes the writes it needs (state,
+//! ledger, events) into one transaction (DESIGN §2). GraphQL reads call these directly.
+//! Nothing here talks to verusd.
+
+pub mod audit;
+pub mod chain;
+pub mod events;
+pub mod ledger;
+pub mod settings;
+pub mod subscribers;
+
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::config::DatabaseConfig;
+
+/// A database failure or a stored value that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// A stored value is not what the schema promises (hand-edited or corrupt rows).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a store function.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Connects to the database named by the configuration (SQLite, PostgreSQL or MySQL).
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    connect_url(config.url.expose(), config.max_connections).await
+}
+
+/// Connects to `url` with at most `max_connections` connections.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    // An in-memory SQLite database exists once per connection: keep exactly one.
+    let max = if url.contains(":memory:") || url.contains("mode=memory") {
+        1
+    } else {
+        max_connections
+    };
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    if db.get_database_backend() == DbBackend::Sqlite && max > 1 {
+        // Readers do not block the writer, and the writer waits instead of failing.
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+    }
+    Ok(db)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    migration::Migrator::up(db, None).await
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// The current time, as stored in `*_at` columns.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+/// Reads a stored enum spelling, or reports the row as corrupt.
+pub(crate) fn parse_stored<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> StoreResult<T> {
+    parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} {text:?}")))
+}

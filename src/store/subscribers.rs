@@ -1,0 +1,243 @@
+//! Subscribers and their status history.
+
+use entity::{subscriber, subscriber_status};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{StoreError, StoreResult, now, parse_stored};
+use crate::domain::{Height, Sats, SubscriberStatus};
+
+/// A subscriber as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// Row id (the API's cursor for lists).
+    pub id: i64,
+    /// Chain name.
+    pub chain: String,
+    /// The identity's i-address.
+    pub identity_address: String,
+    /// Its fully qualified name.
+    pub name: String,
+    /// Its status now.
+    pub status: SubscriberStatus,
+    /// When it last joined (met every condition).
+    pub joined_height: Option<Height>,
+    /// When it last left.
+    pub left_height: Option<Height>,
+    /// Its own minimum payout, if it set one.
+    pub min_payout: Option<Sats>,
+    /// Conditions it does not meet, in words (when LEFT for that reason).
+    pub unmet: Vec<String>,
+}
+
+fn from_row(m: subscriber::Model) -> StoreResult<Subscriber> {
+    let unmet = match m.unmet.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| StoreError::Corrupt(format!("subscriber {} unmet: {e}", m.id)))?,
+    };
+    Ok(Subscriber {
+        id: m.id,
+        status: parse_stored(&m.status, SubscriberStatus::parse, "subscriber status")?,
+        chain: m.chain,
+        identity_address: m.identity_address,
+        name: m.name,
+        joined_height: m.joined_height,
+        left_height: m.left_height,
+        min_payout: m.min_payout.map(Sats),
+        unmet,
+    })
+}
+
+/// The subscriber with this identity.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Option<Subscriber>> {
+    subscriber::Entity::find()
+        .filter(subscriber::Column::Chain.eq(chain))
+        .filter(subscriber::Column::IdentityAddress.eq(identity))
+        .one(db)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// How many subscribers of `chain` have one of `statuses`.
+pub async fn count_by_status(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    statuses: &[SubscriberStatus],
+) -> StoreResult<u64> {
+    Ok(subscriber::Entity::find()
+        .filter(subscriber::Column::Chain.eq(chain))
+        .filter(subscriber::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+        .count(db)
+        .await?)
+}
+
+/// Up to `limit` subscribers with ids above `after`, in id order.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    status: Option<SubscriberStatus>,
+    after: Option<i64>,
+    limit: u64,
+) -> StoreResult<Vec<Subscriber>> {
+    let mut q = subscriber::Entity::find().filter(subscriber::Column::Chain.eq(chain));
+    if let Some(s) = status {
+        q = q.filter(subscriber::Column::Status.eq(s.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(subscriber::Column::Id.gt(after));
+    }
+    q.order_by_asc(subscriber::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+/// A status change to record.
+#[derive(Debug, Clone)]
+pub struct StatusChange<'a> {
+    /// Chain name.
+    pub chain: &'a str,
+    /// The identity.
+    pub identity_address: &'a str,
+    /// Its name as of this change.
+    pub name: &'a str,
+    /// The new status.
+    pub status: SubscriberStatus,
+    /// The height it applies from.
+    pub height: Height,
+    /// Why, in words.
+    pub reason: Option<&'a str>,
+    /// Conditions not met, in words.
+    pub unmet: &'a [String],
+}
+
+/// Creates or updates the subscriber and appends the change to its history.
+/// `joined_height` is set on entering COOLING_DOWN from outside the pool, `left_height` on
+/// leaving (LEFT or BANNED).
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    change: &StatusChange<'_>,
+) -> StoreResult<Subscriber> {
+    let at = now();
+    let unmet = if change.unmet.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(change.unmet).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+    };
+    let existing = subscriber::Entity::find()
+        .filter(subscriber::Column::Chain.eq(change.chain))
+        .filter(subscriber::Column::IdentityAddress.eq(change.identity_address))
+        .one(db)
+        .await?;
+    let leaving = matches!(
+        change.status,
+        SubscriberStatus::Left | SubscriberStatus::Banned
+    );
+    let model = match existing {
+        Some(m) => {
+            let was_in = matches!(
+                parse_stored(&m.status, SubscriberStatus::parse, "subscriber status")?,
+                SubscriberStatus::CoolingDown | SubscriberStatus::Active
+            );
+            let joined = if !was_in && change.status == SubscriberStatus::CoolingDown {
+                Some(change.height)
+            } else {
+                m.joined_height
+            };
+            let left = if leaving && was_in {
+                Some(change.height)
+            } else {
+                m.left_height
+            };
+            let mut am: subscriber::ActiveModel = m.into();
+            am.name = Set(change.name.to_owned());
+            am.status = Set(change.status.as_str().to_owned());
+            am.joined_height = Set(joined);
+            am.left_height = Set(left);
+            am.unmet = Set(unmet);
+            am.updated_at = Set(at);
+            am.update(db).await?
+        }
+        None => {
+            let joined = (change.status == SubscriberStatus::CoolingDown).then_some(change.height);
+            subscriber::ActiveModel {
+                id: Default::default(),
+                chain: Set(change.chain.to_owned()),
+                identity_address: Set(change.identity_address.to_owned()),
+                name: Set(change.name.to_owned()),
+                status: Set(change.status.as_str().to_owned()),
+                joined_height: Set(joined),
+                left_height: Set(leaving.then_some(change.height)),
+                min_payout: Set(None),
+                unmet: Set(unmet),
+                created_at: Set(at),
+                updated_at: Set(at),
+            }
+            .insert(db)
+            .await?
+        }
+    };
+    subscriber_status::ActiveModel {
+        id: Default::default(),
+        chain: Set(change.chain.to_owned()),
+        identity_address: Set(change.identity_address.to_owned()),
+        height: Set(change.height),
+        status: Set(change.status.as_str().to_owned()),
+        reason: Set(change.reason.map(str::to_owned)),
+        created_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    from_row(model)
+}
+
+/// The status history of one identity, oldest first: (height, status, reason).
+pub async fn history(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Vec<(Height, SubscriberStatus, Option<String>)>> {
+    subscriber_status::Entity::find()
+        .filter(subscriber_status::Column::Chain.eq(chain))
+        .filter(subscriber_status::Column::IdentityAddress.eq(identity))
+        .order_by_asc(subscriber_status::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| {
+            Ok((
+                m.height,
+                parse_stored(&m.status, SubscriberStatus::parse, "status")?,
+                m.reason,
+            ))
+        })
+        .collect()
+}
+
+/// Sets a subscriber's own minimum payout.
+pub async fn set_min_payout(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    amount: Sats,
+) -> StoreResult<bool> {
+    let res = subscriber::Entity::update_many()
+        .col_expr(subscriber::Column::MinPayout, amount.0.into())
+        .col_expr(subscriber::Column::UpdatedAt, now().into())
+        .filter(subscriber::Column::Chain.eq(chain))
+        .filter(subscriber::Column::IdentityAddress.eq(identity))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
