@@ -94,9 +94,10 @@ fn default_true() -> bool {
 pub struct ChainConfig {
     /// Currency name (`VRSC`, `vrsctest`, a PBaaS chain); unique, case-insensitive.
     pub name: String,
-    /// verusd's JSON-RPC endpoint.
-    #[serde(default = "default_rpc_url")]
-    pub rpc_url: String,
+    /// verusd's JSON-RPC endpoint; omitted = `http://127.0.0.1:<rpcport>` with `rpcport` from
+    /// `conf_file`, else 27486 (VRSC mainnet).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
     /// RPC user (or take it from `conf_file` / the `.cookie` file).
     #[serde(default)]
     pub rpc_user: Option<String>,
@@ -151,9 +152,6 @@ pub struct ChainConfig {
     pub conditions: Conditions,
 }
 
-fn default_rpc_url() -> String {
-    "http://127.0.0.1:27486".to_owned()
-}
 fn default_poll_interval() -> u64 {
     5
 }
@@ -458,15 +456,13 @@ impl Config {
                     "two [[chain]] sections have this name; chain names are case-insensitive and must be unique".into(),
                 ));
             }
-            if !(chain.rpc_url.starts_with("http://") || chain.rpc_url.starts_with("https://"))
-                || reqwest::Url::parse(&chain.rpc_url).is_err()
+            if let Some(url) = &chain.rpc_url
+                && (!(url.starts_with("http://") || url.starts_with("https://"))
+                    || reqwest::Url::parse(url).is_err())
             {
                 return Err(invalid(
                     key("rpc_url"),
-                    format!(
-                        "{:?} is not an http:// URL; write e.g. \"http://127.0.0.1:27486\"",
-                        chain.rpc_url
-                    ),
+                    format!("{url:?} is not an http:// URL; write e.g. \"http://127.0.0.1:27486\""),
                 ));
             }
             if chain.rpc_user.is_some() != chain.rpc_password.is_some() {

@@ -3,6 +3,14 @@
 //! The binary is a thin shell over this library so that tests can build the whole
 //! application (`startup::Application`) on port 0.
 
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod domain;
+pub mod graphql;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod state;
 pub mod store;

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod events;
 pub mod ledger;
 pub mod settings;
+pub mod stats;
 pub mod subscribers;
 
 use std::time::Duration;

@@ -1,0 +1,238 @@
+//! `Pool` and `PoolConditions`.
+
+use async_graphql::{Context, Object, Result};
+
+use crate::config::ChainConfig;
+use crate::domain::{Conditions, PoolSettings, SubscriberStatus};
+use crate::graphql::error::store_error;
+use crate::graphql::scalars::Amount;
+use crate::state::{AppState, known_chain_id};
+use crate::store;
+
+/// A staking pool on one chain: what a newcomer needs to join, and how the pool is doing.
+pub struct Pool {
+    chain: ChainConfig,
+}
+
+impl Pool {
+    /// The pool of a configured chain.
+    pub fn new(chain: &ChainConfig) -> Pool {
+        Pool {
+            chain: chain.clone(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.chain.name
+    }
+
+    /// The settings in force from the next block (the stored version, else the config's).
+    async fn settings(&self, ctx: &Context<'_>) -> Result<PoolSettings> {
+        let state = ctx.data::<AppState>()?;
+        let stored = store::settings::latest(&state.db, self.name())
+            .await
+            .map_err(store_error)?;
+        Ok(stored
+            .map(|v| v.settings)
+            .unwrap_or_else(|| self.chain.settings()))
+    }
+
+    async fn processed(&self, ctx: &Context<'_>) -> Result<i64> {
+        let state = ctx.data::<AppState>()?;
+        if let Some(tip) = store::chain::tip(&state.db, self.name())
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(tip.height);
+        }
+        let start = store::chain::get_chain(&state.db, self.name())
+            .await
+            .map_err(store_error)?
+            .and_then(|c| c.start_height);
+        Ok(start.map_or(0, |s| s - 1).max(0))
+    }
+}
+
+fn height_i32(h: i64) -> i32 {
+    i32::try_from(h).unwrap_or(i32::MAX)
+}
+
+#[Object]
+impl Pool {
+    /// The chain's currency name as configured (`VRSC`, `vrsctest`, …).
+    async fn chain(&self) -> &str {
+        self.name()
+    }
+
+    /// The chain's currency i-address; empty until the daemon has told it, for chains other
+    /// than VRSC and VRSCTEST.
+    async fn chain_id(&self, ctx: &Context<'_>) -> Result<String> {
+        let state = ctx.data::<AppState>()?;
+        let stored = store::chain::get_chain(&state.db, self.name())
+            .await
+            .map_err(store_error)?
+            .and_then(|c| c.chain_id);
+        Ok(stored
+            .or_else(|| known_chain_id(self.name()).map(str::to_owned))
+            .unwrap_or_default())
+    }
+
+    /// The R-address a subscriber adds to its VerusID's primary addresses to join.
+    async fn primary_address(&self) -> &str {
+        self.chain.pool_primary_address.as_str()
+    }
+
+    /// The VerusID that receives the stake rewards and pays subscribers.
+    async fn pool_identity(&self) -> &str {
+        self.chain.pool_identity.as_str()
+    }
+
+    /// The pool's fee in percent, at most 4 decimals (`"3.33"`).
+    async fn fee_percent(&self, ctx: &Context<'_>) -> Result<String> {
+        Ok(self.settings(ctx).await?.fee.to_string())
+    }
+
+    /// The default minimum payout; a subscriber may set its own.
+    async fn min_payout(&self, ctx: &Context<'_>) -> Result<Amount> {
+        Ok(Amount(self.settings(ctx).await?.min_payout))
+    }
+
+    /// Confirmations a stake needs before its reward is split.
+    async fn maturity(&self) -> i32 {
+        i32::try_from(self.chain.maturity).unwrap_or(i32::MAX)
+    }
+
+    /// The conditions an identity must meet to be a subscriber.
+    async fn conditions(&self, ctx: &Context<'_>) -> Result<PoolConditions> {
+        Ok(PoolConditions(self.settings(ctx).await?.conditions))
+    }
+
+    /// The daemon's chain tip height (the processed height while the daemon has not answered).
+    async fn tip_height(&self, ctx: &Context<'_>) -> Result<i32> {
+        let state = ctx.data::<AppState>()?;
+        match state.health.daemon(self.name()).tip_height {
+            Some(tip) => Ok(i32::try_from(tip).unwrap_or(i32::MAX)),
+            None => Ok(height_i32(self.processed(ctx).await?)),
+        }
+    }
+
+    /// The highest block the pool has processed.
+    async fn processed_height(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(height_i32(self.processed(ctx).await?))
+    }
+
+    /// Subscribers that are ACTIVE or COOLING_DOWN.
+    async fn subscriber_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let state = ctx.data::<AppState>()?;
+        let n = store::subscribers::count_by_status(
+            &state.db,
+            self.name(),
+            &[SubscriberStatus::Active, SubscriberStatus::CoolingDown],
+        )
+        .await
+        .map_err(store_error)?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+
+    /// The pool's eligible staking supply at the processed height.
+    async fn staking_supply(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        let latest = store::stats::latest(&state.db, self.name())
+            .await
+            .map_err(store_error)?;
+        Ok(Amount(latest.map(|s| s.staking_supply).unwrap_or_default()))
+    }
+
+    /// The network's staking supply as the daemon last reported it.
+    async fn network_staking_supply(&self, ctx: &Context<'_>) -> Result<Option<Amount>> {
+        let state = ctx.data::<AppState>()?;
+        let latest = store::stats::latest(&state.db, self.name())
+            .await
+            .map_err(store_error)?;
+        Ok(latest.and_then(|s| s.network_staking_supply).map(Amount))
+    }
+
+    /// Everything the pool kept from matured stakes (fees and rounding).
+    async fn fees_earned(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        Ok(Amount(
+            store::ledger::pool_totals(&state.db, self.name())
+                .await
+                .map_err(store_error)?
+                .fees_earned,
+        ))
+    }
+
+    /// Everything paid to subscribers and confirmed.
+    async fn total_paid(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        Ok(Amount(
+            store::ledger::pool_totals(&state.db, self.name())
+                .await
+                .map_err(store_error)?
+                .total_paid,
+        ))
+    }
+
+    /// Everything credited to subscribers and not yet in a payment.
+    async fn pending_total(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        Ok(Amount(
+            store::ledger::pool_totals(&state.db, self.name())
+                .await
+                .map_err(store_error)?
+                .pending_total,
+        ))
+    }
+
+    /// Whether payouts are paused (by an admin, or because the ledger check failed).
+    async fn payouts_paused(&self, ctx: &Context<'_>) -> Result<bool> {
+        let state = ctx.data::<AppState>()?;
+        Ok(store::settings::payout_state(&state.db, self.name())
+            .await
+            .map_err(store_error)?
+            .paused)
+    }
+
+    /// Why payouts are paused.
+    async fn paused_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(store::settings::payout_state(&state.db, self.name())
+            .await
+            .map_err(store_error)?
+            .reason)
+    }
+}
+
+/// The conditions an identity must meet to be a subscriber; 0 means no lock / no limit.
+pub struct PoolConditions(pub Conditions);
+
+#[Object]
+impl PoolConditions {
+    /// Minimum delay lock in blocks (the identity must be locked with at least this unlock
+    /// delay); 0 = no lock required.
+    async fn min_unlock_delay(&self) -> i32 {
+        i32::try_from(self.0.min_unlock_delay).unwrap_or(i32::MAX)
+    }
+
+    /// Whether the revocation and recovery authorities must both differ from the identity
+    /// itself and from every identity the pool can sign for.
+    async fn require_separate_revoke_recover(&self) -> bool {
+        self.0.require_separate_revoke_recover
+    }
+
+    /// The most primary addresses an identity may have (the pool's included).
+    async fn max_primary_addresses(&self) -> i32 {
+        i32::try_from(self.0.max_primary_addresses).unwrap_or(i32::MAX)
+    }
+
+    /// The most UTXOs of at least `utxoCountMin` an identity may hold; 0 = no limit.
+    async fn max_utxos(&self) -> i32 {
+        i32::try_from(self.0.max_utxos).unwrap_or(i32::MAX)
+    }
+
+    /// UTXOs smaller than this are not counted against `maxUtxos`.
+    async fn utxo_count_min(&self) -> Amount {
+        Amount(self.0.utxo_count_min)
+    }
+}

@@ -1,0 +1,262 @@
+//! What is up and what is down, for `/healthz`, `/metrics` and the log.
+//!
+//! Each chain has a daemon probe that calls `getblockcount` every `poll_interval_secs` while
+//! the daemon answers, and retries with exponential backoff (1 s to 60 s) while it does not.
+//! It never gives up and never exits the process: it logs once when a daemon goes down (and
+//! again if the reason changes) and once when it comes back.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::daemon::Backoff;
+use crate::daemon::rpc::{RpcClient, RpcError};
+use crate::metrics::Metrics;
+
+/// The last known state of one chain's daemon.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DaemonStatus {
+    /// Whether the last `getblockcount` succeeded.
+    pub up: bool,
+    /// Why it is down, in words.
+    pub reason: Option<String>,
+    /// The daemon's tip height when it last answered.
+    pub tip_height: Option<u64>,
+    /// When it was last asked.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Things an operator should fix although the daemon answers.
+    pub warnings: Vec<String>,
+}
+
+impl Default for DaemonStatus {
+    fn default() -> Self {
+        DaemonStatus {
+            up: false,
+            reason: Some("not checked yet".to_owned()),
+            tip_height: None,
+            checked_at: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Shared, cheaply cloned health state of every chain's daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    daemons: Arc<RwLock<BTreeMap<String, DaemonStatus>>>,
+}
+
+impl Health {
+    /// Health state with every configured chain "not checked yet".
+    pub fn new<'a>(chains: impl IntoIterator<Item = &'a str>) -> Health {
+        let map = chains
+            .into_iter()
+            .map(|c| (c.to_owned(), DaemonStatus::default()))
+            .collect();
+        Health {
+            daemons: Arc::new(RwLock::new(map)),
+        }
+    }
+
+    /// The state of one chain's daemon.
+    pub fn daemon(&self, chain: &str) -> DaemonStatus {
+        self.daemons
+            .read()
+            .map(|m| m.get(chain).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Every chain's daemon state.
+    pub fn all(&self) -> BTreeMap<String, DaemonStatus> {
+        self.daemons.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Updates one chain's state and returns the previous one.
+    pub fn set(&self, chain: &str, status: DaemonStatus) -> DaemonStatus {
+        match self.daemons.write() {
+            Ok(mut m) => m.insert(chain.to_owned(), status).unwrap_or_default(),
+            Err(_) => DaemonStatus::default(),
+        }
+    }
+}
+
+/// What `/healthz` says about a failed call.
+pub fn reason_of(err: &RpcError) -> String {
+    match err {
+        RpcError::Unreachable { .. }
+        | RpcError::WarmingUp(_)
+        | RpcError::Auth
+        | RpcError::Forbidden => err.to_string(),
+        other => format!("daemon error: {other}"),
+    }
+}
+
+/// Probes one chain's daemon forever (until the actix system stops).
+pub async fn run_daemon_probe(
+    chain: String,
+    client: Arc<RpcClient>,
+    health: Health,
+    metrics: Metrics,
+    poll_interval: Duration,
+) {
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        let result = client.get_block_count().await;
+        let delay = record_probe(
+            &chain,
+            client.url(),
+            &health,
+            &metrics,
+            result,
+            &mut backoff,
+            poll_interval,
+        );
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// Applies one probe result to the health state, logs transitions, and returns how long to
+/// wait before the next probe.
+fn record_probe(
+    chain: &str,
+    url: &str,
+    health: &Health,
+    metrics: &Metrics,
+    result: Result<u64, RpcError>,
+    backoff: &mut Backoff,
+    poll_interval: Duration,
+) -> Duration {
+    let previous = health.daemon(chain);
+    match result {
+        Ok(height) => {
+            if !previous.up {
+                log::info!("chain {chain}: daemon at {url} answers; tip height {height}");
+            }
+            health.set(
+                chain,
+                DaemonStatus {
+                    up: true,
+                    reason: None,
+                    tip_height: Some(height),
+                    checked_at: Some(Utc::now()),
+                    warnings: previous.warnings,
+                },
+            );
+            metrics.set_daemon(chain, true, Some(height));
+            backoff.reset();
+            poll_interval
+        }
+        Err(err) => {
+            let reason = reason_of(&err);
+            let delay = backoff.next_delay();
+            if previous.reason.as_deref() != Some(reason.as_str()) {
+                log::warn!(
+                    "chain {chain}: {reason}; retrying with backoff (next try in {}s)",
+                    delay.as_secs()
+                );
+            } else if backoff.attempts() % 20 == 0 {
+                log::warn!(
+                    "chain {chain}: still down after {} tries: {reason}",
+                    backoff.attempts()
+                );
+            }
+            metrics.rpc_failure(chain);
+            metrics.set_daemon(chain, false, previous.tip_height);
+            health.set(
+                chain,
+                DaemonStatus {
+                    up: false,
+                    reason: Some(reason),
+                    tip_height: previous.tip_height,
+                    checked_at: Some(Utc::now()),
+                    warnings: previous.warnings,
+                },
+            );
+            delay
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_results_move_the_state_and_the_backoff() {
+        let health = Health::new(["VRSC"]);
+        let metrics = Metrics::new();
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let poll = Duration::from_secs(5);
+        let down = || RpcError::Unreachable {
+            url: "http://x".into(),
+            detail: "connection refused".into(),
+        };
+
+        assert_eq!(
+            record_probe(
+                "VRSC",
+                "u",
+                &health,
+                &metrics,
+                Err(down()),
+                &mut backoff,
+                poll
+            )
+            .as_secs(),
+            1
+        );
+        assert_eq!(
+            record_probe(
+                "VRSC",
+                "u",
+                &health,
+                &metrics,
+                Err(down()),
+                &mut backoff,
+                poll
+            )
+            .as_secs(),
+            2
+        );
+        let status = health.daemon("VRSC");
+        assert!(!status.up);
+        assert!(
+            status
+                .reason
+                .unwrap_or_default()
+                .contains("daemon unreachable")
+        );
+
+        assert_eq!(
+            record_probe("VRSC", "u", &health, &metrics, Ok(42), &mut backoff, poll),
+            poll
+        );
+        let status = health.daemon("VRSC");
+        assert!(status.up);
+        assert_eq!(status.tip_height, Some(42));
+        assert_eq!(status.reason, None);
+        // After a success the backoff starts over.
+        assert_eq!(
+            record_probe(
+                "VRSC",
+                "u",
+                &health,
+                &metrics,
+                Err(down()),
+                &mut backoff,
+                poll
+            )
+            .as_secs(),
+            1
+        );
+        assert_eq!(
+            health.daemon("VRSC").tip_height,
+            Some(42),
+            "the last known tip is kept while down"
+        );
+    }
+}

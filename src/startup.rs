@@ -1,0 +1,141 @@
+//! Builds the application: database and migrations, per-chain start-up, daemon probes, the
+//! GraphQL schema and the HTTP server. `Application::build` works on port 0, so tests run
+//! many applications side by side.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context as _;
+
+use crate::config::Config;
+use crate::daemon::rpc::RpcClient;
+use crate::graphql;
+use crate::health::{DaemonStatus, Health, run_daemon_probe};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store;
+
+/// A built, bound application; `run` serves until Ctrl-C / SIGTERM.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, starts the daemon probes and binds the HTTP server. Must run inside
+    /// an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let config = Arc::new(config);
+        log::info!(
+            "database: {} ({})",
+            config.database.url,
+            config.database.url.backend()
+        );
+        let db = store::connect(&config.database)
+            .await
+            .with_context(|| format!("cannot connect to the database {}", config.database.url))?;
+        store::migrate(&db)
+            .await
+            .context("cannot apply the database migrations")?;
+
+        let health = Health::new(config.chains.iter().map(|c| c.name.as_str()));
+        let metrics = Metrics::new();
+        for chain in &config.chains {
+            store::chain::ensure_chain(&db, &chain.name).await?;
+            let next = store::chain::tip(&db, &chain.name)
+                .await?
+                .map_or(0, |b| b.height + 1);
+            if let Some(v) =
+                store::settings::sync_with_config(&db, &chain.name, &chain.settings(), next).await?
+            {
+                log::info!(
+                    "chain {}: pool settings from the config file apply from height {} (fee {} %, minimum payout {})",
+                    chain.name,
+                    v.from_height,
+                    v.settings.fee,
+                    v.settings.min_payout
+                );
+            }
+            for warning in chain.custody_warnings() {
+                log::warn!("{warning}");
+            }
+            match RpcClient::from_config(chain) {
+                Ok(client) => {
+                    log::info!("chain {}: daemon RPC at {}", chain.name, client.url());
+                    actix_web::rt::spawn(run_daemon_probe(
+                        chain.name.clone(),
+                        Arc::new(client),
+                        health.clone(),
+                        metrics.clone(),
+                        Duration::from_secs(chain.poll_interval_secs),
+                    ));
+                }
+                Err(e) => {
+                    // The process stays up (the API still answers); health says what to fix.
+                    log::error!("chain {}: {e}", chain.name);
+                    health.set(
+                        &chain.name,
+                        DaemonStatus {
+                            reason: Some(e.to_string()),
+                            ..DaemonStatus::default()
+                        },
+                    );
+                }
+            }
+        }
+
+        let state = AppState {
+            config: Arc::clone(&config),
+            db,
+            health,
+            metrics,
+        };
+        // Built once, outside the worker factory: every worker shares the same schema.
+        let schema = web::Data::new(graphql::build_schema(state.clone()));
+        let shared_state = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .configure(|cfg| crate::http::configure(cfg, schema.clone(), shared_state.clone()))
+        })
+        .shutdown_timeout(5)
+        .bind(config.http.bind)
+        .with_context(|| format!("cannot listen on {} (http.bind)", config.http.bind))?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .context("the HTTP server bound no address")?;
+        log::info!("listening on http://{addr} (GraphQL at /graphql, health at /healthz)");
+        Ok(Application {
+            server: server.run(),
+            addr,
+            state,
+        })
+    }
+
+    /// The address the server listens on (the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (database, health), for tests and tools.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (Ctrl-C, SIGTERM or `handle().stop()`).
+    pub async fn run(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.db.clone().close().await.ok();
+        log::info!("stopped");
+        result
+    }
+}

@@ -1,0 +1,104 @@
+//! Pool statistics, one row per processed block, for charts and the luck metric.
+
+use entity::pool_stats;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::StoreResult;
+use crate::domain::{Height, Sats};
+
+/// The pool as of one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The block height.
+    pub height: Height,
+    /// The pool's eligible staking supply at that height.
+    pub staking_supply: Sats,
+    /// ACTIVE subscribers at that height.
+    pub active_subscribers: i32,
+    /// The network's staking supply, when the daemon reported it live.
+    pub network_staking_supply: Option<Sats>,
+}
+
+impl From<pool_stats::Model> for PoolStats {
+    fn from(m: pool_stats::Model) -> Self {
+        PoolStats {
+            height: m.height,
+            staking_supply: Sats(m.staking_supply),
+            active_subscribers: m.active_subscribers,
+            network_staking_supply: m.network_staking_supply.map(Sats),
+        }
+    }
+}
+
+/// Records the statistics of a block (again, if the block is processed again).
+pub async fn record(db: &impl ConnectionTrait, chain: &str, s: &PoolStats) -> StoreResult<()> {
+    let row = pool_stats::ActiveModel {
+        chain: Set(chain.to_owned()),
+        height: Set(s.height),
+        staking_supply: Set(s.staking_supply.0),
+        active_subscribers: Set(s.active_subscribers),
+        network_staking_supply: Set(s.network_staking_supply.map(|v| v.0)),
+    };
+    use pool_stats::Column as C;
+    pool_stats::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([C::Chain, C::Height])
+                .update_columns([
+                    C::StakingSupply,
+                    C::ActiveSubscribers,
+                    C::NetworkStakingSupply,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The newest statistics row.
+pub async fn latest(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Option<PoolStats>> {
+    Ok(pool_stats::Entity::find()
+        .filter(pool_stats::Column::Chain.eq(chain))
+        .order_by_desc(pool_stats::Column::Height)
+        .one(db)
+        .await?
+        .map(Into::into))
+}
+
+/// Rows with `from ≤ height ≤ to`, oldest first, at most `limit`.
+pub async fn range(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    from: Height,
+    to: Height,
+    limit: u64,
+) -> StoreResult<Vec<PoolStats>> {
+    Ok(pool_stats::Entity::find()
+        .filter(pool_stats::Column::Chain.eq(chain))
+        .filter(pool_stats::Column::Height.between(from, to))
+        .order_by_asc(pool_stats::Column::Height)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// Forgets the statistics of a disconnected block.
+pub async fn delete_from(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<()> {
+    pool_stats::Entity::delete_many()
+        .filter(pool_stats::Column::Chain.eq(chain))
+        .filter(pool_stats::Column::Height.gte(height))
+        .exec(db)
+        .await?;
+    Ok(())
+}
