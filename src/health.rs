@@ -158,7 +158,7 @@ fn record_probe(
                     "chain {chain}: {reason}; retrying with backoff (next try in {}s)",
                     delay.as_secs()
                 );
-            } else if backoff.attempts() % 20 == 0 {
+            } else if backoff.attempts().is_multiple_of(20) {
                 log::warn!(
                     "chain {chain}: still down after {} tries: {reason}",
                     backoff.attempts()

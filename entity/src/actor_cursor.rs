@@ -11,7 +11,7 @@ pub struct Model {
     pub actor: String,
     pub height: i64,
     pub hash: String,
-    pub updated_at: DateTimeUtc,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

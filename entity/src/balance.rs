@@ -13,7 +13,7 @@ pub struct Model {
     pub in_flight: i64,
     pub paid: i64,
     pub credited: i64,
-    pub updated_at: DateTimeUtc,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

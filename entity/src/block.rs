@@ -11,7 +11,7 @@ pub struct Model {
     pub height: i64,
     pub hash: String,
     pub prev_hash: String,
-    pub processed_at: DateTimeUtc,
+    pub processed_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,7 +9,7 @@ pub struct Model {
     pub chain: String,
     pub chain_id: Option<String>,
     pub start_height: Option<i64>,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

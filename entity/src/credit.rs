@@ -16,7 +16,7 @@ pub struct Model {
     pub amount: i64,
     pub fee: i64,
     pub fee_ppm: i64,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,7 +18,7 @@ pub struct Model {
     pub message: String,
     #[sea_orm(column_type = "Text")]
     pub data: Option<String>,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,7 +22,7 @@ pub struct Model {
     pub revocation_authority: String,
     pub recovery_authority: String,
     pub revoked: bool,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,7 +14,7 @@ pub struct Model {
     pub stake_id: Option<i64>,
     pub payment_id: Option<i64>,
     pub height: Option<i64>,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,8 +18,8 @@ pub struct Model {
     pub expiry_height: Option<i64>,
     #[sea_orm(column_type = "Text")]
     pub error: Option<String>,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

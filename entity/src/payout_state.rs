@@ -10,8 +10,8 @@ pub struct Model {
     pub paused: bool,
     #[sea_orm(column_type = "Text")]
     pub paused_reason: Option<String>,
-    pub last_cycle_at: Option<DateTimeUtc>,
-    pub updated_at: DateTimeUtc,
+    pub last_cycle_at: Option<DateTime>,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

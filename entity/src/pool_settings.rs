@@ -17,7 +17,7 @@ pub struct Model {
     pub max_utxos: i32,
     pub utxo_count_min: i64,
     pub source: String,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,8 +25,8 @@ pub struct Model {
     pub status_height: Option<i64>,
     #[sea_orm(column_type = "Text")]
     pub note: Option<String>,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,8 +17,8 @@ pub struct Model {
     pub min_payout: Option<i64>,
     #[sea_orm(column_type = "Text")]
     pub unmet: Option<String>,
-    pub created_at: DateTimeUtc,
-    pub updated_at: DateTimeUtc,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

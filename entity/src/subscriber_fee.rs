@@ -11,7 +11,7 @@ pub struct Model {
     pub identity_address: String,
     pub from_height: i64,
     pub fee_ppm: Option<i64>,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

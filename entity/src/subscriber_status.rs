@@ -13,7 +13,7 @@ pub struct Model {
     pub status: String,
     #[sea_orm(column_type = "Text")]
     pub reason: Option<String>,
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

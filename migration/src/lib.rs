@@ -5,8 +5,8 @@
 //!
 //! - money is `BIGINT` satoshis;
 //! - work is `TEXT` holding a decimal u128 (it passes 2^63; SQLite has no exact wider type);
-//! - timestamps are `TIMESTAMP WITH TIME ZONE` on PostgreSQL and SQLite and `DATETIME(6)` on
-//!   MySQL, whose `TIMESTAMP` ends in 2038;
+//! - timestamps are UTC without a zone: `timestamp` on PostgreSQL, text on SQLite and
+//!   `DATETIME(6)` on MySQL, whose `TIMESTAMP` ends in 2038;
 //! - addresses, hashes and chain names are `VARCHAR(64)` so that composite unique keys stay
 //!   within MySQL's index size limit.
 

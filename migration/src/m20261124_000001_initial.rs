@@ -12,14 +12,15 @@ pub struct Migration;
 /// Short text keys: chain names, addresses, hashes, txids, statuses.
 const KEY: u32 = 64;
 
-/// A timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does).
+/// A UTC timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does):
+/// `DATETIME(6)` there, `timestamp` on PostgreSQL, text on SQLite. Values are always UTC.
 fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
     match backend {
         DatabaseBackend::MySql => ColumnDef::new(name)
             .custom(Alias::new("DATETIME(6)"))
             .not_null()
             .take(),
-        _ => timestamp_with_time_zone(name),
+        _ => date_time(name),
     }
 }
 

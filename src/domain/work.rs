@@ -17,9 +17,19 @@ impl Work {
     /// No work.
     pub const ZERO: Work = Work(0);
 
-    /// Saturating addition: u128 holds 10^38, far beyond any chain's supply × height.
-    pub fn add(self, other: Work) -> Work {
+}
+
+/// Saturating addition: u128 holds 3.4 × 10^38, far beyond any chain's supply × height.
+impl std::ops::Add for Work {
+    type Output = Work;
+    fn add(self, other: Work) -> Work {
         Work(self.0.saturating_add(other.0))
+    }
+}
+
+impl std::iter::Sum for Work {
+    fn sum<I: Iterator<Item = Work>>(iter: I) -> Work {
+        iter.fold(Work::ZERO, |a, b| a + b)
     }
 }
 
@@ -53,5 +63,7 @@ mod tests {
         assert!("-1".parse::<Work>().is_err());
         assert!("1e5".parse::<Work>().is_err());
         assert!("".parse::<Work>().is_err());
+        assert_eq!([big, Work(5)].into_iter().sum::<Work>(), Work((1u128 << 100) + 5));
+        assert_eq!(Work(u128::MAX) + Work(1), Work(u128::MAX));
     }
 }

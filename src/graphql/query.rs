@@ -8,7 +8,8 @@ use crate::state::AppState;
 /// Read-only queries for dashboards and wallets.
 pub struct QueryRoot;
 
-#[Object]
+/// Read-only queries for dashboards and wallets.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Every configured pool, one per chain, in configuration order.
     async fn pools(&self, ctx: &Context<'_>) -> Result<Vec<Pool>> {

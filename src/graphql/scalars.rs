@@ -1,16 +1,16 @@
 //! Custom scalars: `Amount` (coins with exactly 8 decimals) and `BigInt` (work).
 
-use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use async_graphql::{Description, InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
 use crate::domain::{Sats, Work};
 
 /// An amount of coins as a decimal string with exactly 8 fractional digits
 /// (`"12.50000000"`). As input it accepts 0 to 8 fractional digits (`"12.5"`); a sign, an
 /// exponent, more digits or anything else is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Description)]
 pub struct Amount(pub Sats);
 
-#[Scalar(name = "Amount")]
+#[Scalar(name = "Amount", use_type_description)]
 impl ScalarType for Amount {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {
@@ -29,10 +29,10 @@ impl ScalarType for Amount {
 }
 
 /// A non-negative integer as a decimal string; work passes 2^53 and 2^63.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Description)]
 pub struct BigInt(pub Work);
 
-#[Scalar(name = "BigInt")]
+#[Scalar(name = "BigInt", use_type_description)]
 impl ScalarType for BigInt {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {

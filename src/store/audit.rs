@@ -57,7 +57,7 @@ pub async fn recent(
                     arguments: m.arguments,
                     remote_addr: m.remote_addr,
                 },
-                m.created_at,
+                m.created_at.and_utc(),
             )
         })
         .collect())

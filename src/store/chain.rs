@@ -4,7 +4,8 @@
 use entity::{actor_cursor, block, chain_info};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 
 use super::{StoreResult, now};
@@ -15,23 +16,20 @@ pub async fn ensure_chain(
     db: &impl ConnectionTrait,
     chain: &str,
 ) -> StoreResult<chain_info::Model> {
+    if let Some(existing) = get_chain(db, chain).await? {
+        return Ok(existing);
+    }
     let row = chain_info::ActiveModel {
         chain: Set(chain.to_owned()),
         chain_id: Set(None),
         start_height: Set(None),
         created_at: Set(now()),
     };
-    chain_info::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(chain_info::Column::Chain)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    get_chain(db, chain)
-        .await?
-        .ok_or_else(|| super::StoreError::Corrupt(format!("chain_info row for {chain} vanished")))
+    match row.insert(db).await {
+        Ok(model) => Ok(model),
+        // Another process inserted it in between: read theirs.
+        Err(e) => get_chain(db, chain).await?.ok_or(super::StoreError::Db(e)),
+    }
 }
 
 /// What is stored about a chain.

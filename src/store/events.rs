@@ -142,7 +142,7 @@ fn to_stored(m: event::Model) -> StoreResult<StoredEvent> {
         .map_err(|e| StoreError::Corrupt(format!("event {} data: {e}", m.id)))?;
     Ok(StoredEvent {
         id: m.id,
-        created_at: m.created_at,
+        created_at: m.created_at.and_utc(),
         event: NewEvent {
             chain: m.chain,
             kind,

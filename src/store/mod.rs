@@ -72,9 +72,9 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await
 }
 
-/// The current time, as stored in `*_at` columns.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
+/// The current time, as stored in `*_at` columns: UTC without a zone (see the migrations).
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
 }
 
 /// Reads a stored enum spelling, or reports the row as corrupt.

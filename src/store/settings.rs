@@ -253,7 +253,7 @@ pub async fn payout_state(db: &impl ConnectionTrait, chain: &str) -> StoreResult
         .map(|m| PayoutState {
             paused: m.paused,
             reason: m.paused_reason,
-            last_cycle_at: m.last_cycle_at,
+            last_cycle_at: m.last_cycle_at.map(|t| t.and_utc()),
         })
         .unwrap_or_default())
 }
@@ -274,7 +274,7 @@ pub async fn set_payouts_paused(
         } else {
             None
         }),
-        last_cycle_at: Set(current.last_cycle_at),
+        last_cycle_at: Set(current.last_cycle_at.map(|t| t.naive_utc())),
         updated_at: Set(now()),
     };
     use payout_state::Column as C;

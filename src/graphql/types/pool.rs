@@ -57,6 +57,7 @@ fn height_i32(h: i64) -> i32 {
     i32::try_from(h).unwrap_or(i32::MAX)
 }
 
+/// A staking pool on one chain: what a newcomer needs to join, and how the pool is doing.
 #[Object]
 impl Pool {
     /// The chain's currency name as configured (`VRSC`, `vrsctest`, …).
@@ -207,6 +208,7 @@ impl Pool {
 /// The conditions an identity must meet to be a subscriber; 0 means no lock / no limit.
 pub struct PoolConditions(pub Conditions);
 
+/// The conditions an identity must meet to be a subscriber; 0 means no lock / no limit.
 #[Object]
 impl PoolConditions {
     /// Minimum delay lock in blocks (the identity must be locked with at least this unlock

@@ -1,0 +1,170 @@
+//! The HTTP surface of a running application: /healthz, /graphql, /metrics, WebSocket upgrade.
+
+use std::io::{Read, Write};
+
+use serde_json::json;
+
+use crate::support::fake_daemon::{FakeDaemon, Reply};
+use crate::support::{closed_port_url, eventually, spawn_app};
+
+#[actix_web::test]
+async fn without_a_daemon_the_server_runs_and_says_so() {
+    let app = spawn_app(&closed_port_url()).await;
+    let (status, body) = eventually(10, || async {
+        let (status, body) = app.get("/healthz").await;
+        body.contains("daemon unreachable")
+            .then_some((status, body))
+    })
+    .await
+    .expect("/healthz reports the unreachable daemon");
+    assert_eq!(status, 503);
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["status"], "unavailable");
+    assert_eq!(report["database"]["up"], true);
+    assert_eq!(report["chains"][0]["daemon"]["up"], false);
+
+    // The API still answers from config and database.
+    let reply = app
+        .graphql("{ pools { chain primaryAddress feePercent } }")
+        .await;
+    assert_eq!(
+        reply,
+        json!({"data": {"pools": [{"chain": "VRSC", "primaryAddress": "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMK", "feePercent": "3.33"}]}})
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn healthy_daemon_and_pool_fields() {
+    let daemon = FakeDaemon::start(3_795_420).await;
+    let app = spawn_app(&daemon.url).await;
+    let body = eventually(10, || async {
+        let (status, body) = app.get("/healthz").await;
+        (status == 200).then_some(body)
+    })
+    .await
+    .expect("/healthz turns 200 once the daemon answers");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(report["chains"][0]["daemon"]["tipHeight"], 3_795_420);
+
+    let reply = app
+        .graphql(
+            "{ pool(chain: \"vrsc\") { chain chainId poolIdentity minPayout maturity tipHeight processedHeight subscriberCount
+               stakingSupply networkStakingSupply feesEarned totalPaid pendingTotal payoutsPaused pausedReason
+               conditions { minUnlockDelay requireSeparateRevokeRecover maxPrimaryAddresses maxUtxos utxoCountMin } } }",
+        )
+        .await;
+    assert_eq!(reply.get("errors"), None, "{reply}");
+    let pool = &reply["data"]["pool"];
+    assert_eq!(pool["chainId"], "i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV");
+    assert_eq!(pool["poolIdentity"], "iCmV3PCebXNrR7UyQRn2DH1bEYJ58R555e");
+    assert_eq!(pool["minPayout"], "2.50000000");
+    assert_eq!(pool["maturity"], 150);
+    assert_eq!(pool["tipHeight"], 3_795_420);
+    assert_eq!(pool["processedHeight"], 0);
+    assert_eq!(pool["subscriberCount"], 0);
+    assert_eq!(pool["stakingSupply"], "0.00000000");
+    assert_eq!(pool["networkStakingSupply"], serde_json::Value::Null);
+    assert_eq!(pool["payoutsPaused"], false);
+    assert_eq!(
+        pool["conditions"],
+        json!({"minUnlockDelay": 1440, "requireSeparateRevokeRecover": true, "maxPrimaryAddresses": 25, "maxUtxos": 0, "utxoCountMin": "1.00000000"})
+    );
+    // By i-address too; an unknown chain is null.
+    let reply = app.graphql("{ a: pool(chain: \"i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV\") { chain } b: pool(chain: \"BTC\") { chain } }").await;
+    assert_eq!(reply, json!({"data": {"a": {"chain": "VRSC"}, "b": null}}));
+
+    let (status, metrics) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("coinstaker_daemon_up{chain=\"VRSC\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coinstaker_daemon_tip_height{chain=\"VRSC\"} 3795420"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("coinstaker_database_up 1"), "{metrics}");
+
+    // The daemon starts warming up (restart): health turns 503 with the reason, and back.
+    daemon.set(
+        "getblockcount",
+        Reply::Error(500, -28, "Verifying blocks...".into()),
+    );
+    let body = eventually(10, || async {
+        let (status, body) = app.get("/healthz").await;
+        (status == 503 && body.contains("warming up")).then_some(body)
+    })
+    .await;
+    assert!(body.is_some(), "a warming-up daemon is reported as down");
+    daemon.set("getblockcount", Reply::Result(3_795_421.into()));
+    let back = eventually(10, || async {
+        (app.get("/healthz").await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "health recovers when the daemon does");
+    app.stop().await;
+    daemon.stop().await;
+}
+
+#[actix_web::test]
+async fn wrong_rpc_password_is_reported() {
+    let daemon = FakeDaemon::start(5).await;
+    let app = crate::support::spawn_app_with(
+        crate::support::TestDb::new(true).await,
+        |mut c| {
+            c.chains[0].rpc_password = Some(coinstaker::config::Secret::new("wrong"));
+            c
+        },
+        &daemon.url,
+    )
+    .await;
+    let body = eventually(10, || async {
+        let (_, body) = app.get("/healthz").await;
+        body.contains("RPC authentication failed").then_some(body)
+    })
+    .await;
+    assert!(body.is_some(), "health names the authentication failure");
+    app.stop().await;
+    daemon.stop().await;
+}
+
+#[actix_web::test]
+async fn graphql_websocket_upgrade_negotiates_both_protocols() {
+    let app = spawn_app(&closed_port_url()).await;
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let addr = addr.clone();
+        let response = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            write!(
+                stream,
+                "GET /graphql HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                 Sec-WebSocket-Protocol: {protocol}\r\n\r\n"
+            )
+            .unwrap();
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).to_lowercase()
+        })
+        .await
+        .unwrap();
+        assert!(response.starts_with("http/1.1 101"), "{response}");
+        assert!(
+            response.contains(&format!("sec-websocket-protocol: {protocol}")),
+            "{response}"
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn graphiql_is_served() {
+    let app = spawn_app(&closed_port_url()).await;
+    let (status, body) = app.get("/graphiql").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("graphiql"), "the GraphiQL page");
+    app.stop().await;
+}

@@ -1,0 +1,13 @@
+//! coinstaker's integration tests: one binary, real sockets, a fresh database per test.
+//! Set `TEST_DATABASE_URL` to run every database-touching test on PostgreSQL or MySQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod cli;
+mod config;
+mod http;
+mod migrations;
+mod rpc;
+mod schema;
+mod store;

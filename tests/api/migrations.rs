@@ -1,0 +1,97 @@
+//! Migrations run up, down and up again on every backend, and the columns hold what the
+//! design needs: work beyond 2^100 exactly, timestamps beyond 2038.
+
+use chrono::{TimeZone, Utc};
+use coinstaker::domain::Work;
+use entity::{counter, stake};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+use crate::support::TestDb;
+
+fn stake_row(work: &str, at: chrono::NaiveDateTime) -> stake::ActiveModel {
+    stake::ActiveModel {
+        id: Default::default(),
+        chain: Set("VRSC".into()),
+        block_hash: Set("00000000000013ff64a914fca32bb6167e4381f7e2710d805a215c6dfa812f6a".into()),
+        height: Set(3_795_412),
+        found_by: Set("i549DVi2YdWJdDo2mWnMFoDvYw8htg6YNe".into()),
+        reward: Set(300_031_250),
+        status: Set("MATURING".into()),
+        solo: Set(false),
+        pool_own: Set(false),
+        round_start_height: Set(3_795_000),
+        total_work: Set(work.to_owned()),
+        pool_keep: Set(None),
+        source_txid: Set(None),
+        source_vout: Set(None),
+        source_amount: Set(None),
+        status_height: Set(None),
+        note: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_and_up_again() {
+    let test_db = TestDb::new(false).await;
+    let db = test_db.connect().await;
+    Migrator::up(&db, None).await.expect("up");
+    let counter = counter::Entity::find_by_id("event".to_owned())
+        .one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        counter.map(|c| c.value),
+        Some(0),
+        "the event counter is seeded"
+    );
+    assert!(stake::Entity::find().all(&db).await.is_ok());
+
+    Migrator::down(&db, None).await.expect("down");
+    assert!(
+        stake::Entity::find().all(&db).await.is_err(),
+        "down drops the tables"
+    );
+    assert!(counter::Entity::find().all(&db).await.is_err());
+
+    Migrator::up(&db, None).await.expect("up again");
+    assert!(stake::Entity::find().all(&db).await.unwrap().is_empty());
+    let status = Migrator::get_pending_migrations(&db).await.unwrap();
+    assert!(status.is_empty(), "nothing pending after up");
+}
+
+#[tokio::test]
+async fn work_beyond_two_to_the_hundred_round_trips() {
+    let test_db = TestDb::new(false).await;
+    let db = test_db.migrated().await;
+    let work = Work((1u128 << 100) + 12_345);
+    let inserted = stake_row(&work.to_string(), Utc::now().naive_utc())
+        .insert(&db)
+        .await
+        .unwrap();
+    let read = stake::Entity::find_by_id(inserted.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.total_work.parse::<Work>(), Ok(work));
+}
+
+#[tokio::test]
+async fn timestamps_go_beyond_2038() {
+    let test_db = TestDb::new(false).await;
+    let db = test_db.migrated().await;
+    let far = Utc
+        .with_ymd_and_hms(2100, 1, 2, 3, 4, 5)
+        .unwrap()
+        .naive_utc();
+    let inserted = stake_row("0", far).insert(&db).await.unwrap();
+    let read = stake::Entity::find_by_id(inserted.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.created_at, far);
+}

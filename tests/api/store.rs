@@ -1,0 +1,650 @@
+//! Store functions on a fresh, migrated database (SQLite, or the server of TEST_DATABASE_URL).
+
+use coinstaker::domain::{
+    Conditions, EventKind, FeeRate, IdentityAlertKind, PoolSettings, Sats, SubscriberStatus,
+};
+use coinstaker::store::chain::{self, BlockRef};
+use coinstaker::store::events::{self, EventFilter, NewEvent};
+use coinstaker::store::ledger::{self, LedgerKind, Posting};
+use coinstaker::store::settings::{self, SettingsSource};
+use coinstaker::store::subscribers::{self, StatusChange};
+use coinstaker::store::{audit, stats};
+use sea_orm::TransactionTrait;
+
+use crate::support::TestDb;
+
+const ALICE: &str = "i549DVi2YdWJdDo2mWnMFoDvYw8htg6YNe";
+const BOB: &str = "iFHFbgQGu8tEttKsR39F4n5jA2rdm2Mwhi";
+
+fn block(height: i64, hash: &str, prev: &str) -> BlockRef {
+    BlockRef {
+        height,
+        hash: hash.into(),
+        prev_hash: prev.into(),
+    }
+}
+
+#[tokio::test]
+async fn blocks_cursors_and_start_height() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    chain::ensure_chain(&db, "VRSC").await.unwrap();
+    chain::ensure_chain(&db, "VRSC").await.unwrap();
+    assert_eq!(chain::tip(&db, "VRSC").await.unwrap(), None);
+
+    chain::insert_block(&db, "VRSC", &block(10, "a10", "a9"))
+        .await
+        .unwrap();
+    chain::insert_block(&db, "VRSC", &block(11, "a11", "a10"))
+        .await
+        .unwrap();
+    // Connecting the same height again (a re-run after a crash) replaces, never duplicates.
+    chain::insert_block(&db, "VRSC", &block(11, "b11", "a10"))
+        .await
+        .unwrap();
+    chain::insert_block(&db, "vARRR", &block(99, "x", "w"))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain::tip(&db, "VRSC").await.unwrap(),
+        Some(block(11, "b11", "a10"))
+    );
+    assert_eq!(
+        chain::block_at(&db, "VRSC", 10).await.unwrap(),
+        Some(block(10, "a10", "a9"))
+    );
+    chain::delete_block(&db, "VRSC", 11).await.unwrap();
+    assert_eq!(
+        chain::tip(&db, "VRSC").await.unwrap().map(|b| b.height),
+        Some(10)
+    );
+
+    assert_eq!(chain::cursor(&db, "VRSC", "registry").await.unwrap(), None);
+    chain::set_cursor(&db, "VRSC", "registry", 10, "a10")
+        .await
+        .unwrap();
+    chain::set_cursor(&db, "VRSC", "registry", 11, "b11")
+        .await
+        .unwrap();
+    assert_eq!(
+        chain::cursor(&db, "VRSC", "registry").await.unwrap(),
+        Some((11, "b11".to_owned()))
+    );
+
+    assert_eq!(
+        chain::fix_start_height(&db, "VRSC", 500).await.unwrap(),
+        500
+    );
+    assert_eq!(
+        chain::fix_start_height(&db, "VRSC", 900).await.unwrap(),
+        500,
+        "fixed once, at first start"
+    );
+    chain::set_chain_id(&db, "VRSC", "i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV")
+        .await
+        .unwrap();
+    let info = chain::get_chain(&db, "VRSC").await.unwrap().unwrap();
+    assert_eq!(
+        info.chain_id.as_deref(),
+        Some("i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV")
+    );
+    assert_eq!(info.start_height, Some(500));
+}
+
+fn pool_settings(fee: &str, min_unlock_delay: u32) -> PoolSettings {
+    PoolSettings {
+        fee: FeeRate::parse_percent(fee).unwrap(),
+        min_payout: Sats::coins(1),
+        conditions: Conditions {
+            min_unlock_delay,
+            ..Conditions::default()
+        },
+    }
+}
+
+#[tokio::test]
+async fn settings_are_versioned_by_height_and_admin_changes_survive_restarts() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let file = pool_settings("5", 1440);
+
+    // First start: the file's settings from height 0.
+    let v = settings::sync_with_config(&db, "VRSC", &file, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((v.from_height, v.source), (0, SettingsSource::Config));
+    // Restart with the same file: nothing new.
+    assert_eq!(
+        settings::sync_with_config(&db, "VRSC", &file, 120)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // An admin lowers the fee from height 130.
+    let admin = pool_settings("2.5", 1440);
+    settings::record(&db, "VRSC", 130, &admin, SettingsSource::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        settings::sync_with_config(&db, "VRSC", &file, 140)
+            .await
+            .unwrap(),
+        None,
+        "the admin change stays"
+    );
+    assert_eq!(
+        settings::at(&db, "VRSC", 129)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        file
+    );
+    assert_eq!(
+        settings::at(&db, "VRSC", 130)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        admin
+    );
+    assert_eq!(
+        settings::latest(&db, "VRSC")
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        admin
+    );
+
+    // The operator edits the file: it applies from the next block.
+    let edited = pool_settings("5", 2880);
+    let v = settings::sync_with_config(&db, "VRSC", &edited, 150)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.from_height, 150);
+    assert_eq!(
+        settings::at(&db, "VRSC", 149)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        admin
+    );
+    assert_eq!(
+        settings::at(&db, "VRSC", 150)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings,
+        edited
+    );
+    assert_eq!(settings::at(&db, "vARRR", 150).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn subscriber_fee_overrides_by_height() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let two = FeeRate::parse_percent("2").unwrap();
+    assert_eq!(
+        settings::subscriber_fee_at(&db, "VRSC", ALICE, 50)
+            .await
+            .unwrap(),
+        None
+    );
+    settings::set_subscriber_fee(&db, "VRSC", ALICE, 100, Some(two))
+        .await
+        .unwrap();
+    settings::set_subscriber_fee(&db, "VRSC", ALICE, 200, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        settings::subscriber_fee_at(&db, "VRSC", ALICE, 99)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        settings::subscriber_fee_at(&db, "VRSC", ALICE, 150)
+            .await
+            .unwrap(),
+        Some(two)
+    );
+    assert_eq!(
+        settings::subscriber_fee_at(&db, "VRSC", ALICE, 200)
+            .await
+            .unwrap(),
+        None,
+        "back to the pool's fee"
+    );
+    assert_eq!(
+        settings::subscriber_fee_at(&db, "VRSC", BOB, 150)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn payouts_pause_and_resume() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    assert!(!settings::payout_state(&db, "VRSC").await.unwrap().paused);
+    settings::set_payouts_paused(&db, "VRSC", true, Some("wallet maintenance"))
+        .await
+        .unwrap();
+    let s = settings::payout_state(&db, "VRSC").await.unwrap();
+    assert_eq!(
+        (s.paused, s.reason.as_deref()),
+        (true, Some("wallet maintenance"))
+    );
+    settings::set_payouts_paused(&db, "VRSC", false, Some("ignored"))
+        .await
+        .unwrap();
+    let s = settings::payout_state(&db, "VRSC").await.unwrap();
+    assert_eq!((s.paused, s.reason), (false, None));
+}
+
+#[tokio::test]
+async fn event_ids_are_contiguous_and_filters_apply() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let txn = db.begin().await.unwrap();
+    let ids = events::append(
+        &txn,
+        &[
+            NewEvent {
+                identity_address: Some(ALICE.into()),
+                height: Some(10),
+                ..NewEvent::new("VRSC", EventKind::SubscriberJoined, "alice joined")
+            },
+            NewEvent {
+                block_hash: Some("h".into()),
+                ..NewEvent::new("VRSC", EventKind::StakeFound, "stake")
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(ids, vec![1, 2]);
+
+    // A rolled-back transaction leaves no event and gives its ids back.
+    let txn = db.begin().await.unwrap();
+    events::append(
+        &txn,
+        &[NewEvent::new("VRSC", EventKind::PaymentSent, "never")],
+    )
+    .await
+    .unwrap();
+    txn.rollback().await.unwrap();
+
+    let alert = NewEvent {
+        alert: Some(IdentityAlertKind::UnlockRequested),
+        identity_address: Some(BOB.into()),
+        data: Some(serde_json::json!({"timelock": 3_800_000})),
+        ..NewEvent::new("vARRR", EventKind::IdentityAlert, "bob requested an unlock")
+    };
+    assert_eq!(
+        events::append(&db, std::slice::from_ref(&alert))
+            .await
+            .unwrap(),
+        vec![3]
+    );
+    assert_eq!(events::last_id(&db).await.unwrap(), 3);
+
+    let all = events::list(&db, &EventFilter::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|e| e.id).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(all[2].event, alert, "stored and read back unchanged");
+    let after_one = events::list(
+        &db,
+        &EventFilter {
+            after: Some(1),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        after_one.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let stakes = events::list(
+        &db,
+        &EventFilter {
+            kinds: vec![EventKind::StakeFound],
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(stakes.len(), 1);
+    let vrsc = events::list(
+        &db,
+        &EventFilter {
+            chain: Some("VRSC".into()),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(vrsc.len(), 2);
+    let bob = events::list(
+        &db,
+        &EventFilter {
+            identity_address: Some(BOB.into()),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(bob.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(
+        events::list(&db, &EventFilter::default(), 2)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "limit applies"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_event_writers_get_distinct_gapless_ids() {
+    let t = TestDb::new(true).await;
+    let db = t.migrated().await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            let batch =
+                vec![NewEvent::new("VRSC", EventKind::StakeFound, format!("writer {i}")); 3];
+            let ids = events::append(&txn, &batch).await.unwrap();
+            txn.commit().await.unwrap();
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        let batch = t.await.unwrap();
+        assert_eq!(
+            batch[2] - batch[0],
+            2,
+            "one transaction's ids are consecutive"
+        );
+        ids.extend(batch);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=24).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn ledger_postings_move_balances_and_totals() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let post = |identity: Option<&'static str>, kind, sats| Posting {
+        chain: "VRSC",
+        identity_address: identity,
+        kind,
+        amount: Sats(sats),
+        stake_id: None,
+        payment_id: None,
+        height: Some(100),
+    };
+    for p in [
+        post(Some(ALICE), LedgerKind::Credit, 700),
+        post(Some(BOB), LedgerKind::Credit, 250),
+        post(None, LedgerKind::PoolKeep, 50),
+        post(Some(ALICE), LedgerKind::PaymentPlanned, 600),
+        post(Some(ALICE), LedgerKind::PaymentConfirmed, 600),
+        post(Some(BOB), LedgerKind::PaymentPlanned, 250),
+        post(Some(BOB), LedgerKind::PaymentFailed, 250),
+    ] {
+        ledger::post(&db, &p).await.unwrap();
+    }
+    let alice = ledger::balance(&db, "VRSC", ALICE).await.unwrap();
+    assert_eq!(
+        (alice.pending, alice.in_flight, alice.paid, alice.credited),
+        (Sats(100), Sats(0), Sats(600), Sats(700))
+    );
+    let bob = ledger::balance(&db, "VRSC", BOB).await.unwrap();
+    assert_eq!(
+        (bob.pending, bob.in_flight, bob.paid),
+        (Sats(250), Sats(0), Sats(0))
+    );
+    let totals = ledger::pool_totals(&db, "VRSC").await.unwrap();
+    assert_eq!(totals.fees_earned, Sats(50));
+    assert_eq!(totals.total_paid, Sats(600));
+    assert_eq!(totals.pending_total, Sats(350));
+    assert_eq!(
+        totals.credited_total,
+        totals
+            .pending_total
+            .checked_add(totals.in_flight_total)
+            .and_then(|s| s.checked_add(totals.total_paid))
+            .unwrap()
+    );
+    assert_eq!(
+        ledger::pool_totals(&db, "vARRR").await.unwrap(),
+        ledger::PoolTotals::default()
+    );
+    assert!(
+        ledger::post(&db, &post(Some(ALICE), LedgerKind::Credit, -1))
+            .await
+            .is_err(),
+        "negative amounts are refused"
+    );
+}
+
+#[tokio::test]
+async fn large_sums_stay_exact() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    // Three balances near 2^61 sum beyond what a 64-bit float holds exactly.
+    let big = (1i64 << 61) + 1;
+    for (i, who) in [ALICE, BOB, "iR1y3gPVjYTgr2oDWdM36V9VjoscQqekTY"]
+        .iter()
+        .enumerate()
+    {
+        let p = Posting {
+            chain: "VRSC",
+            identity_address: Some(who),
+            kind: LedgerKind::Credit,
+            amount: Sats(big + i as i64),
+            stake_id: None,
+            payment_id: None,
+            height: None,
+        };
+        ledger::post(&db, &p).await.unwrap();
+    }
+    assert_eq!(
+        ledger::pool_totals(&db, "VRSC")
+            .await
+            .unwrap()
+            .pending_total,
+        Sats(3 * big + 3)
+    );
+}
+
+#[tokio::test]
+async fn subscriber_status_changes_keep_history_and_heights() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let change = |status, height, reason: Option<&'static str>| StatusChange {
+        chain: "VRSC",
+        identity_address: ALICE,
+        name: "alice.VRSC@",
+        status,
+        height,
+        reason,
+        unmet: &[],
+    };
+    let s = subscribers::set_status(
+        &db,
+        &change(
+            SubscriberStatus::CoolingDown,
+            100,
+            Some("met every condition"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (s.status, s.joined_height, s.left_height),
+        (SubscriberStatus::CoolingDown, Some(100), None)
+    );
+    let s = subscribers::set_status(&db, &change(SubscriberStatus::Active, 250, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.status, s.joined_height),
+        (SubscriberStatus::Active, Some(100))
+    );
+    let unmet = vec!["the identity is no longer delay-locked".to_owned()];
+    let s = subscribers::set_status(
+        &db,
+        &StatusChange {
+            unmet: &unmet,
+            ..change(SubscriberStatus::Left, 300, Some("unlock requested"))
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (s.status, s.left_height, s.unmet.clone()),
+        (SubscriberStatus::Left, Some(300), unmet)
+    );
+    let s = subscribers::set_status(&db, &change(SubscriberStatus::CoolingDown, 400, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.joined_height, s.left_height, s.unmet.len()),
+        (Some(400), Some(300), 0),
+        "rejoining moves the join height"
+    );
+
+    let history = subscribers::history(&db, "VRSC", ALICE).await.unwrap();
+    let statuses: Vec<_> = history.iter().map(|(h, s, _)| (*h, *s)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (100, SubscriberStatus::CoolingDown),
+            (250, SubscriberStatus::Active),
+            (300, SubscriberStatus::Left),
+            (400, SubscriberStatus::CoolingDown)
+        ]
+    );
+    assert_eq!(history[2].2.as_deref(), Some("unlock requested"));
+
+    subscribers::set_status(
+        &db,
+        &StatusChange {
+            identity_address: BOB,
+            name: "bob.VRSC@",
+            ..change(SubscriberStatus::Banned, 120, Some("admin"))
+        },
+    )
+    .await
+    .unwrap();
+    let in_pool = [SubscriberStatus::Active, SubscriberStatus::CoolingDown];
+    assert_eq!(
+        subscribers::count_by_status(&db, "VRSC", &in_pool)
+            .await
+            .unwrap(),
+        1
+    );
+    let banned = subscribers::list(&db, "VRSC", Some(SubscriberStatus::Banned), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        banned
+            .iter()
+            .map(|s| s.identity_address.as_str())
+            .collect::<Vec<_>>(),
+        vec![BOB]
+    );
+    let page = subscribers::list(&db, "VRSC", None, Some(s.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1, "paging after alice's id gives bob only");
+
+    assert!(
+        subscribers::set_min_payout(&db, "VRSC", ALICE, Sats::coins(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !subscribers::set_min_payout(
+            &db,
+            "VRSC",
+            "iR1y3gPVjYTgr2oDWdM36V9VjoscQqekTY",
+            Sats::coins(3)
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        subscribers::get(&db, "VRSC", ALICE)
+            .await
+            .unwrap()
+            .unwrap()
+            .min_payout,
+        Some(Sats::coins(3))
+    );
+}
+
+#[tokio::test]
+async fn stats_and_audit() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    for h in 1..=5 {
+        let s = stats::PoolStats {
+            height: h,
+            staking_supply: Sats::coins(h * 10),
+            active_subscribers: h as i32,
+            network_staking_supply: (h % 2 == 0).then_some(Sats::coins(1000)),
+        };
+        stats::record(&db, "VRSC", &s).await.unwrap();
+    }
+    assert_eq!(
+        stats::latest(&db, "VRSC")
+            .await
+            .unwrap()
+            .map(|s| s.staking_supply),
+        Some(Sats::coins(50))
+    );
+    let range = stats::range(&db, "VRSC", 2, 4, 10).await.unwrap();
+    assert_eq!(
+        range.iter().map(|s| s.height).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    assert_eq!(range[0].network_staking_supply, Some(Sats::coins(1000)));
+    stats::delete_from(&db, "VRSC", 4).await.unwrap();
+    assert_eq!(
+        stats::latest(&db, "VRSC").await.unwrap().map(|s| s.height),
+        Some(3)
+    );
+
+    let entry = audit::AuditEntry {
+        chain: Some("VRSC".into()),
+        token_prefix: "ba7816bf".into(),
+        mutation: "setPoolFee".into(),
+        arguments: r#"{"feePercent":"4"}"#.into(),
+        remote_addr: Some("127.0.0.1".into()),
+    };
+    audit::record(&db, &entry).await.unwrap();
+    let recent = audit::recent(&db, 10).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].0, entry);
+}

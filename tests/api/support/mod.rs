@@ -1,0 +1,278 @@
+//! Test support: a fresh database per test on any backend, a scripted fake daemon, and
+//! `spawn_app` on port 0.
+//!
+//! `TEST_DATABASE_URL` names a PostgreSQL or MySQL server (any database the user can connect
+//! to, e.g. `postgres://coinstaker:coinstaker@127.0.0.1/coinstaker_test`); each test then
+//! creates its own database there and drops it afterwards, so tests run in parallel. Without
+//! it, tests use SQLite (in memory, or a temporary file where several connections are needed).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fake_daemon;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use coinstaker::config::{Config, DatabaseUrl};
+use coinstaker::startup::Application;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A database created for one test.
+pub struct TestDb {
+    /// The URL the code under test connects to.
+    pub url: String,
+    server: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("cstest_{}_{n}_{nanos}", std::process::id())
+}
+
+/// The server URL of `TEST_DATABASE_URL`, if set and not SQLite.
+pub fn server_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty() && !u.starts_with("sqlite"))
+}
+
+/// `base` with its database path replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (without_query, query) = base
+        .split_once('?')
+        .map_or((base, None), |(a, q)| (a, Some(q)));
+    let scheme_end = without_query.find("://").map_or(0, |i| i + 3);
+    let path_start = without_query[scheme_end..]
+        .find('/')
+        .map_or(without_query.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &without_query[..path_start]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+impl TestDb {
+    /// A fresh, empty database (no migrations applied). `file` asks for a SQLite file rather
+    /// than memory, for code that opens several connections.
+    pub async fn new(file: bool) -> TestDb {
+        match server_url() {
+            Some(base) => {
+                let name = unique_name();
+                let admin = coinstaker::store::connect_url(&base, 1)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                TestDb {
+                    url: with_database(&base, &name),
+                    server: Some((base, name)),
+                    _dir: None,
+                }
+            }
+            None if file => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                TestDb {
+                    url,
+                    server: None,
+                    _dir: Some(dir),
+                }
+            }
+            None => TestDb {
+                url: "sqlite::memory:".to_owned(),
+                server: None,
+                _dir: None,
+            },
+        }
+    }
+
+    /// Connects (one connection for SQLite in memory).
+    pub async fn connect(&self) -> DatabaseConnection {
+        coinstaker::store::connect_url(&self.url, 4)
+            .await
+            .expect("connect to the test database")
+    }
+
+    /// Connects and applies the migrations.
+    pub async fn migrated(&self) -> DatabaseConnection {
+        let db = self.connect().await;
+        coinstaker::store::migrate(&db)
+            .await
+            .expect("migrations apply");
+        db
+    }
+
+    /// Which backend: `sqlite`, `postgres` or `mysql`.
+    pub fn backend(&self) -> &'static str {
+        DatabaseUrl::new(self.url.clone()).backend()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.server.take() else {
+            return;
+        };
+        // Drop runs outside async code (and possibly during a panic): use a private runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = coinstaker::store::connect_url(&base, 1).await {
+                    let sql = if base.starts_with("postgres") {
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                    } else {
+                        format!("DROP DATABASE IF EXISTS {name}")
+                    };
+                    let _ = admin.execute_unprepared(&sql).await;
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A config for tests: one chain `VRSC` whose daemon is at `rpc_url`, HTTP on port 0.
+pub fn test_config(database_url: &str, rpc_url: &str) -> Config {
+    let text = format!(
+        r#"
+[database]
+url = "{database_url}"
+max_connections = 4
+
+[http]
+bind = "127.0.0.1:0"
+
+[[chain]]
+name = "VRSC"
+rpc_url = "{rpc_url}"
+rpc_user = "{user}"
+rpc_password = "{password}"
+poll_interval_secs = 1
+pool_identity = "iCmV3PCebXNrR7UyQRn2DH1bEYJ58R555e"
+pool_primary_address = "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMK"
+fee_percent = "3.33"
+min_payout = "2.5"
+"#,
+        user = fake_daemon::USER,
+        password = fake_daemon::PASSWORD,
+    );
+    Config::from_toml(&text, std::path::Path::new("test.toml"), Vec::new())
+        .expect("test config is valid")
+}
+
+/// A running application and what it needs to stay alive.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// The application's state (database, health).
+    pub app_state: coinstaker::state::AppState,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The database behind it.
+    pub db: TestDb,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    /// POSTs a GraphQL query and returns the JSON reply.
+    pub async fn graphql(&self, query: &str) -> serde_json::Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("POST /graphql")
+            .json()
+            .await
+            .expect("GraphQL reply is JSON")
+    }
+
+    /// GETs a path and returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
+    /// Stops the server.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Builds and starts the application on port 0 against a fresh database, with its daemon
+/// at `rpc_url`.
+pub async fn spawn_app(rpc_url: &str) -> TestApp {
+    let db = TestDb::new(true).await;
+    spawn_app_with(db, |c| c, rpc_url).await
+}
+
+/// As [`spawn_app`], with a database of the caller's and a hook to change the config.
+pub async fn spawn_app_with(
+    db: TestDb,
+    edit: impl FnOnce(Config) -> Config,
+    rpc_url: &str,
+) -> TestApp {
+    let config = edit(test_config(&db.url, rpc_url));
+    let app = Application::build(config)
+        .await
+        .expect("the application builds");
+    let address = format!("http://{}", app.addr());
+    let app_state = app.state().clone();
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run());
+    TestApp {
+        address,
+        app_state,
+        client: reqwest::Client::new(),
+        db,
+        handle,
+    }
+}
+
+/// An address where nothing listens.
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Polls `check` until it returns `Some`, for at most `secs` seconds (a wait for
+/// asynchronous work, not a timing assertion).
+pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
