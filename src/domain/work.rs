@@ -16,7 +16,6 @@ pub struct WorkError(pub String);
 impl Work {
     /// No work.
     pub const ZERO: Work = Work(0);
-
 }
 
 /// Saturating addition: u128 holds 3.4 × 10^38, far beyond any chain's supply × height.
@@ -63,7 +62,10 @@ mod tests {
         assert!("-1".parse::<Work>().is_err());
         assert!("1e5".parse::<Work>().is_err());
         assert!("".parse::<Work>().is_err());
-        assert_eq!([big, Work(5)].into_iter().sum::<Work>(), Work((1u128 << 100) + 5));
+        assert_eq!(
+            [big, Work(5)].into_iter().sum::<Work>(),
+            Work((1u128 << 100) + 5)
+        );
         assert_eq!(Work(u128::MAX) + Work(1), Work(u128::MAX));
     }
 }
