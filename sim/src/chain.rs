@@ -608,19 +608,19 @@ impl Chain {
                 .tx_block
                 .insert(txid.clone(), (block.hash.clone(), block.height, pos as u32));
             for (i, op) in tx.inputs.iter().enumerate() {
-                if let Some(prev) = index.utxos.remove(op) {
-                    if let Some(addr) = prev.script.first_destination() {
-                        if let Some(set) = index.utxos_by_address.get_mut(&addr) {
-                            set.remove(op);
-                        }
-                        index.deltas.entry(addr).or_default().push(Delta {
-                            txid: txid.clone(),
-                            index: i as u32,
-                            satoshis: -prev.value,
-                            height: block.height,
-                            blockindex: pos as u32,
-                        });
+                if let Some(prev) = index.utxos.remove(op)
+                    && let Some(addr) = prev.script.first_destination()
+                {
+                    if let Some(set) = index.utxos_by_address.get_mut(&addr) {
+                        set.remove(op);
                     }
+                    index.deltas.entry(addr).or_default().push(Delta {
+                        txid: txid.clone(),
+                        index: i as u32,
+                        satoshis: -prev.value,
+                        height: block.height,
+                        blockindex: pos as u32,
+                    });
                 }
                 index.spent.insert(
                     op.clone(),
@@ -1205,7 +1205,11 @@ mod tests {
         let old_block = chain.block(&old).unwrap().clone();
         assert_eq!(chain.confirmations(&old_block), -1);
         assert!(chain.tx_location(&txid).is_none());
-        assert_eq!(chain.mempool(), &[txid.clone()], "back in the mempool");
+        assert_eq!(
+            chain.mempool(),
+            std::slice::from_ref(&txid),
+            "back in the mempool"
+        );
         chain.hold_mempool = false;
         chain.generate(1);
         assert!(chain.tx_location(&txid).is_some());

@@ -86,7 +86,7 @@ fn err(code: i64, message: impl Into<String>) -> SimError {
     SimError::new(code, message)
 }
 
-fn param<'a>(params: &'a [Value], i: usize) -> Option<&'a Value> {
+fn param(params: &[Value], i: usize) -> Option<&Value> {
     params.get(i).filter(|v| !v.is_null())
 }
 
