@@ -2,6 +2,8 @@
 //! follower, ZeroMQ block notifications. Callers retry retryable errors with [`Backoff`].
 
 pub mod rpc;
+pub mod types;
+pub mod zmq;
 
 use std::time::Duration;
 
@@ -42,6 +44,36 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = self.min;
         self.attempts = 0;
+    }
+}
+
+/// Runs `call` until it succeeds, fails with an error that waiting cannot fix, or has failed
+/// `max_attempts` times; waits `backoff` between attempts (daemon down, warming up, a reply
+/// that did not parse).
+pub async fn retry<T, F, Fut>(
+    backoff: &mut Backoff,
+    max_attempts: u32,
+    mut call: F,
+) -> Result<T, rpc::RpcError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, rpc::RpcError>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match call().await {
+            Ok(v) => {
+                backoff.reset();
+                return Ok(v);
+            }
+            Err(e) if e.is_retryable() && attempts < max_attempts => {
+                let delay = backoff.next_delay();
+                log::debug!("retrying in {} ms after: {e}", delay.as_millis());
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 

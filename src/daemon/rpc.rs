@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::types::*;
 use crate::config::{ChainConfig, Secret};
+use crate::domain::Sats;
 
 /// verusd's RPC error code while it loads ("Loading block index...").
 pub const RPC_IN_WARMUP: i64 = -28;
@@ -284,74 +286,46 @@ impl RpcClient {
         }
     }
 
-    /// Calls `method` with positional `params` and decodes the result as `T`.
-    pub async fn call<T: DeserializeOwned>(
+    /// Calls `method` with positional `params` (anything that serialises to a JSON array)
+    /// and decodes the result as `T`.
+    pub async fn call<T: DeserializeOwned, P: Serialize>(
         &self,
         method: &str,
-        params: &[serde_json::Value],
+        params: P,
     ) -> Result<T, RpcError> {
         let raw = self.call_raw(method, params).await?;
-        serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode {
-            method: method.to_owned(),
-            detail: e.to_string(),
-        })
+        decode(method, &raw)
     }
 
     /// Calls `method` and returns the exact text of the result (so amounts can be read as
     /// decimals, never through `f64`).
-    pub async fn call_raw(
+    pub async fn call_raw<P: Serialize>(
         &self,
         method: &str,
-        params: &[serde_json::Value],
+        params: P,
     ) -> Result<Box<RawValue>, RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body =
-            serde_json::json!({ "jsonrpc": "1.0", "id": id, "method": method, "params": params });
-        let (user, password) = self.credentials()?;
-        let response = self
-            .http
-            .post(&self.url)
-            .basic_auth(user, Some(password))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| RpcError::Unreachable {
-                url: self.url.clone(),
-                detail: describe(&e),
-            })?;
-        let status = response.status();
-        match status.as_u16() {
-            401 => return Err(RpcError::Auth),
-            403 => return Err(RpcError::Forbidden),
-            _ => {}
-        }
-        let bytes = response.bytes().await.map_err(|e| RpcError::Unreachable {
-            url: self.url.clone(),
-            detail: describe(&e),
+        let body = serde_json::to_vec(&Request {
+            jsonrpc: "1.0",
+            id,
+            method,
+            params,
+        })
+        .map_err(|e| RpcError::Decode {
+            method: method.to_owned(),
+            detail: format!("cannot encode params: {e}"),
         })?;
+        let (status, bytes) = self.post(body).await?;
         let envelope: Result<Envelope, _> = serde_json::from_slice(&bytes);
         match envelope {
             Ok(Envelope {
                 error: Some(err), ..
-            }) => Err(match err.code {
-                RPC_IN_WARMUP => RpcError::WarmingUp(err.message),
-                RPC_INVALID_ADDRESS_OR_KEY => RpcError::NotFound {
-                    method: method.to_owned(),
-                    message: err.message,
-                },
-                code => RpcError::Rpc {
-                    method: method.to_owned(),
-                    code,
-                    message: err.message,
-                },
-            }),
+            }) => Err(rpc_error(method, err)),
+            // A JSON `null` result arrives as `None`; the default raw value is `null`.
             Ok(Envelope {
                 result,
                 error: None,
-            }) if status.is_success() => {
-                // A JSON `null` result arrives as `None`; the default raw value is `null`.
-                Ok(result.unwrap_or_default())
-            }
+            }) if status.is_success() => Ok(result.unwrap_or_default()),
             Ok(_) | Err(_) if !status.is_success() => Err(RpcError::Http {
                 method: method.to_owned(),
                 status: status.as_u16(),
@@ -368,10 +342,369 @@ impl RpcClient {
         }
     }
 
+    /// Calls `method` once per element of `params` in one HTTP request (a JSON-RPC batch).
+    /// The outer error is the transport's; each call has its own result, in input order.
+    pub async fn call_batch<T: DeserializeOwned, P: Serialize>(
+        &self,
+        method: &str,
+        params: &[P],
+    ) -> Result<Vec<Result<T, RpcError>>, RpcError> {
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self
+            .next_id
+            .fetch_add(params.len() as u64, Ordering::Relaxed);
+        let requests: Vec<Request<'_, &P>> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Request {
+                jsonrpc: "1.0",
+                id: first + i as u64,
+                method,
+                params: p,
+            })
+            .collect();
+        let body = serde_json::to_vec(&requests).map_err(|e| RpcError::Decode {
+            method: method.to_owned(),
+            detail: format!("cannot encode params: {e}"),
+        })?;
+        let (status, bytes) = self.post(body).await?;
+        let replies: Vec<BatchEntry> = match serde_json::from_slice(&bytes) {
+            Ok(r) => r,
+            Err(_) if !status.is_success() => {
+                // The whole batch was refused; the body may be a single error envelope.
+                return match serde_json::from_slice::<Envelope>(&bytes) {
+                    Ok(Envelope {
+                        error: Some(err), ..
+                    }) => Err(rpc_error(method, err)),
+                    _ => Err(RpcError::Http {
+                        method: method.to_owned(),
+                        status: status.as_u16(),
+                        body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+                    }),
+                };
+            }
+            Err(e) => {
+                return Err(RpcError::Decode {
+                    method: method.to_owned(),
+                    detail: format!("not a JSON-RPC batch reply: {e}"),
+                });
+            }
+        };
+        let mut out: Vec<Option<Result<T, RpcError>>> = (0..params.len()).map(|_| None).collect();
+        for reply in replies {
+            let Some(slot) = reply
+                .id
+                .checked_sub(first)
+                .and_then(|i| out.get_mut(i as usize))
+            else {
+                continue;
+            };
+            *slot = Some(match (reply.error, reply.result) {
+                (Some(err), _) => Err(rpc_error(method, err)),
+                (None, result) => decode(method, &result.unwrap_or_default()),
+            });
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(RpcError::Decode {
+                        method: method.to_owned(),
+                        detail: "no reply for this call in the batch".into(),
+                    })
+                })
+            })
+            .collect())
+    }
+
+    /// POSTs a body with Basic auth; maps transport failures, 401 and 403.
+    async fn post(&self, body: Vec<u8>) -> Result<(reqwest::StatusCode, bytes::Bytes), RpcError> {
+        let (user, password) = self.credentials()?;
+        let response = self
+            .http
+            .post(&self.url)
+            .basic_auth(user, Some(password))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| RpcError::Unreachable {
+                url: self.url.clone(),
+                detail: describe(&e),
+            })?;
+        let status = response.status();
+        match status.as_u16() {
+            401 => return Err(RpcError::Auth),
+            403 => return Err(RpcError::Forbidden),
+            _ => {}
+        }
+        let bytes = response.bytes().await.map_err(|e| RpcError::Unreachable {
+            url: self.url.clone(),
+            detail: describe(&e),
+        })?;
+        Ok((status, bytes))
+    }
+
     /// `getblockcount`: the height of the daemon's chain tip.
     pub async fn get_block_count(&self) -> Result<u64, RpcError> {
-        self.call("getblockcount", &[]).await
+        self.call("getblockcount", ()).await
     }
+
+    /// `getblockhash <height>`: the main-chain block at a height.
+    pub async fn get_block_hash(&self, height: i64) -> Result<String, RpcError> {
+        self.call("getblockhash", (height,)).await
+    }
+
+    /// `getbestblockhash`.
+    pub async fn get_best_block_hash(&self) -> Result<String, RpcError> {
+        self.call("getbestblockhash", ()).await
+    }
+
+    /// `getblock <hash|height> 1`: transactions as ids. The first parameter is a string even
+    /// for a height (verusd reads it with `get_str()`).
+    pub async fn get_block(&self, hash_or_height: &str) -> Result<Block<String>, RpcError> {
+        self.call("getblock", (hash_or_height, 1)).await
+    }
+
+    /// `getblock <hash|height> 2`: full transactions.
+    pub async fn get_block_verbose(&self, hash_or_height: &str) -> Result<Block<Tx>, RpcError> {
+        self.call("getblock", (hash_or_height, 2)).await
+    }
+
+    /// `getinfo`.
+    pub async fn get_info(&self) -> Result<Info, RpcError> {
+        self.call("getinfo", ()).await
+    }
+
+    /// `getblockchaininfo`.
+    pub async fn get_blockchain_info(&self) -> Result<BlockchainInfo, RpcError> {
+        self.call("getblockchaininfo", ()).await
+    }
+
+    /// `getmininginfo`.
+    pub async fn get_mining_info(&self) -> Result<MiningInfo, RpcError> {
+        self.call("getmininginfo", ()).await
+    }
+
+    /// `getwalletinfo`.
+    pub async fn get_wallet_info(&self) -> Result<WalletInfo, RpcError> {
+        self.call("getwalletinfo", ()).await
+    }
+
+    /// `getidentity <name|i-address> [height]`: the identity as of a height (default: tip).
+    pub async fn get_identity(
+        &self,
+        identity: &str,
+        height: Option<i64>,
+    ) -> Result<IdentityReply, RpcError> {
+        match height {
+            Some(h) => self.call("getidentity", (identity, h)).await,
+            None => self.call("getidentity", (identity,)).await,
+        }
+    }
+
+    /// Many `getidentity` calls in one batch, each `(identity, height)`.
+    pub async fn get_identities(
+        &self,
+        requests: &[(String, Option<i64>)],
+    ) -> Result<Vec<Result<IdentityReply, RpcError>>, RpcError> {
+        let params: Vec<serde_json::Value> = requests
+            .iter()
+            .map(|(id, h)| match h {
+                Some(h) => serde_json::json!([id, h]),
+                None => serde_json::json!([id]),
+            })
+            .collect();
+        self.call_batch("getidentity", &params).await
+    }
+
+    /// `getidentitieswithaddress`: identities listing an R-address (needs verusd `-idindex=1`).
+    pub async fn get_identities_with_address(
+        &self,
+        address: &str,
+        from_height: i64,
+        to_height: i64,
+        unspent: bool,
+    ) -> Result<Vec<IdentityWithTxout>, RpcError> {
+        let query = serde_json::json!({"address": address, "fromheight": from_height, "toheight": to_height, "unspent": unspent});
+        self.call("getidentitieswithaddress", (query,)).await
+    }
+
+    /// `getaddressutxos` with `chaininfo`: the outputs and the tip they are as of.
+    pub async fn get_address_utxos(
+        &self,
+        addresses: &[String],
+    ) -> Result<AddressUtxosAt, RpcError> {
+        self.call(
+            "getaddressutxos",
+            (serde_json::json!({"addresses": addresses, "chaininfo": true}),),
+        )
+        .await
+    }
+
+    /// `getaddressdeltas` between two heights (inclusive).
+    pub async fn get_address_deltas(
+        &self,
+        addresses: &[String],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<AddressDelta>, RpcError> {
+        self.call(
+            "getaddressdeltas",
+            (serde_json::json!({"addresses": addresses, "start": start, "end": end}),),
+        )
+        .await
+    }
+
+    /// `getaddresstxids` between two heights (inclusive).
+    pub async fn get_address_txids(
+        &self,
+        addresses: &[String],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, RpcError> {
+        self.call(
+            "getaddresstxids",
+            (serde_json::json!({"addresses": addresses, "start": start, "end": end}),),
+        )
+        .await
+    }
+
+    /// `getaddressmempool`.
+    pub async fn get_address_mempool(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<MempoolDelta>, RpcError> {
+        self.call(
+            "getaddressmempool",
+            (serde_json::json!({"addresses": addresses}),),
+        )
+        .await
+    }
+
+    /// `getaddressbalance`.
+    pub async fn get_address_balance(
+        &self,
+        addresses: &[String],
+    ) -> Result<AddressBalance, RpcError> {
+        self.call(
+            "getaddressbalance",
+            (serde_json::json!({"addresses": addresses}),),
+        )
+        .await
+    }
+
+    /// `getrawmempool`.
+    pub async fn get_raw_mempool(&self) -> Result<Vec<String>, RpcError> {
+        self.call("getrawmempool", ()).await
+    }
+
+    /// `listunspent minconf maxconf [addresses]`: the wallet's view.
+    pub async fn list_unspent(
+        &self,
+        minconf: i64,
+        maxconf: i64,
+        addresses: &[String],
+    ) -> Result<Vec<Unspent>, RpcError> {
+        self.call("listunspent", (minconf, maxconf, addresses))
+            .await
+    }
+
+    /// `getrawtransaction <txid> 1`.
+    pub async fn get_raw_transaction(&self, txid: &str) -> Result<Tx, RpcError> {
+        self.call("getrawtransaction", (txid, 1)).await
+    }
+
+    /// `sendcurrency <from> [outputs] minconf [fee]`: returns the operation id. Amounts are
+    /// written with exactly 8 decimals from satoshis.
+    pub async fn send_currency(
+        &self,
+        from: &str,
+        outputs: &[SendOutput],
+        minconf: i64,
+        fee: Option<Sats>,
+    ) -> Result<String, RpcError> {
+        match fee {
+            Some(fee) => {
+                self.call("sendcurrency", (from, outputs, minconf, ExactCoins(fee)))
+                    .await
+            }
+            None => self.call("sendcurrency", (from, outputs, minconf)).await,
+        }
+    }
+
+    /// `z_getoperationstatus [opids]`: unknown opids are simply absent.
+    pub async fn z_get_operation_status(
+        &self,
+        opids: &[String],
+    ) -> Result<Vec<Operation>, RpcError> {
+        self.call("z_getoperationstatus", (opids,)).await
+    }
+
+    /// `z_getoperationresult [opids]`: finished operations, which the daemon then forgets.
+    pub async fn z_get_operation_result(
+        &self,
+        opids: &[String],
+    ) -> Result<Vec<Operation>, RpcError> {
+        self.call("z_getoperationresult", (opids,)).await
+    }
+
+    /// `verifymessage <address|identity> <signature> <message>`.
+    pub async fn verify_message(
+        &self,
+        signer: &str,
+        signature: &str,
+        message: &str,
+    ) -> Result<bool, RpcError> {
+        self.call("verifymessage", (signer, signature, message))
+            .await
+    }
+
+    /// `getcurrency <name|i-address>`.
+    pub async fn get_currency(&self, currency: &str) -> Result<Currency, RpcError> {
+        self.call("getcurrency", (currency,)).await
+    }
+}
+
+#[derive(Serialize)]
+struct Request<'a, P> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: P,
+}
+
+#[derive(Deserialize)]
+struct BatchEntry {
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+    id: u64,
+}
+
+fn rpc_error(method: &str, err: ErrorObject) -> RpcError {
+    match err.code {
+        RPC_IN_WARMUP => RpcError::WarmingUp(err.message),
+        RPC_INVALID_ADDRESS_OR_KEY => RpcError::NotFound {
+            method: method.to_owned(),
+            message: err.message,
+        },
+        code => RpcError::Rpc {
+            method: method.to_owned(),
+            code,
+            message: err.message,
+        },
+    }
+}
+
+fn decode<T: DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T, RpcError> {
+    serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode {
+        method: method.to_owned(),
+        detail: e.to_string(),
+    })
 }
 
 /// A short description of a transport error, with its cause chain.

@@ -78,6 +78,72 @@ impl Sats {
             .ok_or(AmountError::Overflow)
     }
 
+    /// Parses the text of a JSON number of coins, as verusd writes amounts (`12.84211007`,
+    /// `0.00000001`, and from other tools `1e-8`), exactly: the digits are read as a decimal,
+    /// never through `f64`. A value that is not a whole number of satoshis is refused.
+    /// Negative amounts are accepted (some replies carry deltas).
+    pub fn parse_json_number(text: &str) -> Result<Sats, AmountError> {
+        let text = text.trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
+        let malformed = || AmountError::Malformed(text.to_owned());
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match body.find(['e', 'E']) {
+            Some(i) => (
+                &body[..i],
+                body[i + 1..].parse::<i32>().map_err(|_| malformed())?,
+            ),
+            None => (body, 0),
+        };
+        let (whole, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !digits(whole)
+            || !digits(frac)
+            || (mantissa.contains('.') && frac.is_empty())
+        {
+            return Err(malformed());
+        }
+        // value = int(whole frac) × 10^(exponent − len(frac)); satoshis = value × 10^8.
+        let all = format!("{whole}{frac}");
+        let all = all.trim_start_matches('0');
+        let shift = i64::from(exponent) - frac.len() as i64 + 8;
+        let mut sats: i128 = if all.is_empty() {
+            0
+        } else {
+            all.parse().map_err(|_| AmountError::Overflow)?
+        };
+        if shift >= 0 {
+            let factor =
+                10_i128.checked_pow(u32::try_from(shift).map_err(|_| AmountError::Overflow)?);
+            sats = factor
+                .and_then(|f| sats.checked_mul(f))
+                .ok_or(AmountError::Overflow)?;
+        } else {
+            let Some(divisor) = u32::try_from(-shift)
+                .ok()
+                .and_then(|s| 10_i128.checked_pow(s))
+            else {
+                return if sats == 0 {
+                    Ok(Sats::ZERO)
+                } else {
+                    Err(AmountError::TooPrecise)
+                };
+            };
+            if sats % divisor != 0 {
+                return Err(AmountError::TooPrecise);
+            }
+            sats /= divisor;
+        }
+        let sats = i64::try_from(sats).map_err(|_| AmountError::Overflow)?;
+        Ok(Sats(if negative { -sats } else { sats }))
+    }
+
     /// Checked addition.
     pub fn checked_add(self, other: Sats) -> Option<Sats> {
         self.0.checked_add(other.0).map(Sats)
@@ -168,6 +234,40 @@ mod tests {
         for s in ["0.1", "92233720368.54775807", "1.23456789"] {
             let sats = Sats::parse_coins(s).unwrap();
             assert_eq!(Sats::parse_coins(&sats.to_string()), Ok(sats));
+        }
+    }
+
+    #[test]
+    fn reads_json_numbers_exactly() {
+        let p = |t: &str| Sats::parse_json_number(t);
+        assert_eq!(p("0.00000001"), Ok(Sats(1)));
+        assert_eq!(p("21000000.00000000"), Ok(Sats(2_100_000_000_000_000)));
+        assert_eq!(p("21000000"), Ok(Sats(2_100_000_000_000_000)));
+        assert_eq!(p("1e-8"), Ok(Sats(1)));
+        assert_eq!(p("1E-8"), Ok(Sats(1)));
+        assert_eq!(p("2.5e3"), Ok(Sats(250_000_000_000)));
+        assert_eq!(p("15234.56789012"), Ok(Sats(1_523_456_789_012)));
+        assert_eq!(
+            p("83540184.12345678"),
+            Ok(Sats(8_354_018_412_345_678)),
+            "16 significant digits, beyond f64's exact range"
+        );
+        assert_eq!(p("-0.0001"), Ok(Sats(-10_000)));
+        assert_eq!(p("0.0"), Ok(Sats(0)));
+        assert_eq!(
+            p("\"41873512.11835042\""),
+            Ok(Sats(4_187_351_211_835_042)),
+            "stakingsupply as a string"
+        );
+        assert_eq!(p("1e-9"), Err(AmountError::TooPrecise));
+        assert_eq!(p("0.123456789"), Err(AmountError::TooPrecise));
+        assert_eq!(p("1e400"), Err(AmountError::Overflow));
+        assert_eq!(p("100000000000"), Err(AmountError::Overflow));
+        for bad in ["", "abc", "1.", ".5", "1e", "--1", "0x10", "NaN", "true"] {
+            assert!(
+                matches!(p(bad), Err(AmountError::Malformed(_) | AmountError::Empty)),
+                "{bad}"
+            );
         }
     }
 

@@ -4,8 +4,7 @@ use std::io::{Read, Write};
 
 use serde_json::json;
 
-use crate::support::fake_daemon::{FakeDaemon, Reply};
-use crate::support::{closed_port_url, eventually, spawn_app};
+use crate::support::{closed_port_url, eventually, sim, spawn_app};
 
 #[actix_web::test]
 async fn without_a_daemon_the_server_runs_and_says_so() {
@@ -36,8 +35,9 @@ async fn without_a_daemon_the_server_runs_and_says_so() {
 
 #[actix_web::test]
 async fn healthy_daemon_and_pool_fields() {
-    let daemon = FakeDaemon::start(3_795_420).await;
-    let app = spawn_app(&daemon.url).await;
+    let daemon = sim().await;
+    daemon.with_node(|n| n.chain.generate(12));
+    let app = spawn_app(&daemon.rpc_url).await;
     let body = eventually(10, || async {
         let (status, body) = app.get("/healthz").await;
         (status == 200).then_some(body)
@@ -45,7 +45,7 @@ async fn healthy_daemon_and_pool_fields() {
     .await
     .expect("/healthz turns 200 once the daemon answers");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(report["chains"][0]["daemon"]["tipHeight"], 3_795_420);
+    assert_eq!(report["chains"][0]["daemon"]["tipHeight"], 12);
 
     let reply = app
         .graphql(
@@ -60,7 +60,7 @@ async fn healthy_daemon_and_pool_fields() {
     assert_eq!(pool["poolIdentity"], "iCmV3PCebXNrR7UyQRn2DH1bEYJ58R555e");
     assert_eq!(pool["minPayout"], "2.50000000");
     assert_eq!(pool["maturity"], 150);
-    assert_eq!(pool["tipHeight"], 3_795_420);
+    assert_eq!(pool["tipHeight"], 12);
     assert_eq!(pool["processedHeight"], 0);
     assert_eq!(pool["subscriberCount"], 0);
     assert_eq!(pool["stakingSupply"], "0.00000000");
@@ -81,23 +81,19 @@ async fn healthy_daemon_and_pool_fields() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("coinstaker_daemon_tip_height{chain=\"VRSC\"} 3795420"),
+        metrics.contains("coinstaker_daemon_tip_height{chain=\"VRSC\"} 12"),
         "{metrics}"
     );
     assert!(metrics.contains("coinstaker_database_up 1"), "{metrics}");
 
-    // The daemon starts warming up (restart): health turns 503 with the reason, and back.
-    daemon.set(
-        "getblockcount",
-        Reply::Error(500, -28, "Verifying blocks...".into()),
-    );
+    // The daemon restarts and warms up: health turns 503 with the reason, and back.
+    daemon.call("sim_restart", json!([2])).unwrap();
     let body = eventually(10, || async {
         let (status, body) = app.get("/healthz").await;
         (status == 503 && body.contains("warming up")).then_some(body)
     })
     .await;
     assert!(body.is_some(), "a warming-up daemon is reported as down");
-    daemon.set("getblockcount", Reply::Result(3_795_421.into()));
     let back = eventually(10, || async {
         (app.get("/healthz").await.0 == 200).then_some(())
     })
@@ -109,14 +105,14 @@ async fn healthy_daemon_and_pool_fields() {
 
 #[actix_web::test]
 async fn wrong_rpc_password_is_reported() {
-    let daemon = FakeDaemon::start(5).await;
+    let daemon = sim().await;
     let app = crate::support::spawn_app_with(
         crate::support::TestDb::new(true).await,
         |mut c| {
             c.chains[0].rpc_password = Some(coinstaker::config::Secret::new("wrong"));
             c
         },
-        &daemon.url,
+        &daemon.rpc_url,
     )
     .await;
     let body = eventually(10, || async {

@@ -6,8 +6,9 @@ mod support;
 
 mod cli;
 mod config;
+mod daemon;
+mod fixtures;
 mod http;
 mod migrations;
-mod rpc;
 mod schema;
 mod store;

@@ -7,8 +7,6 @@
 //! it, tests use SQLite (in memory, or a temporary file where several connections are needed).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod fake_daemon;
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use coinstaker::config::{Config, DatabaseUrl};
@@ -16,6 +14,35 @@ use coinstaker::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The RPC user of test simulators.
+pub const RPC_USER: &str = "rpcuser";
+/// The RPC password of test simulators.
+pub const RPC_PASSWORD: &str = "rpc-secret";
+
+/// Starts a simulated verusd on free ports (RPC and ZMQ), with the test credentials.
+pub async fn sim() -> verusd_sim::Simulator {
+    sim_with(verusd_sim::Params::default()).await
+}
+
+/// As [`sim`], with chain parameters of the caller's.
+pub async fn sim_with(params: verusd_sim::Params) -> verusd_sim::Simulator {
+    let config = verusd_sim::SimConfig {
+        rpc_user: RPC_USER.to_owned(),
+        rpc_password: RPC_PASSWORD.to_owned(),
+        params,
+        ..verusd_sim::SimConfig::default()
+    };
+    verusd_sim::Simulator::start(config)
+        .await
+        .expect("the simulator starts")
+}
+
+/// A client for a simulator.
+pub fn client(sim: &verusd_sim::Simulator) -> coinstaker::daemon::rpc::RpcClient {
+    coinstaker::daemon::rpc::RpcClient::with_password(&sim.rpc_url, RPC_USER, RPC_PASSWORD)
+        .expect("client")
+}
 
 /// A database created for one test.
 pub struct TestDb {
@@ -169,8 +196,8 @@ pool_primary_address = "RMmdT6f56TeAgHnokQ3CVRb1FqFCmeCpMK"
 fee_percent = "3.33"
 min_payout = "2.5"
 "#,
-        user = fake_daemon::USER,
-        password = fake_daemon::PASSWORD,
+        user = RPC_USER,
+        password = RPC_PASSWORD,
     );
     Config::from_toml(&text, std::path::Path::new("test.toml"), Vec::new())
         .expect("test config is valid")
