@@ -28,6 +28,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the pool: follow the chains, serve the API (the default).
     Serve,
+    /// Run the pool on SQLite against an in-process simulated chain, to try it out.
+    Demo {
+        /// Seconds between simulated blocks.
+        #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+        block_interval: f64,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
@@ -77,6 +83,18 @@ pub async fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(&format!("{e:#}"), 1),
             },
         },
+        Command::Demo { block_interval } => {
+            if !(block_interval.is_finite() && block_interval > 0.0) {
+                return fail("--block-interval must be a positive number of seconds", 2);
+            }
+            let options = crate::demo::DemoOptions {
+                block_interval: std::time::Duration::from_secs_f64(block_interval),
+            };
+            match crate::demo::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}"), 1),
+            }
+        }
         Command::Migrate => match load_config(config_arg) {
             Err(msg) => fail(&msg, 2),
             Ok(config) => match migrate(&config).await {

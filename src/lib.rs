@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod domain;
 pub mod graphql;
 pub mod health;

@@ -198,3 +198,60 @@ async fn serve_answers_then_stops_cleanly_on_ctrl_c() {
         "no secret in the log"
     );
 }
+
+#[tokio::test]
+async fn demo_runs_a_chain_that_advances_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["demo", "--block-interval", "0.2"])
+        .current_dir(dir.path())
+        .env("COINSTAKER_HTTP__BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let graphql = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the demo prints its URLs");
+        if let Some(url) = line.trim().strip_prefix("GraphQL") {
+            break url.trim().to_owned();
+        }
+    };
+    let tip = || async {
+        let reply: serde_json::Value = reqwest::Client::new()
+            .post(&graphql)
+            .json(&serde_json::json!({"query": "{ pool { chain tipHeight primaryAddress } }"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(reply["data"]["pool"]["chain"], "VRSCTEST");
+        reply["data"]["pool"]["tipHeight"].as_i64().unwrap()
+    };
+    let first =
+        crate::support::eventually(20, || async { Some(tip().await).filter(|t| *t >= 200) })
+            .await
+            .expect("pre-mined history");
+    let later =
+        crate::support::eventually(20, || async { Some(tip().await).filter(|t| *t > first) }).await;
+    assert!(later.is_some(), "the chain advances past {first}");
+
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success(), "the demo stops cleanly");
+}
