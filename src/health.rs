@@ -30,6 +30,9 @@ pub struct DaemonStatus {
     pub checked_at: Option<DateTime<Utc>>,
     /// Things an operator should fix although the daemon answers.
     pub warnings: Vec<String>,
+    /// Why the pool refuses to run this chain (e.g. an ID-staking chain); set once, kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 impl Default for DaemonStatus {
@@ -40,6 +43,7 @@ impl Default for DaemonStatus {
             tip_height: None,
             checked_at: None,
             warnings: Vec::new(),
+            refused: None,
         }
     }
 }
@@ -73,6 +77,20 @@ impl Health {
     /// Every chain's daemon state.
     pub fn all(&self) -> BTreeMap<String, DaemonStatus> {
         self.daemons.read().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Sets what an operator should fix although the daemon answers (e.g. not staking).
+    pub fn set_warnings(&self, chain: &str, warnings: Vec<String>) {
+        if let Ok(mut m) = self.daemons.write() {
+            m.entry(chain.to_owned()).or_default().warnings = warnings;
+        }
+    }
+
+    /// Marks a chain as refused (kept across probes).
+    pub fn set_refused(&self, chain: &str, reason: String) {
+        if let Ok(mut m) = self.daemons.write() {
+            m.entry(chain.to_owned()).or_default().refused = Some(reason);
+        }
     }
 
     /// Updates one chain's state and returns the previous one.
@@ -144,6 +162,7 @@ fn record_probe(
                     tip_height: Some(height),
                     checked_at: Some(Utc::now()),
                     warnings: previous.warnings,
+                    refused: previous.refused,
                 },
             );
             metrics.set_daemon(chain, true, Some(height));
@@ -174,6 +193,7 @@ fn record_probe(
                     tip_height: previous.tip_height,
                     checked_at: Some(Utc::now()),
                     warnings: previous.warnings,
+                    refused: previous.refused,
                 },
             );
             delay

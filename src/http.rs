@@ -116,7 +116,10 @@ pub async fn health_report(state: &AppState) -> HealthReport {
             processed_height: processed,
         });
     }
-    let all_up = db.is_ok() && chains.iter().all(|c| c.daemon.up);
+    let all_up = db.is_ok()
+        && chains
+            .iter()
+            .all(|c| c.daemon.up && c.daemon.refused.is_none());
     HealthReport {
         status: if all_up { "ok" } else { "unavailable" },
         database: DatabaseHealth {

@@ -3,6 +3,7 @@
 //! The binary is a thin shell over this library so that tests can build the whole
 //! application (`startup::Application`) on port 0.
 
+pub mod actors;
 pub mod cli;
 pub mod config;
 pub mod daemon;

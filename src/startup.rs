@@ -6,15 +6,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use actix::Actor;
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context as _;
 
+use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
+use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
+use crate::daemon::zmq::ZmqListener;
 use crate::graphql;
 use crate::health::{DaemonStatus, Health, run_daemon_probe};
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::state::{AppState, ChainRuntime};
 use crate::store;
 
 /// A built, bound application; `run` serves until Ctrl-C / SIGTERM.
@@ -22,6 +28,24 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     state: AppState,
+    listeners: Vec<ZmqListener>,
+}
+
+/// Forwards ZMQ notifications of one chain to its watcher as `Wake`s.
+fn spawn_zmq(
+    chain: &str,
+    url: &str,
+    watcher: actix::Addr<ChainWatcher>,
+) -> anyhow::Result<ZmqListener> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let listener = ZmqListener::spawn(chain, url, tx)
+        .with_context(|| format!("chain {chain}: cannot open the ZMQ socket {url}"))?;
+    actix_web::rt::spawn(async move {
+        while rx.recv().await.is_some() {
+            watcher.do_send(Wake);
+        }
+    });
+    Ok(listener)
 }
 
 impl Application {
@@ -43,6 +67,8 @@ impl Application {
 
         let health = Health::new(config.chains.iter().map(|c| c.name.as_str()));
         let metrics = Metrics::new();
+        let mut runtimes = HashMap::new();
+        let mut listeners = Vec::new();
         for chain in &config.chains {
             store::chain::ensure_chain(&db, &chain.name).await?;
             let next = store::chain::tip(&db, &chain.name)
@@ -65,13 +91,32 @@ impl Application {
             match RpcClient::from_config(chain) {
                 Ok(client) => {
                     log::info!("chain {}: daemon RPC at {}", chain.name, client.url());
+                    let rpc = Arc::new(client);
                     actix_web::rt::spawn(run_daemon_probe(
                         chain.name.clone(),
-                        Arc::new(client),
+                        Arc::clone(&rpc),
                         health.clone(),
                         metrics.clone(),
                         Duration::from_secs(chain.poll_interval_secs),
                     ));
+                    let shared = Arc::new(chain.clone());
+                    let mut core =
+                        RegistryCore::new(Arc::clone(&shared), db.clone(), Arc::clone(&rpc));
+                    core.load().await?;
+                    let registry = SubscriberRegistry::new(core).start();
+                    let watcher = ChainWatcher::new(WatcherParts {
+                        chain: shared,
+                        db: db.clone(),
+                        rpc: Arc::clone(&rpc),
+                        registry: registry.clone(),
+                        health: health.clone(),
+                        metrics: metrics.clone(),
+                    })
+                    .start();
+                    if let Some(url) = &chain.zmq_block_url {
+                        listeners.push(spawn_zmq(&chain.name, url, watcher)?);
+                    }
+                    runtimes.insert(chain.name.clone(), ChainRuntime { rpc, registry });
                 }
                 Err(e) => {
                     // The process stays up (the API still answers); health says what to fix.
@@ -92,6 +137,7 @@ impl Application {
             db,
             health,
             metrics,
+            chains: Arc::new(runtimes),
         };
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));
@@ -113,6 +159,7 @@ impl Application {
             server: server.run(),
             addr,
             state,
+            listeners,
         })
     }
 
@@ -134,6 +181,9 @@ impl Application {
     /// Serves until the server is stopped (Ctrl-C, SIGTERM or `handle().stop()`).
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
+        for listener in self.listeners {
+            listener.stop();
+        }
         self.state.db.clone().close().await.ok();
         log::info!("stopped");
         result

@@ -1,10 +1,14 @@
 //! The state shared by the HTTP handlers and GraphQL resolvers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use actix::Addr;
 use sea_orm::DatabaseConnection;
 
+use crate::actors::subscriber_registry::SubscriberRegistry;
 use crate::config::{ChainConfig, Config};
+use crate::daemon::rpc::RpcClient;
 use crate::health::Health;
 use crate::metrics::Metrics;
 
@@ -19,6 +23,18 @@ pub struct AppState {
     pub health: Health,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The running actors and daemon client of each chain, by chain name (absent for a chain
+    /// whose credentials could not be read).
+    pub chains: Arc<HashMap<String, ChainRuntime>>,
+}
+
+/// What the API needs of one chain's runtime.
+#[derive(Clone)]
+pub struct ChainRuntime {
+    /// The daemon (read-only calls such as `checkIdentity`).
+    pub rpc: Arc<RpcClient>,
+    /// The registry (writes: subscribe, ban, conditions).
+    pub registry: Addr<SubscriberRegistry>,
 }
 
 /// Well-known chain i-addresses, used until the daemon has told us (`getinfo` → `chainid`).

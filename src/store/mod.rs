@@ -8,10 +8,12 @@
 pub mod audit;
 pub mod chain;
 pub mod events;
+pub mod identities;
 pub mod ledger;
 pub mod settings;
 pub mod stats;
 pub mod subscribers;
+pub mod utxos;
 
 use std::time::Duration;
 

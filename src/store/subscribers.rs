@@ -1,6 +1,6 @@
 //! Subscribers and their status history.
 
-use entity::{subscriber, subscriber_status};
+use entity::{eligibility_interval, subscriber, subscriber_status};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -240,4 +240,201 @@ pub async fn set_min_payout(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Opens an eligibility interval `[from, …)` (no-op if one is open).
+pub async fn open_interval(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    from: Height,
+) -> StoreResult<()> {
+    let open = eligibility_interval::Entity::find()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
+        .filter(eligibility_interval::Column::ToHeight.is_null())
+        .one(db)
+        .await?;
+    if open.is_none() {
+        eligibility_interval::ActiveModel {
+            id: Default::default(),
+            chain: Set(chain.to_owned()),
+            identity_address: Set(identity.to_owned()),
+            from_height: Set(from),
+            to_height: Set(None),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Closes the open eligibility interval at `to` (exclusive); an interval that would be empty
+/// is removed.
+pub async fn close_interval(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    to: Height,
+) -> StoreResult<()> {
+    let open = eligibility_interval::Entity::find()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
+        .filter(eligibility_interval::Column::ToHeight.is_null())
+        .one(db)
+        .await?;
+    if let Some(row) = open {
+        if row.from_height >= to {
+            eligibility_interval::Entity::delete_by_id(row.id)
+                .exec(db)
+                .await?;
+        } else {
+            let mut am: eligibility_interval::ActiveModel = row.into();
+            am.to_height = Set(Some(to));
+            am.update(db).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Eligibility intervals of an identity, oldest first: `[from, to)`, `to` `None` while open.
+pub async fn intervals(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Vec<(Height, Option<Height>)>> {
+    Ok(eligibility_interval::Entity::find()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
+        .order_by_asc(eligibility_interval::Column::FromHeight)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.from_height, r.to_height))
+        .collect())
+}
+
+/// Subscribers whose status is one of `statuses`, every one (for per-block evaluation).
+pub async fn all_with_status(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    statuses: &[SubscriberStatus],
+) -> StoreResult<Vec<Subscriber>> {
+    subscriber::Entity::find()
+        .filter(subscriber::Column::Chain.eq(chain))
+        .filter(subscriber::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+        .order_by_asc(subscriber::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+/// A membership change undone by [`undo_height`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undone {
+    /// The identity.
+    pub identity_address: String,
+    /// Its name.
+    pub name: String,
+    /// Status before the undo.
+    pub before: SubscriberStatus,
+    /// Status after (`None`: it was never a subscriber before that block).
+    pub after: Option<SubscriberStatus>,
+}
+
+/// Undoes the status changes and eligibility intervals of a disconnected block: the history
+/// rows at `height` go, each subscriber returns to its last remaining status (or is removed
+/// when none remains), intervals opened at `height` go and intervals closed at it reopen.
+pub async fn undo_height(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<Vec<Undone>> {
+    let changed = subscriber_status::Entity::find()
+        .filter(subscriber_status::Column::Chain.eq(chain))
+        .filter(subscriber_status::Column::Height.eq(height))
+        .all(db)
+        .await?;
+    subscriber_status::Entity::delete_many()
+        .filter(subscriber_status::Column::Chain.eq(chain))
+        .filter(subscriber_status::Column::Height.eq(height))
+        .exec(db)
+        .await?;
+    eligibility_interval::Entity::delete_many()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::FromHeight.eq(height))
+        .exec(db)
+        .await?;
+    eligibility_interval::Entity::update_many()
+        .col_expr(
+            eligibility_interval::Column::ToHeight,
+            sea_orm::sea_query::Expr::value(Option::<i64>::None),
+        )
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::ToHeight.eq(height))
+        .exec(db)
+        .await?;
+    let mut identities: Vec<String> = changed.into_iter().map(|r| r.identity_address).collect();
+    identities.sort();
+    identities.dedup();
+    let mut out = Vec::new();
+    for identity in identities {
+        let Some(row) = subscriber::Entity::find()
+            .filter(subscriber::Column::Chain.eq(chain))
+            .filter(subscriber::Column::IdentityAddress.eq(&identity))
+            .one(db)
+            .await?
+        else {
+            continue;
+        };
+        let before = parse_stored(&row.status, SubscriberStatus::parse, "subscriber status")?;
+        let history = history(db, chain, &identity).await?;
+        let name = row.name.clone();
+        match history.last() {
+            None => {
+                subscriber::Entity::delete_by_id(row.id).exec(db).await?;
+                out.push(Undone {
+                    identity_address: identity,
+                    name,
+                    before,
+                    after: None,
+                });
+            }
+            Some((_, status, _)) => {
+                let in_pool = |s: &SubscriberStatus| {
+                    matches!(s, SubscriberStatus::CoolingDown | SubscriberStatus::Active)
+                };
+                // The last entry into the pool, and the last exit after it.
+                let mut joined = None;
+                let mut left = None;
+                let mut previous_in = false;
+                for (h, s, _) in &history {
+                    if in_pool(s) && !previous_in {
+                        joined = Some(*h);
+                    }
+                    if !in_pool(s) && previous_in {
+                        left = Some(*h);
+                    }
+                    previous_in = in_pool(s);
+                }
+                let after = *status;
+                let mut am: subscriber::ActiveModel = row.into();
+                am.status = Set(after.as_str().to_owned());
+                am.joined_height = Set(joined);
+                am.left_height = Set(left);
+                am.unmet = Set(None);
+                am.updated_at = Set(now());
+                am.update(db).await?;
+                out.push(Undone {
+                    identity_address: identity,
+                    name,
+                    before,
+                    after: Some(after),
+                });
+            }
+        }
+    }
+    Ok(out)
 }

@@ -398,3 +398,46 @@ async fn zmq_ignores_other_topics_and_malformed_messages() {
     );
     listener.stop();
 }
+
+#[actix_web::test]
+async fn credentials_from_conf_file_and_cookie() {
+    let sim = sim().await;
+    sim.with_node(|n| n.chain.generate(7));
+    let dir = tempfile::tempdir().unwrap();
+    let port = sim.rpc_url.rsplit(':').next().unwrap();
+    let conf = dir.path().join("VRSC.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "# verusd\nrpcuser={RPC_USER}\nrpcpassword={RPC_PASSWORD}\nrpcport={port}\nserver=1\n"
+        ),
+    )
+    .unwrap();
+    let mut config = crate::support::test_config("sqlite::memory:", &sim.rpc_url);
+    let chain = &mut config.chains[0];
+    chain.rpc_url = None;
+    chain.rpc_user = None;
+    chain.rpc_password = None;
+    chain.conf_file = Some(conf.clone());
+    let rpc = RpcClient::from_config(chain).unwrap();
+    assert_eq!(rpc.url(), sim.rpc_url, "rpcport comes from the conf file");
+    assert_eq!(rpc.get_block_count().await, Ok(7));
+
+    // No password in the conf file: the daemon's .cookie beside it is used.
+    std::fs::write(&conf, format!("rpcport={port}\n")).unwrap();
+    std::fs::write(
+        dir.path().join(".cookie"),
+        format!("{RPC_USER}:{RPC_PASSWORD}"),
+    )
+    .unwrap();
+    let rpc = RpcClient::from_config(chain).unwrap();
+    assert_eq!(rpc.get_block_count().await, Ok(7));
+    // A new cookie (the daemon restarted) is read on the next call.
+    std::fs::write(dir.path().join(".cookie"), format!("{RPC_USER}:stale")).unwrap();
+    assert_eq!(rpc.get_block_count().await, Err(RpcError::Auth));
+
+    chain.conf_file = None;
+    let err = RpcClient::from_config(chain).unwrap_err();
+    assert!(matches!(err, RpcError::Credentials(_)), "{err:?}");
+    sim.stop().await;
+}

@@ -1,0 +1,31 @@
+//! Chain events the ChainWatcher sends, one block at a time, to the actors that follow the
+//! chain (the SubscriberRegistry first, then the StakeTracker). A handler commits the block's
+//! effects and its cursor in one transaction, and handling the same block twice changes
+//! nothing.
+
+use std::sync::Arc;
+
+use actix::Message;
+
+use super::ActorError;
+use crate::daemon::types::{Block, Tx};
+
+/// A block joined the main chain at the processed tip + 1.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct BlockConnected {
+    /// The block with its transactions (`getblock … 2`).
+    pub block: Arc<Block<Tx>>,
+}
+
+/// The processed tip left the main chain (a reorganisation); undo what it did.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct BlockDisconnected {
+    /// Its height.
+    pub height: i64,
+    /// Its hash.
+    pub hash: String,
+    /// The hash below it, which becomes the processed tip.
+    pub prev_hash: String,
+}

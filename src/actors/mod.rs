@@ -1,0 +1,42 @@
+//! The actors: one ChainWatcher and one SubscriberRegistry per configured chain (the
+//! StakeTracker, PayoutManager and Notifier join them in later issues). Wiring is explicit in
+//! `startup`; each actor owns its tables and is reached only through its messages.
+
+pub mod chain_watcher;
+pub mod events;
+pub mod subscriber_registry;
+
+use crate::daemon::rpc::RpcError;
+use crate::store::StoreError;
+
+/// Why an actor could not do what a message asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    /// The database failed; the work was rolled back and can be retried.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The daemon failed; nothing was written.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+    /// The request itself is wrong (unknown identity, malformed name).
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing asked about does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The actor is gone (the system is stopping).
+    #[error("actor unavailable: {0}")]
+    Mailbox(String),
+}
+
+impl From<sea_orm::DbErr> for ActorError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ActorError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<actix::MailboxError> for ActorError {
+    fn from(e: actix::MailboxError) -> Self {
+        ActorError::Mailbox(e.to_string())
+    }
+}

@@ -1,0 +1,1020 @@
+//! SubscriberRegistry — who is in the pool.
+//!
+//! **State it owns:** the tables `identity_version`, `subscriber`, `subscriber_status`,
+//! `eligibility_interval`, `subscriber_utxo`, the admin's `pool_settings` versions, and in
+//! memory the latest version of every identity that lists the pool's R-address ("tracked").
+//!
+//! **Messages:** `BlockConnected` / `BlockDisconnected` from the ChainWatcher; `Discover` at
+//! start; `Subscribe`, `SetBanned` and `UpdateConditions` from the API.
+//!
+//! **Events it writes** (in the transaction of the change, DESIGN §6): `SUBSCRIBER_JOINED`,
+//! `SUBSCRIBER_LEFT`, `IDENTITY_ALERT`.
+//!
+//! **Failures:** anything that fails rolls the whole block back and is returned to the
+//! ChainWatcher, which retries the block; daemon calls (seeding a new identity's UTXOs) are
+//! made before the transaction opens. Each block's work and the cursor commit together, so a
+//! crash at any point leaves either all or nothing of the block.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+use super::ActorError;
+use super::events::{BlockConnected, BlockDisconnected};
+use crate::config::ChainConfig;
+use crate::daemon::rpc::{RpcClient, RpcError};
+use crate::daemon::types::{Block, IdentityReply, Tx, Vin};
+use crate::domain::conditions::{self, COOLDOWN_BLOCKS, FLAG_LOCKED, FLAG_REVOKED, IdentityFacts};
+use crate::domain::{
+    Conditions, EventKind, Height, IdentityAlertKind, PoolSettings, Sats, SubscriberStatus,
+};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::chain as chain_store;
+use crate::store::events::{self, NewEvent};
+use crate::store::identities::{self, IdentityVersion};
+use crate::store::settings::{self, SettingsSource};
+use crate::store::subscribers::{self, StatusChange, Subscriber};
+use crate::store::utxos::{self, Utxo};
+
+/// The registry's name in `actor_cursor`.
+pub const ACTOR: &str = "registry";
+
+/// The outcome of checking an identity against the conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityCheck {
+    /// Its i-address.
+    pub identity_address: String,
+    /// Its fully qualified name.
+    pub name: String,
+    /// Meets every condition now.
+    pub eligible: bool,
+    /// Its status in the pool, if it has one.
+    pub status: Option<SubscriberStatus>,
+    /// The conditions it does not meet, in words.
+    pub unmet: Vec<String>,
+}
+
+/// What the conditions see in a `getidentity` reply.
+pub fn facts_of(reply: &IdentityReply) -> IdentityFacts {
+    let i = &reply.identity;
+    IdentityFacts {
+        address: i.identityaddress.clone(),
+        flags: i.flags,
+        timelock: i.timelock,
+        primary_addresses: i.primaryaddresses.clone(),
+        minimum_signatures: i.minimumsignatures,
+        revocation_authority: i.revocationauthority.clone(),
+        recovery_authority: i.recoveryauthority.clone(),
+        revoked_status: reply.status == "revoked",
+    }
+}
+
+fn in_pool(status: Option<SubscriberStatus>) -> bool {
+    matches!(
+        status,
+        Some(SubscriberStatus::CoolingDown | SubscriberStatus::Active)
+    )
+}
+
+fn vin_from(vin: &Vin, who: &str) -> bool {
+    vin.address.as_deref() == Some(who)
+        || vin
+            .addresses
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == who))
+}
+
+/// The registry's logic; the actor serialises access to it.
+pub struct RegistryCore {
+    chain: Arc<ChainConfig>,
+    db: DatabaseConnection,
+    rpc: Arc<RpcClient>,
+    tracked: HashMap<String, IdentityVersion>,
+}
+
+impl RegistryCore {
+    /// A registry for `chain`; call [`RegistryCore::load`] before use.
+    pub fn new(
+        chain: Arc<ChainConfig>,
+        db: DatabaseConnection,
+        rpc: Arc<RpcClient>,
+    ) -> RegistryCore {
+        RegistryCore {
+            chain,
+            db,
+            rpc,
+            tracked: HashMap::new(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.chain.name
+    }
+
+    fn lists_pool(&self, facts: &IdentityFacts) -> bool {
+        facts
+            .primary_addresses
+            .iter()
+            .any(|a| a == self.chain.pool_primary_address.as_str())
+    }
+
+    /// Loads the tracked identities from the database.
+    pub async fn load(&mut self) -> Result<(), ActorError> {
+        let all = identities::latest_all(&self.db, self.name()).await?;
+        self.tracked = all
+            .into_iter()
+            .filter(|v| self.lists_pool(&v.facts))
+            .map(|v| (v.facts.address.clone(), v))
+            .collect();
+        Ok(())
+    }
+
+    async fn settings_at(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        height: Height,
+    ) -> Result<(PoolSettings, Height), ActorError> {
+        Ok(match settings::at(db, self.name(), height).await? {
+            Some(v) => (v.settings, v.from_height),
+            None => (self.chain.settings(), 0),
+        })
+    }
+
+    /// The processed height: the highest connected block, or the height before the first.
+    pub async fn processed_height(&self) -> Result<Height, ActorError> {
+        if let Some(tip) = chain_store::tip(&self.db, self.name()).await? {
+            return Ok(tip.height);
+        }
+        let start = chain_store::get_chain(&self.db, self.name())
+            .await?
+            .and_then(|c| c.start_height);
+        Ok(start.map_or(0, |s| s - 1))
+    }
+
+    /// The UTXOs of `identity` as of `as_of` (inclusive), from the tip snapshot corrected with
+    /// the address index: outputs mined later removed, outputs held then and spent later added.
+    async fn seed_utxos(&self, identity: &str, as_of: Height) -> Result<Vec<Utxo>, RpcError> {
+        let addresses = [identity.to_owned()];
+        let snapshot = self.rpc.get_address_utxos(&addresses).await?;
+        let mut held: Vec<(String, u32, i64, Height)> = snapshot
+            .utxos
+            .iter()
+            .filter(|u| u.height <= as_of && u.satoshis > 0)
+            .map(|u| (u.txid.clone(), u.output_index, u.satoshis, u.height))
+            .collect();
+        if snapshot.height > as_of {
+            let deltas = self
+                .rpc
+                .get_address_deltas(&addresses, 1, snapshot.height)
+                .await?;
+            let funded: HashMap<(String, u32), (i64, Height)> = deltas
+                .iter()
+                .filter(|d| d.satoshis > 0)
+                .map(|d| ((d.txid.clone(), d.index), (d.satoshis, d.height)))
+                .collect();
+            let spends: Vec<(String, u32)> = deltas
+                .iter()
+                .filter(|d| d.satoshis < 0 && d.height > as_of)
+                .map(|d| (d.txid.clone(), d.index))
+                .collect();
+            let params: Vec<(String, i32)> = spends.iter().map(|(t, _)| (t.clone(), 1)).collect();
+            let txs = self
+                .rpc
+                .call_batch::<Tx, _>("getrawtransaction", &params)
+                .await?;
+            for ((_, input), tx) in spends.iter().zip(txs) {
+                let tx = tx?;
+                let Some(vin) = tx.vin.get(*input as usize) else {
+                    continue;
+                };
+                let (Some(prev), Some(n)) = (vin.txid.clone(), vin.vout) else {
+                    continue;
+                };
+                if let Some((sats, height)) = funded.get(&(prev.clone(), n))
+                    && *height <= as_of
+                {
+                    held.push((prev, n, *sats, *height));
+                }
+            }
+        }
+        // Which of them the pool identity paid (not counted against max_utxos).
+        let mut funding: Vec<String> = held.iter().map(|(t, ..)| t.clone()).collect();
+        funding.sort();
+        funding.dedup();
+        let params: Vec<(String, i32)> = funding.iter().map(|t| (t.clone(), 1)).collect();
+        let txs = self
+            .rpc
+            .call_batch::<Tx, _>("getrawtransaction", &params)
+            .await?;
+        let pool = self.chain.pool_identity.as_str();
+        let mut from_pool = HashSet::new();
+        for (txid, tx) in funding.iter().zip(txs) {
+            if tx?.vin.iter().any(|v| vin_from(v, pool)) {
+                from_pool.insert(txid.clone());
+            }
+        }
+        Ok(held
+            .into_iter()
+            .map(|(txid, vout, sats, height)| Utxo {
+                identity_address: identity.to_owned(),
+                from_pool: from_pool.contains(&txid),
+                txid,
+                vout,
+                amount: Sats(sats),
+                height,
+                spent_height: None,
+            })
+            .collect())
+    }
+
+    /// Evaluates `identity` at `height` and applies the status transition it implies.
+    /// `previous` is the version before this block when the identity changed in it.
+    async fn evaluate(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        identity: &str,
+        height: Height,
+        tracked: &HashMap<String, IdentityVersion>,
+        previous: Option<&IdentityVersion>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
+            return Ok(());
+        };
+        let (settings, _) = self.settings_at(txn, height).await?;
+        let c = &settings.conditions;
+        let counted = if c.max_utxos > 0 {
+            utxos::counted(txn, self.name(), identity, height - 1, c.utxo_count_min).await?
+        } else {
+            0
+        };
+        let pool_identity = self.chain.pool_identity.as_str();
+        let signable = |a: &str| a == pool_identity || tracked.contains_key(a);
+        let ctx = conditions::Context {
+            pool_address: self.chain.pool_primary_address.as_str(),
+            pool_identity,
+            conditions: c,
+            pool_signable: &signable,
+            counted_utxos: counted,
+            height,
+        };
+        let unmet: Vec<String> = conditions::evaluate(&version.facts, &ctx)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let current = subscribers::get(txn, self.name(), identity).await?;
+        let status = current.as_ref().map(|s| s.status);
+        let name = format!("{}.{}@", version.name, self.name());
+        let event = |kind: EventKind, message: String| NewEvent {
+            identity_address: Some(identity.to_owned()),
+            height: Some(height),
+            ..NewEvent::new(self.name(), kind, message)
+        };
+        if let (Some(prev), true) = (previous, in_pool(status)) {
+            for (alert, text) in alerts(&prev.facts, &version.facts, height) {
+                out.push(NewEvent {
+                    alert: Some(alert),
+                    ..event(EventKind::IdentityAlert, format!("{name}: {text}"))
+                });
+            }
+        }
+        let change = |status: SubscriberStatus, reason: Option<&'static str>| (status, reason);
+        let cooled = height - version.height >= COOLDOWN_BLOCKS;
+        let updated_now = version.height == height;
+        let next = match (status, unmet.is_empty()) {
+            (Some(SubscriberStatus::Banned), _) => None,
+            (s, true) if !in_pool(s) => {
+                out.push(event(
+                    EventKind::SubscriberJoined,
+                    format!("{name} joined the pool"),
+                ));
+                Some(if cooled {
+                    change(SubscriberStatus::Active, Some("meets every condition"))
+                } else {
+                    change(
+                        SubscriberStatus::CoolingDown,
+                        Some("meets every condition; cooling down for 150 blocks"),
+                    )
+                })
+            }
+            (Some(SubscriberStatus::CoolingDown), true) if cooled => Some(change(
+                SubscriberStatus::Active,
+                Some("150 blocks since the identity's last update"),
+            )),
+            (Some(SubscriberStatus::Active), true) if updated_now => Some(change(
+                SubscriberStatus::CoolingDown,
+                Some("the identity was updated: 150-block cooldown"),
+            )),
+            (s, false) if in_pool(s) => {
+                out.push(event(
+                    EventKind::SubscriberLeft,
+                    format!("{name} left the pool: {}", unmet.join("; ")),
+                ));
+                Some(change(SubscriberStatus::Left, None))
+            }
+            _ => None,
+        };
+        if let Some((new_status, reason)) = next {
+            let reason_text = reason
+                .map(str::to_owned)
+                .unwrap_or_else(|| unmet.join("; "));
+            subscribers::set_status(
+                txn,
+                &StatusChange {
+                    chain: self.name(),
+                    identity_address: identity,
+                    name: &name,
+                    status: new_status,
+                    height,
+                    reason: Some(&reason_text),
+                    unmet: &unmet,
+                },
+            )
+            .await?;
+            match new_status {
+                SubscriberStatus::Active => {
+                    subscribers::open_interval(txn, self.name(), identity, height).await?
+                }
+                _ => subscribers::close_interval(txn, self.name(), identity, height).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a connected block: identity versions, UTXOs, statuses, events and the cursor
+    /// in one transaction. Applying it again changes nothing.
+    pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
+        let h = block.height;
+        if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            if height == h && hash == block.hash {
+                return Ok(());
+            }
+            // Our cursor is at or past this height on another branch (the watcher crashed
+            // before recording a disconnect): undo our own blocks first.
+            let mut cursor = (height, hash);
+            while cursor.0 >= h {
+                let prev = chain_store::block_at(&self.db, self.name(), cursor.0 - 1)
+                    .await?
+                    .map(|b| b.hash)
+                    .unwrap_or_default();
+                self.disconnect(cursor.0, &cursor.1, &prev).await?;
+                cursor = (cursor.0 - 1, prev);
+            }
+        }
+        // Identity outputs that concern the pool.
+        let mut changes: Vec<IdentityVersion> = Vec::new();
+        for tx in &block.tx {
+            for vout in &tx.vout {
+                let Some(def) = &vout.script_pub_key.identityprimary else {
+                    continue;
+                };
+                let facts = IdentityFacts {
+                    address: def.identityaddress.clone(),
+                    flags: def.flags,
+                    timelock: def.timelock,
+                    primary_addresses: def.primaryaddresses.clone(),
+                    minimum_signatures: def.minimumsignatures,
+                    revocation_authority: def.revocationauthority.clone(),
+                    recovery_authority: def.recoveryauthority.clone(),
+                    revoked_status: def.flags & FLAG_REVOKED != 0,
+                };
+                let known = self.tracked.contains_key(&facts.address)
+                    || subscribers::get(&self.db, self.name(), &facts.address)
+                        .await?
+                        .is_some();
+                if self.lists_pool(&facts) || known {
+                    changes.retain(|c| c.facts.address != facts.address);
+                    changes.push(IdentityVersion {
+                        height: h,
+                        txid: tx.txid.clone(),
+                        name: def.name.clone(),
+                        facts,
+                    });
+                }
+            }
+        }
+        // Identities that start listing the pool's address: their UTXOs as of the block before.
+        let mut seeds = Vec::new();
+        for v in &changes {
+            if self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address) {
+                seeds.push((
+                    v.facts.address.clone(),
+                    self.seed_utxos(&v.facts.address, h - 1).await?,
+                ));
+            }
+        }
+        let mut tracked = self.tracked.clone();
+        let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
+        for v in &changes {
+            if let Some(old) = tracked.remove(&v.facts.address) {
+                previous.insert(v.facts.address.clone(), old);
+            } else if let Some(old) =
+                identities::at(&self.db, self.name(), &v.facts.address, h - 1).await?
+            {
+                previous.insert(v.facts.address.clone(), old);
+            }
+            if self.lists_pool(&v.facts) {
+                tracked.insert(v.facts.address.clone(), v.clone());
+            }
+        }
+
+        let txn = self.db.begin().await?;
+        for v in &changes {
+            identities::record(&txn, self.name(), v).await?;
+        }
+        for (identity, seed) in &seeds {
+            utxos::delete_identity(&txn, self.name(), identity).await?;
+            utxos::insert(&txn, self.name(), seed).await?;
+        }
+        let spent: Vec<(String, u32, String)> = block
+            .tx
+            .iter()
+            .flat_map(|tx| {
+                tx.vin.iter().filter_map(move |v| match (&v.txid, v.vout) {
+                    (Some(t), Some(n)) => Some((t.clone(), n, tx.txid.clone())),
+                    _ => None,
+                })
+            })
+            .collect();
+        utxos::mark_spent(&txn, self.name(), &spent, h).await?;
+        let pool = self.chain.pool_identity.as_str();
+        let mut outputs = Vec::new();
+        for tx in &block.tx {
+            let from_pool = tx.vin.iter().any(|v| vin_from(v, pool));
+            for vout in &tx.vout {
+                let Some(dest) = vout.script_pub_key.addresses.first() else {
+                    continue;
+                };
+                if vout.value_sat > 0 && tracked.contains_key(dest) {
+                    outputs.push(Utxo {
+                        identity_address: dest.clone(),
+                        txid: tx.txid.clone(),
+                        vout: vout.n,
+                        amount: Sats(vout.value_sat),
+                        height: h,
+                        spent_height: None,
+                        from_pool,
+                    });
+                }
+            }
+        }
+        utxos::insert(&txn, self.name(), &outputs).await?;
+        // Dropped from tracking: its outputs are no longer followed.
+        for v in &changes {
+            if !self.lists_pool(&v.facts) && self.tracked.contains_key(&v.facts.address) {
+                utxos::delete_identity(&txn, self.name(), &v.facts.address).await?;
+            }
+        }
+
+        // Who to evaluate at this height.
+        let (settings, from) = self.settings_at(&txn, h).await?;
+        let mut evaluate: Vec<String> = changes.iter().map(|v| v.facts.address.clone()).collect();
+        let cooling =
+            subscribers::all_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
+                .await?;
+        evaluate.extend(cooling.into_iter().map(|s| s.identity_address));
+        if from == h {
+            // The conditions changed at this height: everyone is evaluated again.
+            evaluate.extend(tracked.keys().cloned());
+            let members =
+                subscribers::all_with_status(&txn, self.name(), &[SubscriberStatus::Active])
+                    .await?;
+            evaluate.extend(members.into_iter().map(|s| s.identity_address));
+        }
+        if settings.conditions.max_utxos > 0 {
+            evaluate.extend(utxos::changed_at(&txn, self.name(), h - 1).await?);
+        }
+        evaluate.sort();
+        evaluate.dedup();
+        let mut out = Vec::new();
+        for identity in &evaluate {
+            self.evaluate(
+                &txn,
+                identity,
+                h,
+                &tracked,
+                previous.get(identity),
+                &mut out,
+            )
+            .await?;
+        }
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
+        txn.commit().await?;
+        self.tracked = tracked;
+        for e in &out {
+            log::info!("chain {}: height {h}: {}", self.name(), e.message);
+        }
+        Ok(())
+    }
+
+    /// Undoes the block at `height` if it is the last one applied; otherwise nothing.
+    pub async fn disconnect(
+        &mut self,
+        height: Height,
+        hash: &str,
+        prev_hash: &str,
+    ) -> Result<(), ActorError> {
+        match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            Some((h, _)) if h >= height => {}
+            _ => return Ok(()),
+        }
+        let txn = self.db.begin().await?;
+        utxos::undo_height(&txn, self.name(), height).await?;
+        let changed = identities::delete_at(&txn, self.name(), height).await?;
+        let undone = subscribers::undo_height(&txn, self.name(), height).await?;
+        let mut out = Vec::new();
+        for u in &undone {
+            let was = in_pool(Some(u.before));
+            let is = in_pool(u.after);
+            if was != is {
+                let (kind, verb) = if is {
+                    (EventKind::SubscriberJoined, "is back in")
+                } else {
+                    (EventKind::SubscriberLeft, "is no longer in")
+                };
+                out.push(NewEvent {
+                    identity_address: Some(u.identity_address.clone()),
+                    height: Some(height),
+                    ..NewEvent::new(
+                        self.name(),
+                        kind,
+                        format!(
+                            "{} {verb} the pool: block {hash} at height {height} was disconnected",
+                            u.name
+                        ),
+                    )
+                });
+            }
+        }
+        let mut tracked = self.tracked.clone();
+        for identity in &changed {
+            match identities::at(&txn, self.name(), identity, Height::MAX).await? {
+                Some(v) if self.lists_pool(&v.facts) => {
+                    tracked.insert(identity.clone(), v);
+                }
+                _ => {
+                    tracked.remove(identity);
+                    utxos::delete_identity(&txn, self.name(), identity).await?;
+                }
+            }
+        }
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
+        txn.commit().await?;
+        self.tracked = tracked;
+        log::info!(
+            "chain {}: height {height}: block {hash} disconnected; its subscriber changes undone",
+            self.name()
+        );
+        Ok(())
+    }
+
+    /// Starts tracking an identity as of the processed height `at`: its version, its UTXOs,
+    /// and its status. Returns the check.
+    async fn track(
+        &mut self,
+        reply: &IdentityReply,
+        at: Height,
+    ) -> Result<IdentityCheck, ActorError> {
+        let facts = facts_of(reply);
+        let address = facts.address.clone();
+        let version = IdentityVersion {
+            height: reply.blockheight,
+            txid: reply.txid.clone(),
+            name: reply.identity.name.clone(),
+            facts,
+        };
+        let seed = self.seed_utxos(&address, at).await?;
+        let mut tracked = self.tracked.clone();
+        tracked.insert(address.clone(), version.clone());
+        let txn = self.db.begin().await?;
+        identities::record(&txn, self.name(), &version).await?;
+        utxos::delete_identity(&txn, self.name(), &address).await?;
+        utxos::insert(&txn, self.name(), &seed).await?;
+        let mut out = Vec::new();
+        self.evaluate(&txn, &address, at, &tracked, None, &mut out)
+            .await?;
+        events::append(&txn, &out).await?;
+        txn.commit().await?;
+        self.tracked = tracked;
+        self.check(&address, reply, at).await
+    }
+
+    /// Finds identities that list the pool's address (`getidentitieswithaddress`) and tracks
+    /// the ones not tracked yet, as of the processed height.
+    pub async fn discover(&mut self) -> Result<usize, ActorError> {
+        let at = self.processed_height().await?;
+        let found = match self
+            .rpc
+            .get_identities_with_address(self.chain.pool_primary_address.as_str(), 0, 0, true)
+            .await
+        {
+            Ok(found) => found,
+            Err(RpcError::Rpc { code, message, .. }) => {
+                log::error!(
+                    "chain {}: getidentitieswithaddress failed ({code}: {message}). Start verusd with -idindex=1 (it reindexes once) so the pool can find its subscribers at start; until then they are found from new blocks and the subscribe mutation",
+                    self.name()
+                );
+                return Ok(0);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let new: Vec<(String, Option<Height>)> = found
+            .iter()
+            .map(|i| i.identity.identityaddress.clone())
+            .filter(|a| !self.tracked.contains_key(a) && a != self.chain.pool_identity.as_str())
+            .map(|a| (a, Some(at)))
+            .collect();
+        let replies = self.rpc.get_identities(&new).await?;
+        let mut count = 0;
+        for reply in replies {
+            let reply = match reply {
+                Ok(r) => r,
+                Err(RpcError::NotFound { .. }) => continue, // did not exist yet at that height
+                Err(e) => return Err(e.into()),
+            };
+            if self.lists_pool(&facts_of(&reply)) {
+                self.track(&reply, at).await?;
+                count += 1;
+            }
+        }
+        log::info!(
+            "chain {}: {count} identities listing the pool's address found at height {at}",
+            self.name()
+        );
+        Ok(count)
+    }
+
+    /// The check of an identity as of `at`, from a `getidentity` reply.
+    pub async fn check(
+        &self,
+        address: &str,
+        reply: &IdentityReply,
+        at: Height,
+    ) -> Result<IdentityCheck, ActorError> {
+        check_identity(
+            &self.db,
+            &self.rpc,
+            &self.chain,
+            reply,
+            at,
+            Some(address)
+                .filter(|a| self.tracked.contains_key(*a))
+                .is_some(),
+        )
+        .await
+    }
+
+    /// `subscribe`: looks at an identity now (as of the processed height) and tracks it if it
+    /// lists the pool's address.
+    pub async fn subscribe(&mut self, identity: &str) -> Result<IdentityCheck, ActorError> {
+        let at = self.processed_height().await?;
+        let reply = self
+            .rpc
+            .get_identity(identity, Some(at))
+            .await
+            .map_err(|e| match e {
+                RpcError::NotFound { .. } => {
+                    ActorError::NotFound(format!("identity {identity} not found at height {at}"))
+                }
+                other => ActorError::Rpc(other),
+            })?;
+        let address = reply.identity.identityaddress.clone();
+        if address != self.chain.pool_identity.as_str()
+            && self.lists_pool(&facts_of(&reply))
+            && !self.tracked.contains_key(&address)
+        {
+            return self.track(&reply, at).await;
+        }
+        self.check(&address, &reply, at).await
+    }
+
+    /// Bans or unbans a subscriber from the next block, with the audit entry in the same
+    /// transaction.
+    pub async fn set_banned(
+        &mut self,
+        identity: &str,
+        banned: bool,
+        audit_entry: &AuditEntry,
+    ) -> Result<Subscriber, ActorError> {
+        let at = self.processed_height().await?;
+        let current = subscribers::get(&self.db, self.name(), identity)
+            .await?
+            .ok_or_else(|| {
+                ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
+            })?;
+        let from = at + 1;
+        let txn = self.db.begin().await?;
+        audit::record(&txn, audit_entry).await?;
+        let mut out = Vec::new();
+        if banned && current.status != SubscriberStatus::Banned {
+            subscribers::set_status(
+                &txn,
+                &StatusChange {
+                    chain: self.name(),
+                    identity_address: identity,
+                    name: &current.name,
+                    status: SubscriberStatus::Banned,
+                    height: from,
+                    reason: Some("banned by an admin"),
+                    unmet: &[],
+                },
+            )
+            .await?;
+            subscribers::close_interval(&txn, self.name(), identity, from).await?;
+            if in_pool(Some(current.status)) {
+                out.push(NewEvent {
+                    identity_address: Some(identity.to_owned()),
+                    height: Some(from),
+                    ..NewEvent::new(
+                        self.name(),
+                        EventKind::SubscriberLeft,
+                        format!("{} was banned by an admin", current.name),
+                    )
+                });
+            }
+        } else if !banned && current.status == SubscriberStatus::Banned {
+            subscribers::set_status(
+                &txn,
+                &StatusChange {
+                    chain: self.name(),
+                    identity_address: identity,
+                    name: &current.name,
+                    status: SubscriberStatus::Left,
+                    height: from,
+                    reason: Some("unbanned by an admin"),
+                    unmet: &[],
+                },
+            )
+            .await?;
+            // Back in at once if it meets the conditions.
+            self.evaluate(&txn, identity, from, &self.tracked, None, &mut out)
+                .await?;
+        }
+        events::append(&txn, &out).await?;
+        txn.commit().await?;
+        subscribers::get(&self.db, self.name(), identity)
+            .await?
+            .ok_or_else(|| ActorError::NotFound(identity.to_owned()))
+    }
+
+    /// Changes the pool's conditions from the next block (everyone is evaluated again then),
+    /// with the audit entry in the same transaction.
+    pub async fn update_conditions(
+        &mut self,
+        conditions: Conditions,
+        audit_entry: &AuditEntry,
+    ) -> Result<Conditions, ActorError> {
+        let at = self.processed_height().await?;
+        let current = match settings::latest(&self.db, self.name()).await? {
+            Some(v) => v.settings,
+            None => self.chain.settings(),
+        };
+        let txn = self.db.begin().await?;
+        audit::record(&txn, audit_entry).await?;
+        settings::record(
+            &txn,
+            self.name(),
+            at + 1,
+            &PoolSettings {
+                conditions: conditions.clone(),
+                ..current
+            },
+            SettingsSource::Admin,
+        )
+        .await?;
+        txn.commit().await?;
+        log::info!(
+            "chain {}: pool conditions changed from height {}: {conditions:?}",
+            self.name(),
+            at + 1
+        );
+        Ok(conditions)
+    }
+}
+
+/// What changed between two versions of a subscriber's identity that its owner must know.
+fn alerts(
+    prev: &IdentityFacts,
+    new: &IdentityFacts,
+    height: Height,
+) -> Vec<(IdentityAlertKind, String)> {
+    let mut out = Vec::new();
+    if prev.flags & FLAG_LOCKED != 0 && new.flags & FLAG_LOCKED == 0 && new.timelock >= height {
+        out.push((
+            IdentityAlertKind::UnlockRequested,
+            format!(
+                "an unlock was requested; the identity unlocks at height {}",
+                new.timelock
+            ),
+        ));
+    }
+    if prev.primary_addresses != new.primary_addresses {
+        out.push((
+            IdentityAlertKind::PrimaryAddressesChanged,
+            "the primary addresses changed".to_owned(),
+        ));
+    }
+    if prev.revocation_authority != new.revocation_authority
+        || prev.recovery_authority != new.recovery_authority
+    {
+        out.push((
+            IdentityAlertKind::AuthoritiesChanged,
+            "the revocation or recovery authority changed".to_owned(),
+        ));
+    }
+    if !prev.revoked() && new.revoked() {
+        out.push((
+            IdentityAlertKind::Revoked,
+            "the identity was revoked".to_owned(),
+        ));
+    }
+    out
+}
+
+/// Checks an identity (from its `getidentity` reply as of `at`) against the conditions in
+/// force at `at`, changing nothing. `tracked`: its UTXOs are in the database; otherwise they
+/// are counted from the daemon's address index.
+pub async fn check_identity(
+    db: &DatabaseConnection,
+    rpc: &RpcClient,
+    chain: &ChainConfig,
+    reply: &IdentityReply,
+    at: Height,
+    tracked: bool,
+) -> Result<IdentityCheck, ActorError> {
+    let facts = facts_of(reply);
+    let settings = settings::at(db, &chain.name, at)
+        .await?
+        .map(|v| v.settings)
+        .unwrap_or_else(|| chain.settings());
+    let c = &settings.conditions;
+    let counted = if c.max_utxos == 0 {
+        0
+    } else if tracked {
+        utxos::counted(db, &chain.name, &facts.address, at - 1, c.utxo_count_min).await?
+    } else {
+        let snapshot = rpc
+            .get_address_utxos(std::slice::from_ref(&facts.address))
+            .await?;
+        snapshot
+            .utxos
+            .iter()
+            .filter(|u| u.height <= at - 1 && u.satoshis >= c.utxo_count_min.0)
+            .count() as u64
+    };
+    let signable: HashSet<String> = identities::latest_all(db, &chain.name)
+        .await?
+        .into_iter()
+        .filter(|v| {
+            v.facts
+                .primary_addresses
+                .iter()
+                .any(|a| a == chain.pool_primary_address.as_str())
+        })
+        .map(|v| v.facts.address)
+        .collect();
+    let pool_identity = chain.pool_identity.as_str();
+    let is_signable = |a: &str| a == pool_identity || signable.contains(a);
+    let ctx = conditions::Context {
+        pool_address: chain.pool_primary_address.as_str(),
+        pool_identity,
+        conditions: c,
+        pool_signable: &is_signable,
+        counted_utxos: counted,
+        height: at,
+    };
+    let unmet: Vec<String> = conditions::evaluate(&facts, &ctx)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let status = subscribers::get(db, &chain.name, &facts.address)
+        .await?
+        .map(|s| s.status);
+    Ok(IdentityCheck {
+        identity_address: facts.address,
+        name: reply.fullyqualifiedname.clone(),
+        eligible: unmet.is_empty(),
+        status,
+        unmet,
+    })
+}
+
+/// The actor around [`RegistryCore`]: messages are handled one at a time, in order.
+pub struct SubscriberRegistry {
+    core: Arc<tokio::sync::Mutex<RegistryCore>>,
+}
+
+impl SubscriberRegistry {
+    /// The actor for a loaded core.
+    pub fn new(core: RegistryCore) -> SubscriberRegistry {
+        SubscriberRegistry {
+            core: Arc::new(tokio::sync::Mutex::new(core)),
+        }
+    }
+}
+
+impl Actor for SubscriberRegistry {
+    type Context = actix::Context<Self>;
+}
+
+impl Handler<BlockConnected> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockConnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.connect(&msg.block).await })
+    }
+}
+
+impl Handler<BlockDisconnected> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockDisconnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .disconnect(msg.height, &msg.hash, &msg.prev_hash)
+                .await
+        })
+    }
+}
+
+/// Find identities listing the pool's address (at start).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<usize, ActorError>")]
+pub struct Discover;
+
+impl Handler<Discover> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<usize, ActorError>>;
+    fn handle(&mut self, _: Discover, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.discover().await })
+    }
+}
+
+/// Look at an identity now and track it if it lists the pool's address.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<IdentityCheck, ActorError>")]
+pub struct Subscribe {
+    /// Name or i-address.
+    pub identity: String,
+}
+
+impl Handler<Subscribe> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<IdentityCheck, ActorError>>;
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.subscribe(&msg.identity).await })
+    }
+}
+
+/// Ban or unban a subscriber (admin).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Subscriber, ActorError>")]
+pub struct SetBanned {
+    /// The identity's i-address.
+    pub identity: String,
+    /// Ban or unban.
+    pub banned: bool,
+    /// The audit entry to write with the change.
+    pub audit: AuditEntry,
+}
+
+impl Handler<SetBanned> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<Subscriber, ActorError>>;
+    fn handle(&mut self, msg: SetBanned, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .set_banned(&msg.identity, msg.banned, &msg.audit)
+                .await
+        })
+    }
+}
+
+/// Change the pool's conditions from the next block (admin).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Conditions, ActorError>")]
+pub struct UpdateConditions {
+    /// The new conditions.
+    pub conditions: Conditions,
+    /// The audit entry to write with the change.
+    pub audit: AuditEntry,
+}
+
+impl Handler<UpdateConditions> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<Conditions, ActorError>>;
+    fn handle(&mut self, msg: UpdateConditions, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .update_conditions(msg.conditions, &msg.audit)
+                .await
+        })
+    }
+}

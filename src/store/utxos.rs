@@ -1,0 +1,277 @@
+//! Outputs held by identities that list the pool's R-address, with the height each was
+//! mined at and the height it was spent at. Work and `max_utxos` are derived from them.
+
+use std::collections::HashSet;
+
+use entity::subscriber_utxo;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+
+use super::StoreResult;
+use crate::domain::{Height, Sats};
+
+/// One output.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Utxo {
+    /// Holder.
+    pub identity_address: String,
+    /// Transaction.
+    pub txid: String,
+    /// Output index.
+    pub vout: u32,
+    /// Value.
+    pub amount: Sats,
+    /// Height mined at.
+    pub height: Height,
+    /// Height spent at, if spent.
+    pub spent_height: Option<Height>,
+    /// Paid by the pool identity (not counted against `max_utxos`).
+    pub from_pool: bool,
+}
+
+fn from_row(m: subscriber_utxo::Model) -> Utxo {
+    Utxo {
+        identity_address: m.identity_address,
+        txid: m.txid,
+        vout: u32::try_from(m.vout).unwrap_or(0),
+        amount: Sats(m.amount),
+        height: m.height,
+        spent_height: m.spent_height,
+        from_pool: m.from_pool,
+    }
+}
+
+/// Stores outputs (an output already stored keeps its row: re-processing is idempotent).
+pub async fn insert(db: &impl ConnectionTrait, chain: &str, utxos: &[Utxo]) -> StoreResult<()> {
+    for chunk in utxos.chunks(500) {
+        let rows = chunk.iter().map(|u| subscriber_utxo::ActiveModel {
+            id: Default::default(),
+            chain: Set(chain.to_owned()),
+            identity_address: Set(u.identity_address.clone()),
+            txid: Set(u.txid.clone()),
+            vout: Set(i32::try_from(u.vout).unwrap_or(i32::MAX)),
+            amount: Set(u.amount.0),
+            height: Set(u.height),
+            spent_height: Set(u.spent_height),
+            spent_txid: Set(None),
+            from_pool: Set(u.from_pool),
+        });
+        use subscriber_utxo::Column as C;
+        subscriber_utxo::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([C::Chain, C::Txid, C::Vout])
+                    .update_columns([C::Amount, C::Height, C::IdentityAddress, C::FromPool])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Marks the stored outputs among `spent` as spent at `height` by `txid`s; returns the
+/// identities whose outputs were spent.
+pub async fn mark_spent(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    spent: &[(String, u32, String)],
+    height: Height,
+) -> StoreResult<HashSet<String>> {
+    let mut touched = HashSet::new();
+    let txids: HashSet<&str> = spent.iter().map(|(t, _, _)| t.as_str()).collect();
+    if txids.is_empty() {
+        return Ok(touched);
+    }
+    let candidates = subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::Txid.is_in(txids))
+        .all(db)
+        .await?;
+    for row in candidates {
+        let Some((_, _, by)) = spent
+            .iter()
+            .find(|(t, v, _)| *t == row.txid && i64::from(*v) == i64::from(row.vout))
+        else {
+            continue;
+        };
+        subscriber_utxo::Entity::update_many()
+            .col_expr(subscriber_utxo::Column::SpentHeight, height.into())
+            .col_expr(subscriber_utxo::Column::SpentTxid, by.clone().into())
+            .filter(subscriber_utxo::Column::Id.eq(row.id))
+            .exec(db)
+            .await?;
+        touched.insert(row.identity_address);
+    }
+    Ok(touched)
+}
+
+/// Undoes a disconnected block: forgets outputs mined at `height` and un-spends outputs
+/// spent at it. Returns the identities touched.
+pub async fn undo_height(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<HashSet<String>> {
+    let touched: HashSet<String> = subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::Height.eq(height))
+                .add(subscriber_utxo::Column::SpentHeight.eq(height)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.identity_address)
+        .collect();
+    subscriber_utxo::Entity::delete_many()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::Height.eq(height))
+        .exec(db)
+        .await?;
+    subscriber_utxo::Entity::update_many()
+        .col_expr(
+            subscriber_utxo::Column::SpentHeight,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            subscriber_utxo::Column::SpentTxid,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::SpentHeight.eq(height))
+        .exec(db)
+        .await?;
+    Ok(touched)
+}
+
+/// Forgets every output of an identity (it no longer lists the pool's address).
+pub async fn delete_identity(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<()> {
+    subscriber_utxo::Entity::delete_many()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Outputs of an identity unspent at `height` (mined at or below it, not spent at or below it).
+pub async fn unspent_at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    height: Height,
+) -> StoreResult<Vec<Utxo>> {
+    Ok(subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(subscriber_utxo::Column::Height.lte(height))
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::SpentHeight.is_null())
+                .add(subscriber_utxo::Column::SpentHeight.gt(height)),
+        )
+        .order_by_asc(subscriber_utxo::Column::Height)
+        .order_by_asc(subscriber_utxo::Column::Txid)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect())
+}
+
+/// Every stored output of an identity, spent or not, in chain order.
+pub async fn history(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Vec<Utxo>> {
+    Ok(subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .order_by_asc(subscriber_utxo::Column::Height)
+        .order_by_asc(subscriber_utxo::Column::Txid)
+        .order_by_asc(subscriber_utxo::Column::Vout)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect())
+}
+
+/// How many outputs count against `max_utxos` at `height`: at least `min_amount`, not paid
+/// by the pool identity, mined at or below `height` and unspent then.
+pub async fn counted(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    height: Height,
+    min_amount: Sats,
+) -> StoreResult<u64> {
+    Ok(subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(subscriber_utxo::Column::Height.lte(height))
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::SpentHeight.is_null())
+                .add(subscriber_utxo::Column::SpentHeight.gt(height)),
+        )
+        .filter(subscriber_utxo::Column::Amount.gte(min_amount.0))
+        .filter(subscriber_utxo::Column::FromPool.eq(false))
+        .count(db)
+        .await?)
+}
+
+/// Identities whose outputs were mined or spent at `height`.
+pub async fn changed_at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<HashSet<String>> {
+    Ok(subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::Height.eq(height))
+                .add(subscriber_utxo::Column::SpentHeight.eq(height)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.identity_address)
+        .collect())
+}
+
+/// The eligible balance of an identity at `height` (§3): outputs mined at or below
+/// `height − 150` and not spent before `height`. Eligibility of the subscriber itself is
+/// the caller's to check.
+pub async fn eligible_balance(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+    height: Height,
+) -> StoreResult<Sats> {
+    let rows = subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(
+            subscriber_utxo::Column::Height
+                .lte(height - crate::domain::conditions::COOLDOWN_BLOCKS),
+        )
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::SpentHeight.is_null())
+                .add(subscriber_utxo::Column::SpentHeight.gte(height)),
+        )
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| Sats(r.amount)).sum())
+}
