@@ -7,6 +7,7 @@ use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscripti
 use serde::Serialize;
 
 use crate::graphql::AppSchema;
+use crate::graphql::auth::RequestMeta;
 use crate::health::DaemonStatus;
 use crate::state::AppState;
 use crate::store;
@@ -34,8 +35,24 @@ pub fn configure(
     }
 }
 
-async fn graphql(schema: web::Data<AppSchema>, request: GraphQLRequest) -> GraphQLResponse {
-    schema.execute(request.into_inner()).await.into()
+async fn graphql(
+    schema: web::Data<AppSchema>,
+    http: HttpRequest,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let bearer = http
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+    let remote_addr = http.peer_addr().map(|a| a.ip().to_string());
+    schema
+        .execute(request.into_inner().data(RequestMeta {
+            bearer,
+            remote_addr,
+        }))
+        .await
+        .into()
 }
 
 async fn graphql_ws(

@@ -142,15 +142,9 @@ impl RegistryCore {
         })
     }
 
-    /// The processed height: the highest connected block, or the height before the first.
+    /// The processed height.
     pub async fn processed_height(&self) -> Result<Height, ActorError> {
-        if let Some(tip) = chain_store::tip(&self.db, self.name()).await? {
-            return Ok(tip.height);
-        }
-        let start = chain_store::get_chain(&self.db, self.name())
-            .await?
-            .and_then(|c| c.start_height);
-        Ok(start.map_or(0, |s| s - 1))
+        Ok(chain_store::processed_height(&self.db, self.name()).await?)
     }
 
     /// The UTXOs of `identity` as of `as_of` (inclusive), from the tip snapshot corrected with

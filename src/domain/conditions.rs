@@ -120,7 +120,7 @@ pub struct Context<'a> {
     /// The conditions in force.
     pub conditions: &'a Conditions,
     /// Identities the pool can sign for (those listing its R-address), the pool's included.
-    pub pool_signable: &'a dyn Fn(&str) -> bool,
+    pub pool_signable: &'a (dyn Fn(&str) -> bool + Sync),
     /// UTXOs that count against `max_utxos` (at least `utxo_count_min`, not paid by the pool
     /// identity, mined at or below the previous height).
     pub counted_utxos: u64,

@@ -61,3 +61,50 @@ pub fn store_error(err: StoreError) -> Error {
         }
     }
 }
+
+/// An actor's or the daemon's failure as a client error.
+pub fn actor_error(err: crate::actors::ActorError) -> Error {
+    use crate::actors::ActorError;
+    use crate::daemon::rpc::RpcError;
+    match err {
+        ActorError::NotFound(m) | ActorError::Rpc(RpcError::NotFound { message: m, .. }) => {
+            api_error(Code::NotFound, m)
+        }
+        ActorError::Invalid(m) => api_error(Code::InvalidInput, m),
+        ActorError::Store(e) => store_error(e),
+        ActorError::Rpc(e) => rpc_error(e),
+        ActorError::Mailbox(m) => {
+            log::error!("actor unavailable: {m}");
+            api_error(
+                Code::Unavailable,
+                "the pool is stopping or restarting; try again shortly",
+            )
+        }
+    }
+}
+
+/// A daemon failure: the daemon being down is `UNAVAILABLE`.
+pub fn rpc_error(err: crate::daemon::rpc::RpcError) -> Error {
+    use crate::daemon::rpc::RpcError;
+    match err {
+        RpcError::NotFound { message, .. } => api_error(Code::NotFound, message),
+        e @ (RpcError::Unreachable { .. }
+        | RpcError::WarmingUp(_)
+        | RpcError::Auth
+        | RpcError::Forbidden
+        | RpcError::Credentials(_)) => {
+            log::warn!("daemon unavailable while answering a query: {e}");
+            api_error(
+                Code::Unavailable,
+                "the daemon is unavailable; try again shortly",
+            )
+        }
+        e => {
+            log::error!("daemon error while answering a query: {e}");
+            api_error(
+                Code::Internal,
+                "internal error; the operator's log has the details",
+            )
+        }
+    }
+}

@@ -4,20 +4,24 @@
 //! through `store::` and convert. The schema is built once at start-up and shared by every
 //! HTTP worker.
 
+pub mod args;
+pub mod auth;
 pub mod error;
+pub mod mutation;
 pub mod query;
 pub mod scalars;
 pub mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
 use crate::state::AppState;
 
 /// The schema type served at `/graphql`.
-pub type AppSchema = Schema<query::QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
 
-fn builder() -> async_graphql::SchemaBuilder<query::QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(query::QueryRoot, EmptyMutation, EmptySubscription)
+fn builder()
+-> async_graphql::SchemaBuilder<query::QueryRoot, mutation::MutationRoot, EmptySubscription> {
+    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
 }
 
 /// Builds the schema with the application state its resolvers read.

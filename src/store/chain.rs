@@ -194,3 +194,13 @@ pub async fn set_cursor(
         .await?;
     Ok(())
 }
+
+/// The processed height: the highest connected block, else the height before the start
+/// height (0 when neither is known yet).
+pub async fn processed_height(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Height> {
+    if let Some(t) = tip(db, chain).await? {
+        return Ok(t.height);
+    }
+    let start = get_chain(db, chain).await?.and_then(|c| c.start_height);
+    Ok(start.map_or(0, |s| (s - 1).max(0)))
+}

@@ -438,3 +438,20 @@ pub async fn undo_height(
     }
     Ok(out)
 }
+
+/// The subscriber with this fully qualified name (case-insensitive).
+pub async fn get_by_name(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    name: &str,
+) -> StoreResult<Option<Subscriber>> {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func};
+    let lower_name = Expr::expr(Func::lower(Expr::col(subscriber::Column::Name)));
+    subscriber::Entity::find()
+        .filter(subscriber::Column::Chain.eq(chain))
+        .filter(ExprTrait::eq(lower_name, name.to_lowercase()))
+        .one(db)
+        .await?
+        .map(from_row)
+        .transpose()
+}

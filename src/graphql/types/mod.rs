@@ -1,5 +1,7 @@
 //! GraphQL object types. They are built from store values, never from entities.
 
 pub mod pool;
+pub mod subscriber;
 
 pub use pool::{Pool, PoolConditions};
+pub use subscriber::{IdentityCheck, Subscriber, SubscriberStatus};

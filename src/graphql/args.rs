@@ -1,0 +1,99 @@
+//! Parsing of common arguments: `identity` and `chain`.
+
+use async_graphql::{Context, Result};
+
+use crate::config::ChainConfig;
+use crate::domain::IdentityAddress;
+use crate::graphql::error::{Code, api_error};
+use crate::state::{AppState, ChainRuntime};
+
+/// An identity argument: an i-address or a name ending in `@` (`alice@`, `alice.VRSC@`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityArg {
+    /// An i-address.
+    Address(String),
+    /// A name, lower-cased, with the chain's name appended when it has no parent.
+    Name(String),
+}
+
+impl IdentityArg {
+    /// Parses; malformed input is `INVALID_INPUT`.
+    pub fn parse(text: &str, chain: &str) -> Result<IdentityArg> {
+        let text = text.trim();
+        if text.starts_with('i') && !text.contains('@') {
+            return IdentityAddress::parse(text)
+                .map(|a| IdentityArg::Address(a.as_str().to_owned()))
+                .map_err(|e| api_error(Code::InvalidInput, e.to_string()));
+        }
+        let Some(name) = text.strip_suffix('@') else {
+            return Err(api_error(
+                Code::InvalidInput,
+                format!(
+                    "{text:?} is not an identity: write an i-address or a name ending in @ (alice@)"
+                ),
+            ));
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 128
+            && !name.starts_with('.')
+            && !name.ends_with('.')
+            && name
+                .chars()
+                .all(|c| !c.is_control() && !"\\/:*?\"<>|@".contains(c));
+        if !valid {
+            return Err(api_error(
+                Code::InvalidInput,
+                format!("{text:?} is not a valid identity name"),
+            ));
+        }
+        let lower = name.to_lowercase();
+        Ok(IdentityArg::Name(if lower.contains('.') {
+            format!("{lower}@")
+        } else {
+            format!("{lower}.{}@", chain.to_lowercase())
+        }))
+    }
+
+    /// The form verusd accepts.
+    pub fn for_daemon(&self) -> String {
+        match self {
+            IdentityArg::Address(a) | IdentityArg::Name(a) => a.clone(),
+        }
+    }
+}
+
+/// The configured chain a `chain` argument names; an unknown chain is `NOT_FOUND`.
+pub async fn chain<'a>(ctx: &'a Context<'_>, chain: Option<&str>) -> Result<&'a ChainConfig> {
+    let state = ctx.data::<AppState>()?;
+    state.resolve_chain(chain).await.ok_or_else(|| {
+        api_error(
+            Code::NotFound,
+            format!("no chain {:?} is configured", chain.unwrap_or_default()),
+        )
+    })
+}
+
+/// The runtime of a chain; `UNAVAILABLE` when it is not running.
+pub fn runtime<'a>(ctx: &'a Context<'_>, chain: &ChainConfig) -> Result<&'a ChainRuntime> {
+    let state = ctx.data::<AppState>()?;
+    state.chains.get(&chain.name).ok_or_else(|| {
+        api_error(
+            Code::Unavailable,
+            format!("chain {} is not running; see /healthz", chain.name),
+        )
+    })
+}
+
+/// The most items one page may ask for.
+pub const MAX_PAGE: i32 = 500;
+
+/// Checks a `first` argument.
+pub fn page_size(first: i32) -> Result<u64> {
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(api_error(
+            Code::InvalidInput,
+            format!("first must be from 0 to {MAX_PAGE}"),
+        ));
+    }
+    Ok(first as u64)
+}

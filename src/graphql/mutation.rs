@@ -1,0 +1,172 @@
+//! The mutation root. Writes go through the actor that owns the data; admin mutations need
+//! the Bearer token and are written to the audit log with the change.
+
+use async_graphql::{Context, InputObject, Object, Result};
+
+use crate::actors::subscriber_registry::{SetBanned, Subscribe, UpdateConditions};
+use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
+use crate::domain::Conditions;
+use crate::graphql::args::{self, IdentityArg};
+use crate::graphql::auth::require_admin;
+use crate::graphql::error::{Code, actor_error, api_error, store_error};
+use crate::graphql::query::find_subscriber;
+use crate::graphql::scalars::Amount;
+use crate::graphql::types::{IdentityCheck, PoolConditions, Subscriber};
+use crate::state::AppState;
+use crate::store;
+
+/// Changes to the pool's conditions; omitted fields keep their value.
+#[derive(InputObject, Debug, Clone)]
+pub struct PoolConditionsInput {
+    /// Minimum delay lock in blocks; 0 = no lock required.
+    pub min_unlock_delay: Option<i32>,
+    /// Revocation and recovery authorities must differ from the identity and the pool.
+    pub require_separate_revoke_recover: Option<bool>,
+    /// At most this many primary addresses (at most 25).
+    pub max_primary_addresses: Option<i32>,
+    /// At most this many UTXOs of at least `utxoCountMin`; 0 = no limit.
+    pub max_utxos: Option<i32>,
+    /// Smaller UTXOs are not counted against `maxUtxos`.
+    pub utxo_count_min: Option<Amount>,
+}
+
+fn non_negative(name: &str, v: i32) -> Result<u32> {
+    u32::try_from(v)
+        .map_err(|_| api_error(Code::InvalidInput, format!("{name} cannot be negative")))
+}
+
+impl PoolConditionsInput {
+    fn apply(&self, mut c: Conditions) -> Result<Conditions> {
+        if let Some(v) = self.min_unlock_delay {
+            c.min_unlock_delay = non_negative("minUnlockDelay", v)?;
+            if c.min_unlock_delay > MAX_UNLOCK_DELAY {
+                return Err(api_error(
+                    Code::InvalidInput,
+                    format!("minUnlockDelay is at most {MAX_UNLOCK_DELAY} blocks"),
+                ));
+            }
+        }
+        if let Some(v) = self.require_separate_revoke_recover {
+            c.require_separate_revoke_recover = v;
+        }
+        if let Some(v) = self.max_primary_addresses {
+            c.max_primary_addresses = non_negative("maxPrimaryAddresses", v)?;
+            if c.max_primary_addresses == 0 || c.max_primary_addresses > MAX_PRIMARY_ADDRESSES {
+                return Err(api_error(
+                    Code::InvalidInput,
+                    format!("maxPrimaryAddresses must be from 1 to {MAX_PRIMARY_ADDRESSES}"),
+                ));
+            }
+        }
+        if let Some(v) = self.max_utxos {
+            c.max_utxos = non_negative("maxUtxos", v)?;
+        }
+        if let Some(v) = self.utxo_count_min {
+            c.utxo_count_min = v.0;
+        }
+        Ok(c)
+    }
+}
+
+/// Mutations for subscribers and admins.
+pub struct MutationRoot;
+
+/// Mutations for subscribers and admins.
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Looks at an identity now (as of the processed height) and, if it lists the pool's
+    /// address, starts following it; returns whether it meets the conditions.
+    async fn subscribe(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "An i-address or a name (`alice@`).")] identity: String,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<IdentityCheck> {
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let arg = IdentityArg::parse(&identity, &chain.name)?;
+        let runtime = args::runtime(ctx, chain)?;
+        let check = runtime
+            .registry
+            .send(Subscribe {
+                identity: arg.for_daemon(),
+            })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(check.into())
+    }
+
+    /// Admin: changes the pool's conditions from the next block; everyone is evaluated again
+    /// then. The history of conditions is kept by height.
+    async fn update_pool_conditions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The conditions to change.")] input: PoolConditionsInput,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<PoolConditions> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let arguments = serde_json::json!({
+            "minUnlockDelay": input.min_unlock_delay, "requireSeparateRevokeRecover": input.require_separate_revoke_recover,
+            "maxPrimaryAddresses": input.max_primary_addresses, "maxUtxos": input.max_utxos,
+            "utxoCountMin": input.utxo_count_min.map(|a| a.0.to_string()),
+        });
+        let audit = require_admin(ctx, "updatePoolConditions", &chain.name, arguments)?;
+        let current = store::settings::latest(&state.db, &chain.name)
+            .await
+            .map_err(store_error)?
+            .map_or_else(|| chain.conditions.clone(), |v| v.settings.conditions);
+        let conditions = input.apply(current)?;
+        let runtime = args::runtime(ctx, chain)?;
+        let applied = runtime
+            .registry
+            .send(UpdateConditions { conditions, audit })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(PoolConditions(applied))
+    }
+
+    /// Admin: bans (earns nothing from the next block, paid out as a leaver) or unbans a
+    /// subscriber.
+    async fn ban_subscriber(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "An i-address or a name (`alice@`).")] identity: String,
+        #[graphql(desc = "true to ban, false to unban.")] banned: bool,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Subscriber> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let arg = IdentityArg::parse(&identity, &chain.name)?;
+        let audit = require_admin(
+            ctx,
+            "banSubscriber",
+            &chain.name,
+            serde_json::json!({"identity": identity, "banned": banned}),
+        )?;
+        let current = find_subscriber(state, &chain.name, &arg)
+            .await?
+            .ok_or_else(|| {
+                api_error(
+                    Code::NotFound,
+                    format!("{identity} is not a subscriber of {}", chain.name),
+                )
+            })?;
+        let runtime = args::runtime(ctx, chain)?;
+        let row = runtime
+            .registry
+            .send(SetBanned {
+                identity: current.identity_address,
+                banned,
+                audit,
+            })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(Subscriber(row))
+    }
+}

@@ -1,0 +1,197 @@
+//! `Subscriber`, `SubscriberStatus` and `IdentityCheck`.
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+
+use crate::actors::subscriber_registry::IdentityCheck as Check;
+use crate::domain::{Sats, SubscriberStatus as Status};
+use crate::graphql::error::store_error;
+use crate::graphql::scalars::Amount;
+use crate::state::AppState;
+use crate::store::{self, subscribers::Subscriber as Row};
+
+/// Where a subscriber stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "SubscriberStatus")]
+pub enum SubscriberStatus {
+    /// Meets every condition; its identity changed less than 150 blocks ago, so it earns no
+    /// work yet.
+    CoolingDown,
+    /// Meets every condition and earns work.
+    Active,
+    /// Left: removed the pool's address, was revoked, or no longer meets the conditions.
+    Left,
+    /// Banned by an admin.
+    Banned,
+}
+
+impl From<Status> for SubscriberStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::CoolingDown => SubscriberStatus::CoolingDown,
+            Status::Active => SubscriberStatus::Active,
+            Status::Left => SubscriberStatus::Left,
+            Status::Banned => SubscriberStatus::Banned,
+        }
+    }
+}
+
+impl From<SubscriberStatus> for Status {
+    fn from(s: SubscriberStatus) -> Self {
+        match s {
+            SubscriberStatus::CoolingDown => Status::CoolingDown,
+            SubscriberStatus::Active => Status::Active,
+            SubscriberStatus::Left => Status::Left,
+            SubscriberStatus::Banned => Status::Banned,
+        }
+    }
+}
+
+/// A VerusID that joined the pool at least once.
+pub struct Subscriber(pub Row);
+
+impl Subscriber {
+    async fn processed(&self, ctx: &Context<'_>) -> Result<i64> {
+        let state = ctx.data::<AppState>()?;
+        Ok(store::chain::tip(&state.db, &self.0.chain)
+            .await
+            .map_err(store_error)?
+            .map_or(0, |b| b.height))
+    }
+}
+
+/// A VerusID that joined the pool at least once.
+#[Object]
+impl Subscriber {
+    /// The identity's i-address.
+    async fn identity_address(&self) -> &str {
+        &self.0.identity_address
+    }
+
+    /// Its fully qualified name (`alice.VRSC@`).
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Its status now.
+    async fn status(&self) -> SubscriberStatus {
+        self.0.status.into()
+    }
+
+    /// The height it last joined at.
+    async fn joined_height(&self) -> Option<i32> {
+        self.0.joined_height.and_then(|h| i32::try_from(h).ok())
+    }
+
+    /// The height it last left at.
+    async fn left_height(&self) -> Option<i32> {
+        self.0.left_height.and_then(|h| i32::try_from(h).ok())
+    }
+
+    /// The conditions it does not meet, in words (when it left for that reason).
+    async fn unmet(&self) -> &[String] {
+        &self.0.unmet
+    }
+
+    /// Its eligible staking balance at the processed height: outputs at least 150 blocks
+    /// old, counted only while it is ACTIVE.
+    async fn eligible_balance(&self, ctx: &Context<'_>) -> Result<Amount> {
+        if self.0.status != Status::Active {
+            return Ok(Amount(Sats::ZERO));
+        }
+        let state = ctx.data::<AppState>()?;
+        let at = self.processed(ctx).await?;
+        let sats =
+            store::utxos::eligible_balance(&state.db, &self.0.chain, &self.0.identity_address, at)
+                .await
+                .map_err(store_error)?;
+        Ok(Amount(sats))
+    }
+
+    /// Credited and not yet paid.
+    async fn pending_balance(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
+            .await
+            .map_err(store_error)?;
+        Ok(Amount(b.pending))
+    }
+
+    /// Paid and confirmed, in total.
+    async fn paid_total(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
+            .await
+            .map_err(store_error)?;
+        Ok(Amount(b.paid))
+    }
+
+    /// Its minimum payout: its own if it set one, else the pool's.
+    async fn min_payout(&self, ctx: &Context<'_>) -> Result<Amount> {
+        if let Some(own) = self.0.min_payout {
+            return Ok(Amount(own));
+        }
+        let state = ctx.data::<AppState>()?;
+        let pool = store::settings::latest(&state.db, &self.0.chain)
+            .await
+            .map_err(store_error)?;
+        let fallback = state
+            .config
+            .chain(&self.0.chain)
+            .map(|c| c.min_payout)
+            .unwrap_or_default();
+        Ok(Amount(pool.map_or(fallback, |v| v.settings.min_payout)))
+    }
+
+    /// Its fee in percent: its own if an admin set one, else the pool's.
+    async fn fee_percent(&self, ctx: &Context<'_>) -> Result<String> {
+        let state = ctx.data::<AppState>()?;
+        let at = self.processed(ctx).await? + 1;
+        if let Some(own) = store::settings::subscriber_fee_at(
+            &state.db,
+            &self.0.chain,
+            &self.0.identity_address,
+            at,
+        )
+        .await
+        .map_err(store_error)?
+        {
+            return Ok(own.to_string());
+        }
+        let pool = store::settings::latest(&state.db, &self.0.chain)
+            .await
+            .map_err(store_error)?;
+        let fallback = state
+            .config
+            .chain(&self.0.chain)
+            .map(|c| c.fee_percent)
+            .unwrap_or_default();
+        Ok(pool.map_or(fallback, |v| v.settings.fee).to_string())
+    }
+}
+
+/// Whether an identity meets the pool's conditions, and which it does not meet.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct IdentityCheck {
+    /// The identity's i-address (null when the daemon does not know it).
+    pub identity_address: Option<String>,
+    /// Its fully qualified name.
+    pub name: Option<String>,
+    /// Meets every condition now (true during the cooldown, with status COOLING_DOWN).
+    pub eligible: bool,
+    /// Its status in the pool, if it has one.
+    pub status: Option<SubscriberStatus>,
+    /// The conditions it does not meet, in words it can act on.
+    pub unmet: Vec<String>,
+}
+
+impl From<Check> for IdentityCheck {
+    fn from(c: Check) -> Self {
+        IdentityCheck {
+            identity_address: Some(c.identity_address),
+            name: Some(c.name),
+            eligible: c.eligible,
+            status: c.status.map(Into::into),
+            unmet: c.unmet,
+        }
+    }
+}
