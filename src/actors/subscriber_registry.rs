@@ -857,7 +857,7 @@ pub async fn check_identity(
         snapshot
             .utxos
             .iter()
-            .filter(|u| u.height <= at - 1 && u.satoshis >= c.utxo_count_min.0)
+            .filter(|u| u.height < at && u.satoshis >= c.utxo_count_min.0)
             .count() as u64
     };
     let signable: HashSet<String> = identities::latest_all(db, &chain.name)
