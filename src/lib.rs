@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
+pub mod fault;
 pub mod graphql;
 pub mod health;
 pub mod http;

@@ -13,6 +13,7 @@ use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context as _;
 
 use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
+use crate::actors::events::Shutdown;
 use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
@@ -29,6 +30,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     listeners: Vec<ZmqListener>,
+    stoppers: Vec<actix::Recipient<Shutdown>>,
 }
 
 /// Forwards ZMQ notifications of one chain to its watcher as `Wake`s.
@@ -69,6 +71,7 @@ impl Application {
         let metrics = Metrics::new();
         let mut runtimes = HashMap::new();
         let mut listeners = Vec::new();
+        let mut stoppers: Vec<actix::Recipient<Shutdown>> = Vec::new();
         for chain in &config.chains {
             store::chain::ensure_chain(&db, &chain.name).await?;
             let next = store::chain::tip(&db, &chain.name)
@@ -114,8 +117,10 @@ impl Application {
                     })
                     .start();
                     if let Some(url) = &chain.zmq_block_url {
-                        listeners.push(spawn_zmq(&chain.name, url, watcher)?);
+                        listeners.push(spawn_zmq(&chain.name, url, watcher.clone())?);
                     }
+                    stoppers.push(watcher.clone().recipient());
+                    stoppers.push(registry.clone().recipient());
                     runtimes.insert(chain.name.clone(), ChainRuntime { rpc, registry });
                 }
                 Err(e) => {
@@ -160,6 +165,7 @@ impl Application {
             addr,
             state,
             listeners,
+            stoppers,
         })
     }
 
@@ -173,7 +179,7 @@ impl Application {
         &self.state
     }
 
-    /// A handle that stops the server.
+    /// A handle that stops the server (and with it, through [`Application::run`], the actors).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
@@ -181,6 +187,9 @@ impl Application {
     /// Serves until the server is stopped (Ctrl-C, SIGTERM or `handle().stop()`).
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
+        for actor in &self.stoppers {
+            actor.do_send(Shutdown);
+        }
         for listener in self.listeners {
             listener.stop();
         }

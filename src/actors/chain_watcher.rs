@@ -25,7 +25,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
 use super::ActorError;
-use super::events::{BlockConnected, BlockDisconnected};
+use super::events::{BlockConnected, BlockDisconnected, Shutdown};
 use super::subscriber_registry::{Discover, SubscriberRegistry};
 use crate::config::ChainConfig;
 use crate::daemon::Backoff;
@@ -83,6 +83,13 @@ impl Actor for ChainWatcher {
         let parts = self.parts.clone();
         let wake = Arc::clone(&self.wake);
         ctx.spawn(actix::fut::wrap_future(run(parts, wake)));
+    }
+}
+
+impl Handler<Shutdown> for ChainWatcher {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

@@ -29,3 +29,9 @@ pub struct BlockDisconnected {
     /// The hash below it, which becomes the processed tip.
     pub prev_hash: String,
 }
+
+/// Stop: the process is shutting down. Work in flight is abandoned; its transaction rolls
+/// back and the block is processed again at the next start.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

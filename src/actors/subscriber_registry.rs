@@ -22,7 +22,7 @@ use actix::prelude::*;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::ActorError;
-use super::events::{BlockConnected, BlockDisconnected};
+use super::events::{BlockConnected, BlockDisconnected, Shutdown};
 use crate::config::ChainConfig;
 use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::{Block, IdentityReply, Tx, Vin};
@@ -496,7 +496,9 @@ impl RegistryCore {
         }
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
+        crate::fault::point("registry-before-commit", h);
         txn.commit().await?;
+        crate::fault::point("registry-after-commit", h);
         self.tracked = tracked;
         for e in &out {
             log::info!("chain {}: height {h}: {}", self.name(), e.message);
@@ -913,6 +915,13 @@ impl SubscriberRegistry {
 
 impl Actor for SubscriberRegistry {
     type Context = actix::Context<Self>;
+}
+
+impl Handler<Shutdown> for SubscriberRegistry {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
 }
 
 impl Handler<BlockConnected> for SubscriberRegistry {

@@ -12,8 +12,14 @@ use crate::state::{AppState, ChainRuntime};
 pub enum IdentityArg {
     /// An i-address.
     Address(String),
-    /// A name, lower-cased, with the chain's name appended when it has no parent.
-    Name(String),
+    /// A name: as given (for the daemon), and lower-cased with the chain's name appended
+    /// when it has no parent (to look it up among stored names).
+    Name {
+        /// As the caller wrote it.
+        given: String,
+        /// `alice.vrsc@`.
+        normalized: String,
+    },
 }
 
 impl IdentityArg {
@@ -47,17 +53,21 @@ impl IdentityArg {
             ));
         }
         let lower = name.to_lowercase();
-        Ok(IdentityArg::Name(if lower.contains('.') {
+        let normalized = if lower.contains('.') {
             format!("{lower}@")
         } else {
             format!("{lower}.{}@", chain.to_lowercase())
-        }))
+        };
+        Ok(IdentityArg::Name {
+            given: text.to_owned(),
+            normalized,
+        })
     }
 
     /// The form verusd accepts.
     pub fn for_daemon(&self) -> String {
         match self {
-            IdentityArg::Address(a) | IdentityArg::Name(a) => a.clone(),
+            IdentityArg::Address(a) | IdentityArg::Name { given: a, .. } => a.clone(),
         }
     }
 }

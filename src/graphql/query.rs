@@ -23,9 +23,11 @@ pub async fn find_subscriber(
         IdentityArg::Address(a) => store::subscribers::get(&state.db, chain, a)
             .await
             .map_err(store_error),
-        IdentityArg::Name(n) => store::subscribers::get_by_name(&state.db, chain, n)
-            .await
-            .map_err(store_error),
+        IdentityArg::Name { normalized, .. } => {
+            store::subscribers::get_by_name(&state.db, chain, normalized)
+                .await
+                .map_err(store_error)
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::support::{closed_port_url, eventually, sim, spawn_app};
 
 #[actix_web::test]
 async fn without_a_daemon_the_server_runs_and_says_so() {
-    let app = spawn_app(&closed_port_url()).await;
+    let mut app = spawn_app(&closed_port_url()).await;
     let (status, body) = eventually(10, || async {
         let (status, body) = app.get("/healthz").await;
         body.contains("daemon unreachable")
@@ -37,7 +37,7 @@ async fn without_a_daemon_the_server_runs_and_says_so() {
 async fn healthy_daemon_and_pool_fields() {
     let daemon = sim().await;
     daemon.with_node(|n| n.chain.generate(12));
-    let app = spawn_app(&daemon.rpc_url).await;
+    let mut app = spawn_app(&daemon.rpc_url).await;
     let body = eventually(10, || async {
         let (status, body) = app.get("/healthz").await;
         (status == 200).then_some(body)
@@ -46,6 +46,8 @@ async fn healthy_daemon_and_pool_fields() {
     .expect("/healthz turns 200 once the daemon answers");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(report["chains"][0]["daemon"]["tipHeight"], 12);
+    // The first start processes from the tip (12) and learns the chain's id from getinfo.
+    app.wait_processed(12).await;
 
     let reply = app
         .graphql(
@@ -56,12 +58,15 @@ async fn healthy_daemon_and_pool_fields() {
         .await;
     assert_eq!(reply.get("errors"), None, "{reply}");
     let pool = &reply["data"]["pool"];
-    assert_eq!(pool["chainId"], "i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV");
+    assert_eq!(
+        pool["chainId"], "iJhCezBExJHvtyH3fGhNnt2NhU4Ztkf2yq",
+        "the daemon's chain id"
+    );
     assert_eq!(pool["poolIdentity"], "iCmV3PCebXNrR7UyQRn2DH1bEYJ58R555e");
     assert_eq!(pool["minPayout"], "2.50000000");
     assert_eq!(pool["maturity"], 150);
     assert_eq!(pool["tipHeight"], 12);
-    assert_eq!(pool["processedHeight"], 0);
+    assert_eq!(pool["processedHeight"], 12);
     assert_eq!(pool["subscriberCount"], 0);
     assert_eq!(pool["stakingSupply"], "0.00000000");
     assert_eq!(pool["networkStakingSupply"], serde_json::Value::Null);
@@ -71,7 +76,7 @@ async fn healthy_daemon_and_pool_fields() {
         json!({"minUnlockDelay": 1440, "requireSeparateRevokeRecover": true, "maxPrimaryAddresses": 25, "maxUtxos": 0, "utxoCountMin": "1.00000000"})
     );
     // By i-address too; an unknown chain is null.
-    let reply = app.graphql("{ a: pool(chain: \"i5w5MuNik5NtLcYmNzcvaoixooEebB6MGV\") { chain } b: pool(chain: \"BTC\") { chain } }").await;
+    let reply = app.graphql("{ a: pool(chain: \"iJhCezBExJHvtyH3fGhNnt2NhU4Ztkf2yq\") { chain } b: pool(chain: \"BTC\") { chain } }").await;
     assert_eq!(reply, json!({"data": {"a": {"chain": "VRSC"}, "b": null}}));
 
     let (status, metrics) = app.get("/metrics").await;
@@ -106,7 +111,7 @@ async fn healthy_daemon_and_pool_fields() {
 #[actix_web::test]
 async fn wrong_rpc_password_is_reported() {
     let daemon = sim().await;
-    let app = crate::support::spawn_app_with(
+    let mut app = crate::support::spawn_app_with(
         crate::support::TestDb::new(true).await,
         |mut c| {
             c.chains[0].rpc_password = Some(coinstaker::config::Secret::new("wrong"));
@@ -127,7 +132,7 @@ async fn wrong_rpc_password_is_reported() {
 
 #[actix_web::test]
 async fn graphql_websocket_upgrade_negotiates_both_protocols() {
-    let app = spawn_app(&closed_port_url()).await;
+    let mut app = spawn_app(&closed_port_url()).await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
         let addr = addr.clone();
@@ -158,7 +163,7 @@ async fn graphql_websocket_upgrade_negotiates_both_protocols() {
 
 #[actix_web::test]
 async fn graphiql_is_served() {
-    let app = spawn_app(&closed_port_url()).await;
+    let mut app = spawn_app(&closed_port_url()).await;
     let (status, body) = app.get("/graphiql").await;
     assert_eq!(status, 200);
     assert!(body.contains("graphiql"), "the GraphiQL page");

@@ -10,5 +10,6 @@ mod daemon;
 mod fixtures;
 mod http;
 mod migrations;
+mod registry;
 mod schema;
 mod store;

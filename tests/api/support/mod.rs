@@ -214,6 +214,7 @@ pub struct TestApp {
     /// The database behind it.
     pub db: TestDb,
     handle: actix_web::dev::ServerHandle,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -241,9 +242,43 @@ impl TestApp {
         (resp.status().as_u16(), resp.text().await.expect("body"))
     }
 
-    /// Stops the server.
-    pub async fn stop(&self) {
+    /// Stops the server and the actors (as Ctrl-C does).
+    pub async fn stop(&mut self) {
         self.handle.stop(true).await;
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+        // Let the actors handle their Shutdown.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    /// POSTs a GraphQL query with an `Authorization: Bearer` token.
+    pub async fn graphql_as(&self, token: &str, query: &str) -> serde_json::Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("POST /graphql")
+            .json()
+            .await
+            .expect("GraphQL reply is JSON")
+    }
+
+    /// Waits until the pool has processed `height` (at most 60 s).
+    pub async fn wait_processed(&self, height: i64) {
+        let db = &self.app_state.db;
+        let done = eventually(60, || async {
+            let tip = coinstaker::store::chain::tip(db, "VRSC")
+                .await
+                .ok()
+                .flatten()
+                .map_or(-1, |b| b.height);
+            (tip >= height).then_some(())
+        })
+        .await;
+        assert!(done.is_some(), "the pool did not reach height {height}");
     }
 }
 
@@ -267,13 +302,14 @@ pub async fn spawn_app_with(
     let address = format!("http://{}", app.addr());
     let app_state = app.state().clone();
     let handle = app.handle();
-    actix_web::rt::spawn(app.run());
+    let running = actix_web::rt::spawn(app.run());
     TestApp {
         address,
         app_state,
         client: reqwest::Client::new(),
         db,
         handle,
+        running: Some(running),
     }
 }
 
@@ -302,4 +338,175 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// An admin token accepted by [`pool_for`]'s configuration.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A config edit that points the pool at `sim`: its pool identity and R-address, its ZMQ,
+/// processing from `start_height`.
+pub fn pool_for(
+    sim: &verusd_sim::Simulator,
+    start_height: u32,
+) -> impl FnOnce(Config) -> Config + use<> {
+    let state = sim
+        .call("sim_state", serde_json::json!([]))
+        .expect("sim_state");
+    let identity = state["poolidentity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = state["poolprimaryaddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let zmq = sim.zmq_url.clone();
+    move |mut c: Config| {
+        let chain = &mut c.chains[0];
+        chain.pool_identity = identity.parse().expect("pool identity");
+        chain.pool_primary_address = r.parse().expect("pool R-address");
+        chain.zmq_block_url = zmq;
+        chain.start_height = Some(start_height);
+        c.http.admin_token_sha256 = vec![coinstaker::config::TokenHash::of_token(ADMIN_TOKEN)];
+        c
+    }
+}
+
+/// Every business row of the chain-following tables, without generated ids or timestamps,
+/// in a stable order: two databases that processed the same chain compare equal.
+pub async fn business_rows(db: &DatabaseConnection) -> Vec<String> {
+    use entity::*;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let mut out = Vec::new();
+    for b in block::Entity::find()
+        .order_by_asc(block::Column::Height)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("block {} {} {}", b.height, b.hash, b.prev_hash));
+    }
+    let mut rows: Vec<String> = identity_version::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| {
+            format!(
+                "identity {} {} {} {} {} {} {} {}",
+                v.identity_address,
+                v.height,
+                v.txid,
+                v.flags,
+                v.timelock,
+                v.primary_addresses,
+                v.revocation_authority,
+                v.recovery_authority
+            )
+        })
+        .collect();
+    rows.sort();
+    out.extend(rows);
+    let mut rows: Vec<String> = subscriber_utxo::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| {
+            format!(
+                "utxo {} {}:{} {} @{} spent {:?} by {:?} pool {}",
+                u.identity_address,
+                u.txid,
+                u.vout,
+                u.amount,
+                u.height,
+                u.spent_height,
+                u.spent_txid,
+                u.from_pool
+            )
+        })
+        .collect();
+    rows.sort();
+    out.extend(rows);
+    let mut rows: Vec<String> = subscriber::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            format!(
+                "subscriber {} {} {} {:?} {:?} {:?}",
+                s.identity_address, s.name, s.status, s.joined_height, s.left_height, s.unmet
+            )
+        })
+        .collect();
+    rows.sort();
+    out.extend(rows);
+    let mut rows: Vec<String> = subscriber_status::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            format!(
+                "status {} {} {} {:?}",
+                s.identity_address, s.height, s.status, s.reason
+            )
+        })
+        .collect();
+    rows.sort();
+    out.extend(rows);
+    let mut rows: Vec<String> = eligibility_interval::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| {
+            format!(
+                "interval {} {} {:?}",
+                i.identity_address, i.from_height, i.to_height
+            )
+        })
+        .collect();
+    rows.sort();
+    out.extend(rows);
+    for e in event::Entity::find()
+        .order_by_asc(event::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!(
+            "event {} {} {:?} {:?} {:?} {}",
+            e.id, e.kind, e.alert, e.height, e.identity_address, e.message
+        ));
+    }
+    out
+}
+
+/// Registers an identity on the simulator (mined with the next block); returns its i-address.
+pub fn register(sim: &verusd_sim::Simulator, name: &str, spec: serde_json::Value) -> String {
+    let state = sim.call("sim_state", serde_json::json!([])).unwrap();
+    let mut full = serde_json::json!({"name": name, "primaryaddresses": [format!("{}", verusd_sim::ids::r_address(&format!("own:{name}"))), state["poolprimaryaddress"]], "locked": true, "timelock": 1440,
+        "revocationauthority": verusd_sim::ids::identity_address(&format!("{name}-revoke"), "x"),
+        "recoveryauthority": verusd_sim::ids::identity_address(&format!("{name}-recover"), "x")});
+    if let (Some(obj), Some(extra)) = (full.as_object_mut(), spec.as_object()) {
+        for (k, v) in extra {
+            obj.insert(k.clone(), v.clone());
+        }
+    }
+    sim.call("sim_registeridentity", serde_json::json!([full]))
+        .unwrap()["identityaddress"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Mines `n` work blocks on the simulator; returns the new tip height.
+pub fn mine(sim: &verusd_sim::Simulator, n: u32) -> i64 {
+    sim.call("sim_generate", serde_json::json!([n])).unwrap();
+    sim.call("getblockcount", serde_json::json!([]))
+        .unwrap()
+        .as_i64()
+        .unwrap()
 }

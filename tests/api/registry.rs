@@ -1,0 +1,641 @@
+//! Following the chain and managing subscribers, against the simulated daemon over real
+//! sockets: conditions, statuses and the cooldown, reorganisations, catch-up after downtime,
+//! admin mutations, and a real crash in the middle of a block.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use coinstaker::domain::SubscriberStatus;
+use coinstaker::store;
+use serde_json::json;
+
+use crate::support::{
+    ADMIN_TOKEN, TestDb, business_rows, mine, pool_for, register, sim, spawn_app_with,
+};
+
+fn dave_address(sim: &verusd_sim::Simulator) -> String {
+    sim.call("getidentity", json!(["dave@"])).unwrap()["identity"]["identityaddress"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn status(app: &crate::support::TestApp, identity: &str) -> Option<SubscriberStatus> {
+    store::subscribers::get(&app.app_state.db, "VRSC", identity)
+        .await
+        .unwrap()
+        .map(|s| s.status)
+}
+
+async fn event_kinds(app: &crate::support::TestApp, identity: &str) -> Vec<String> {
+    let filter = store::events::EventFilter {
+        identity_address: Some(identity.to_owned()),
+        ..Default::default()
+    };
+    store::events::list(&app.app_state.db, &filter, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.event.alert {
+            Some(a) => format!("{}:{}", e.event.kind, a),
+            None => e.event.kind.to_string(),
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn conditions_statuses_cooldown_and_an_update_reorganised_away() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    let dave = register(&sim, "dave", json!({"locked": false, "timelock": 0}));
+    let erin = register(&sim, "erin", json!({}));
+    register(&sim, "frank", json!({"minimumsignatures": 2}));
+    for who in [&alice, &dave, &erin] {
+        sim.call("sim_fund", json!([who, "1000"])).unwrap();
+    }
+    assert_eq!(mine(&sim, 1), 1, "identities mined at height 1");
+    // erin's self-authorities come in a second version.
+    sim.call(
+        "sim_updateidentity",
+        json!([{"identity": "erin@", "revocationauthority": erin, "recoveryauthority": erin}]),
+    )
+    .unwrap();
+    mine(&sim, 1);
+    sim.call("sim_fund", json!(["alice@", "250"])).unwrap();
+    mine(&sim, 1);
+
+    let mut app = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    app.wait_processed(3).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::CoolingDown)
+    );
+    // erin met the conditions at 1 and made herself her own authorities at 2.
+    let erin_row = store::subscribers::get(&app.app_state.db, "VRSC", &erin)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            erin_row.status,
+            erin_row.joined_height,
+            erin_row.left_height
+        ),
+        (SubscriberStatus::Left, Some(1), Some(2))
+    );
+    assert_eq!(erin_row.unmet.len(), 2, "{:?}", erin_row.unmet);
+    assert_eq!(
+        status(&app, &dave_address(&sim)).await,
+        None,
+        "dave never met the conditions"
+    );
+
+    let check = |who: &str| {
+        format!(
+            "{{ checkIdentity(identity: \"{who}\") {{ identityAddress eligible status unmet }} }}"
+        )
+    };
+    let reply = app.graphql(&check("alice@")).await;
+    assert_eq!(reply["data"]["checkIdentity"]["eligible"], true, "{reply}");
+    assert_eq!(reply["data"]["checkIdentity"]["status"], "COOLING_DOWN");
+    let reply = app.graphql(&check("dave@")).await;
+    assert_eq!(
+        reply["data"]["checkIdentity"]["unmet"],
+        json!(["the identity must be delay-locked for at least 1440 blocks; it is not locked"])
+    );
+    let reply = app.graphql(&check("erin@")).await;
+    let unmet = reply["data"]["checkIdentity"]["unmet"].to_string();
+    assert!(
+        unmet.contains("revocation authority must be another identity")
+            && unmet.contains("recovery authority"),
+        "{unmet}"
+    );
+    let reply = app.graphql(&check("frank@")).await;
+    assert_eq!(
+        reply["data"]["checkIdentity"]["unmet"],
+        json!(["the identity must need exactly 1 signature; it needs 2"])
+    );
+    let reply = app.graphql(&check("nobody@")).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{reply}"
+    );
+    let reply = app.graphql(&check("not an identity")).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "{reply}"
+    );
+
+    // The cooldown: alice's identity was mined at height 1; ACTIVE when P − 1 ≥ 150.
+    mine(&sim, 150 - 3);
+    app.wait_processed(150).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::CoolingDown),
+        "at 150: 149 blocks since the update"
+    );
+    mine(&sim, 1);
+    app.wait_processed(151).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::Active),
+        "at 151: 150 blocks since the update"
+    );
+    let intervals = store::subscribers::intervals(&app.app_state.db, "VRSC", &alice)
+        .await
+        .unwrap();
+    assert_eq!(intervals, vec![(151, None)]);
+    let reply = app.graphql("{ subscriber(identity: \"alice@\") { status joinedHeight eligibleBalance } pool { subscriberCount } }").await;
+    // Only outputs at least 150 blocks old count: the 1000 from height 1, not the 250 from 3.
+    assert_eq!(
+        reply["data"]["subscriber"],
+        json!({"status": "ACTIVE", "joinedHeight": 1, "eligibleBalance": "1000.00000000"}),
+        "{reply}"
+    );
+    assert_eq!(reply["data"]["pool"]["subscriberCount"], 1);
+
+    // An unlock request: alice leaves at once, with an alert.
+    sim.call(
+        "sim_updateidentity",
+        json!([{"identity": "alice@", "locked": false, "timelock": 152 + 1440}]),
+    )
+    .unwrap();
+    mine(&sim, 1);
+    app.wait_processed(152).await;
+    assert_eq!(status(&app, &alice).await, Some(SubscriberStatus::Left));
+    assert_eq!(
+        store::subscribers::intervals(&app.app_state.db, "VRSC", &alice)
+            .await
+            .unwrap(),
+        vec![(151, Some(152))]
+    );
+    assert_eq!(
+        event_kinds(&app, &alice).await,
+        vec![
+            "SUBSCRIBER_JOINED",
+            "IDENTITY_ALERT:UNLOCK_REQUESTED",
+            "SUBSCRIBER_LEFT"
+        ]
+    );
+
+    // That block is reorganised away (and the update stays out of the new branch).
+    sim.call("sim_holdmempool", json!([true])).unwrap();
+    sim.call("sim_reorg", json!([1])).unwrap();
+    app.wait_processed(153).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::Active),
+        "the unlock is undone"
+    );
+    assert_eq!(
+        store::subscribers::intervals(&app.app_state.db, "VRSC", &alice)
+            .await
+            .unwrap(),
+        vec![(151, None)]
+    );
+    let version = store::identities::at(&app.app_state.db, "VRSC", &alice, 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        version.height, 1,
+        "the version of the orphaned block is gone"
+    );
+    assert_eq!(
+        event_kinds(&app, &alice).await.last().map(String::as_str),
+        Some("SUBSCRIBER_JOINED"),
+        "the undo is reported"
+    );
+    app.stop().await;
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn a_five_block_reorg_across_a_join_is_undone_and_redone() {
+    let sim = sim().await;
+    mine(&sim, 10);
+    let mut app = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    app.wait_processed(10).await;
+    let bob = register(&sim, "bob", json!({}));
+    sim.call("sim_fund", json!([bob, "40"])).unwrap();
+    mine(&sim, 1); // bob joins at 11
+    mine(&sim, 3);
+    app.wait_processed(14).await;
+    assert_eq!(
+        status(&app, &bob).await,
+        Some(SubscriberStatus::CoolingDown)
+    );
+    assert_eq!(
+        store::utxos::history(&app.app_state.db, "VRSC", &bob)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    sim.call("sim_holdmempool", json!([true])).unwrap();
+    sim.call("sim_reorg", json!([5])).unwrap(); // heights 10..=14 replaced, new tip 15
+    app.wait_processed(15).await;
+    assert_eq!(status(&app, &bob).await, None, "the join is undone");
+    assert!(
+        store::utxos::history(&app.app_state.db, "VRSC", &bob)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store::identities::at(&app.app_state.db, "VRSC", &bob, 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        event_kinds(&app, &bob).await,
+        vec!["SUBSCRIBER_JOINED", "SUBSCRIBER_LEFT"]
+    );
+
+    sim.call("sim_holdmempool", json!([false])).unwrap();
+    mine(&sim, 1); // bob's registration mined again, at 16
+    app.wait_processed(16).await;
+    let row = store::subscribers::get(&app.app_state.db, "VRSC", &bob)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.status, row.joined_height),
+        (SubscriberStatus::CoolingDown, Some(16))
+    );
+    let utxos = store::utxos::history(&app.app_state.db, "VRSC", &bob)
+        .await
+        .unwrap();
+    assert_eq!(
+        utxos
+            .iter()
+            .map(|u| (u.height, u.amount.0))
+            .collect::<Vec<_>>(),
+        vec![(16, 4_000_000_000)]
+    );
+    // Every stored block links to the one below: the branch switch left no trace.
+    let blocks: Vec<_> = business_rows(&app.app_state.db)
+        .await
+        .into_iter()
+        .filter(|r| r.starts_with("block"))
+        .collect();
+    assert_eq!(blocks.len(), 16);
+    app.stop().await;
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn catching_up_after_downtime_and_silent_zmq_equals_following_live() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    sim.call("sim_fund", json!([alice, "100"])).unwrap();
+    mine(&sim, 5);
+    let mut live = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    let mut downed = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    live.wait_processed(5).await;
+    downed.wait_processed(5).await;
+
+    // ZMQ silent for 30 blocks: the poll catches up.
+    sim.call("sim_dropnotifications", json!([30])).unwrap();
+    for _ in 0..30 {
+        mine(&sim, 1);
+    }
+    live.wait_processed(35).await;
+    downed.wait_processed(35).await;
+
+    // One pool stops for 200 blocks, during which carol joins and spends.
+    let db = std::mem::replace(&mut downed.db, TestDb::new(true).await);
+    downed.stop().await;
+    let carol = register(&sim, "carol", json!({}));
+    sim.call("sim_fund", json!([carol, "30", 2])).unwrap();
+    mine(&sim, 1); // 36
+    let utxos = sim
+        .call("getaddressutxos", json!([{"addresses": [carol]}]))
+        .unwrap();
+    let spend = utxos
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["satoshis"].as_i64() > Some(0))
+        .unwrap()
+        .clone();
+    sim.call("sim_spend", json!([spend["txid"], spend["outputIndex"]]))
+        .unwrap();
+    mine(&sim, 1); // 37: carol spends one output
+    sim.call("sim_updateidentity", json!([{"identity": "alice@", "primaryaddresses": [verusd_sim::ids::r_address("new-key"), sim.call("sim_state", json!([])).unwrap()["poolprimaryaddress"]]}])).unwrap();
+    for _ in 0..198 {
+        mine(&sim, 1);
+    }
+    live.wait_processed(235).await;
+
+    let mut restarted = spawn_app_with(db, pool_for(&sim, 1), &sim.rpc_url).await;
+    restarted.wait_processed(235).await;
+    let carol_history = store::utxos::history(&restarted.app_state.db, "VRSC", &carol)
+        .await
+        .unwrap();
+    assert_eq!(carol_history.len(), 2);
+    assert_eq!(
+        carol_history
+            .iter()
+            .filter(|u| u.spent_height == Some(37))
+            .count(),
+        1,
+        "the spend while down is recorded"
+    );
+    let live_rows = business_rows(&live.app_state.db).await;
+    let restarted_rows = business_rows(&restarted.app_state.db).await;
+    assert_eq!(
+        live_rows, restarted_rows,
+        "catch-up after downtime gives the same rows as following live"
+    );
+
+    // A pool started later discovers carol and seeds her UTXOs as of its start, from the
+    // daemon's snapshot and address index: the same history.
+    let mut late = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 37), &sim.rpc_url).await;
+    late.wait_processed(235).await;
+    let seeded = store::utxos::history(&late.app_state.db, "VRSC", &carol)
+        .await
+        .unwrap();
+    assert_eq!(
+        seeded, carol_history,
+        "seeded as of height 36, then followed"
+    );
+    for app in [&mut live, &mut restarted, &mut late] {
+        app.stop().await;
+    }
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn admin_mutations_need_a_token_and_are_audited() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    mine(&sim, 2);
+    let mut app = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    app.wait_processed(2).await;
+    let update = "mutation { updatePoolConditions(input: { maxPrimaryAddresses: 1 }) { maxPrimaryAddresses minUnlockDelay } }";
+    let reply = app.graphql(update).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{reply}"
+    );
+    let reply = app.graphql_as("wrong", update).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{reply}"
+    );
+    assert!(
+        store::audit::recent(&app.app_state.db, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "refused calls change nothing"
+    );
+
+    let reply = app.graphql_as(ADMIN_TOKEN, update).await;
+    assert_eq!(
+        reply["data"]["updatePoolConditions"],
+        json!({"maxPrimaryAddresses": 1, "minUnlockDelay": 1440}),
+        "{reply}"
+    );
+    let audit = store::audit::recent(&app.app_state.db, 10).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].0.mutation, "updatePoolConditions");
+    assert!(!audit[0].0.arguments.contains(ADMIN_TOKEN) && audit[0].0.token_prefix.len() == 12);
+    // From the next block alice (two primary addresses) no longer meets the conditions.
+    mine(&sim, 1);
+    app.wait_processed(3).await;
+    let row = store::subscribers::get(&app.app_state.db, "VRSC", &alice)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, SubscriberStatus::Left);
+    assert_eq!(
+        row.unmet,
+        vec!["the identity may have at most 1 primary addresses; it has 2".to_owned()]
+    );
+    let reply = app.graphql_as(ADMIN_TOKEN, "mutation { updatePoolConditions(input: { maxPrimaryAddresses: 26 }) { maxPrimaryAddresses } }").await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "{reply}"
+    );
+    app.graphql_as(ADMIN_TOKEN, "mutation { updatePoolConditions(input: { maxPrimaryAddresses: 25 }) { maxPrimaryAddresses } }").await;
+    mine(&sim, 1);
+    app.wait_processed(4).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::CoolingDown),
+        "back in when the conditions allow"
+    );
+
+    let reply = app
+        .graphql_as(
+            ADMIN_TOKEN,
+            "mutation { banSubscriber(identity: \"alice@\", banned: true) { status } }",
+        )
+        .await;
+    assert_eq!(
+        reply["data"]["banSubscriber"]["status"], "BANNED",
+        "{reply}"
+    );
+    mine(&sim, 1);
+    app.wait_processed(5).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::Banned),
+        "a ban survives re-evaluation"
+    );
+    let reply = app
+        .graphql_as(
+            ADMIN_TOKEN,
+            "mutation { banSubscriber(identity: \"alice@\", banned: false) { status } }",
+        )
+        .await;
+    assert_eq!(
+        reply["data"]["banSubscriber"]["status"], "COOLING_DOWN",
+        "{reply}"
+    );
+    let reply = app
+        .graphql_as(
+            ADMIN_TOKEN,
+            "mutation { banSubscriber(identity: \"nobody@\", banned: true) { status } }",
+        )
+        .await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{reply}"
+    );
+    let reply = app
+        .graphql("{ subscribers(first: 501) { edges { node { name } } } }")
+        .await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "{reply}"
+    );
+    let reply = app.graphql("{ subscribers(first: 10) { edges { cursor node { name status } } pageInfo { hasNextPage } } }").await;
+    assert_eq!(
+        reply["data"]["subscribers"]["edges"][0]["node"]["name"], "alice.VRSC@",
+        "{reply}"
+    );
+    assert_eq!(
+        store::audit::recent(&app.app_state.db, 10)
+            .await
+            .unwrap()
+            .len(),
+        4,
+        "refused calls are not audited"
+    );
+    app.stop().await;
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn subscribe_tracks_an_identity_found_by_request() {
+    let sim = sim().await;
+    mine(&sim, 3);
+    let mut app = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 3), &sim.rpc_url).await;
+    app.wait_processed(3).await;
+    // Registered while the pool watches is found from the block; this one we ask about by name
+    // before its block: not found yet.
+    let reply = app
+        .graphql("mutation { subscribe(identity: \"zed@\") { eligible unmet } }")
+        .await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{reply}"
+    );
+    let zed = register(&sim, "zed", json!({}));
+    mine(&sim, 1);
+    app.wait_processed(4).await;
+    let reply = app
+        .graphql(
+            "mutation { subscribe(identity: \"zed@\") { identityAddress eligible status unmet } }",
+        )
+        .await;
+    assert_eq!(
+        reply["data"]["subscribe"],
+        json!({"identityAddress": zed, "eligible": true, "status": "COOLING_DOWN", "unmet": []}),
+        "{reply}"
+    );
+    app.stop().await;
+    sim.stop().await;
+}
+
+/// Runs `coinstaker serve` against `sim` on the database `url`; returns the child and the
+/// lines of its log.
+fn serve(
+    dir: &std::path::Path,
+    sim: &verusd_sim::Simulator,
+    url: &str,
+    fault: Option<&str>,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let state = sim.call("sim_state", json!([])).unwrap();
+    let config = dir.join("pool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{}\"\nrpc_password = \"{}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n",
+            sim.rpc_url,
+            crate::support::RPC_USER,
+            crate::support::RPC_PASSWORD,
+            state["poolidentity"].as_str().unwrap(),
+            state["poolprimaryaddress"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coinstaker"));
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    if let Some(f) = fault {
+        cmd.env("COINSTAKER_FAULT", f);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[actix_web::test]
+async fn killed_in_the_middle_of_a_block_and_restarted_ends_as_if_uninterrupted() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    sim.call("sim_fund", json!([alice, "10", 3])).unwrap();
+    mine(&sim, 2);
+    let bob = register(&sim, "bob", json!({}));
+    sim.call("sim_fund", json!([bob, "5"])).unwrap();
+    mine(&sim, 3); // bob joins at 3
+
+    // The reference: an uninterrupted pool.
+    let mut reference =
+        spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    reference.wait_processed(5).await;
+
+    // The same chain, with the process killed inside block 3's transaction, then restarted.
+    let db = TestDb::new(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _log) = serve(dir.path(), &sim, &db.url, Some("registry-before-commit:3"));
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the process was killed by the fault ({status:?})"
+    );
+    let conn = db.connect().await;
+    assert_eq!(
+        store::chain::tip(&conn, "VRSC")
+            .await
+            .unwrap()
+            .map(|b| b.height),
+        Some(2),
+        "block 3 was not committed"
+    );
+    assert_eq!(
+        store::subscribers::get(&conn, "VRSC", &bob).await.unwrap(),
+        None
+    );
+
+    // Killed right after the registry committed block 3 but before the watcher recorded it.
+    let db2 = TestDb::new(true).await;
+    let (mut child2, _log2) = serve(dir.path(), &sim, &db2.url, Some("registry-after-commit:3"));
+    assert!(!child2.wait().unwrap().success());
+
+    for (db, conn) in [(&db, conn), (&db2, db2.connect().await)] {
+        let (mut child, log) = serve(dir.path(), &sim, &db.url, None);
+        let done = crate::support::eventually(60, || async {
+            let tip = store::chain::tip(&conn, "VRSC")
+                .await
+                .ok()
+                .flatten()
+                .map_or(-1, |b| b.height);
+            (tip >= 5).then_some(())
+        })
+        .await;
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        assert!(
+            done.is_some(),
+            "the restarted pool catches up; log:\n{}",
+            log.try_iter().collect::<Vec<_>>().join("\n")
+        );
+        assert_eq!(
+            business_rows(&conn).await,
+            business_rows(&reference.app_state.db).await,
+            "same rows as an uninterrupted run"
+        );
+    }
+    reference.stop().await;
+    sim.stop().await;
+}
