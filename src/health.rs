@@ -211,37 +211,17 @@ mod tests {
         let metrics = Metrics::new();
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         let poll = Duration::from_secs(5);
-        let down = || RpcError::Unreachable {
-            url: "http://x".into(),
-            detail: "connection refused".into(),
+        let down = || {
+            Err(RpcError::Unreachable {
+                url: "http://x".into(),
+                detail: "connection refused".into(),
+            })
         };
+        let mut probe =
+            |result| record_probe("VRSC", "u", &health, &metrics, result, &mut backoff, poll);
 
-        assert_eq!(
-            record_probe(
-                "VRSC",
-                "u",
-                &health,
-                &metrics,
-                Err(down()),
-                &mut backoff,
-                poll
-            )
-            .as_secs(),
-            1
-        );
-        assert_eq!(
-            record_probe(
-                "VRSC",
-                "u",
-                &health,
-                &metrics,
-                Err(down()),
-                &mut backoff,
-                poll
-            )
-            .as_secs(),
-            2
-        );
+        assert_eq!(probe(down()).as_secs(), 1);
+        assert_eq!(probe(down()).as_secs(), 2);
         let status = health.daemon("VRSC");
         assert!(!status.up);
         assert!(
@@ -251,32 +231,13 @@ mod tests {
                 .contains("daemon unreachable")
         );
 
-        assert_eq!(
-            record_probe("VRSC", "u", &health, &metrics, Ok(42), &mut backoff, poll),
-            poll
-        );
+        assert_eq!(probe(Ok(42)), poll);
         let status = health.daemon("VRSC");
         assert!(status.up);
         assert_eq!(status.tip_height, Some(42));
         assert_eq!(status.reason, None);
-        // After a success the backoff starts over.
-        assert_eq!(
-            record_probe(
-                "VRSC",
-                "u",
-                &health,
-                &metrics,
-                Err(down()),
-                &mut backoff,
-                poll
-            )
-            .as_secs(),
-            1
-        );
-        assert_eq!(
-            health.daemon("VRSC").tip_height,
-            Some(42),
-            "the last known tip is kept while down"
-        );
+        // After a success the backoff starts over; the last known tip is kept while down.
+        assert_eq!(probe(down()).as_secs(), 1);
+        assert_eq!(health.daemon("VRSC").tip_height, Some(42));
     }
 }

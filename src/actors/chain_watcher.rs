@@ -158,7 +158,9 @@ async fn run(parts: WatcherParts, wake: Arc<Notify>) {
 /// discover subscribers.
 async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
     let name = &parts.chain.name;
-    match parts.rpc.get_currency(name).await {
+    let info = parts.rpc.get_info().await?;
+    // Asked by i-address, so a configured name that differs from the daemon's still works.
+    match parts.rpc.get_currency(&info.chainid).await {
         Ok(currency) if currency.options & OPTION_ID_STAKING != 0 => {
             let reason = format!(
                 "chain {name} is an ID-staking chain (getcurrency options bit 0x4): every identity stakes equally there, so work weighted by value would be wrong; coinstaker refuses to run it. Remove its [[chain]] section"
@@ -170,12 +172,12 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
         Ok(_) => {}
         Err(RpcError::NotFound { .. } | RpcError::Rpc { .. }) => {
             log::warn!(
-                "chain {name}: getcurrency does not know {name}; cannot check for ID staking"
+                "chain {name}: getcurrency does not know {}; cannot check for ID staking",
+                info.chainid
             );
         }
         Err(e) => return Err(e.into()),
     }
-    let info = parts.rpc.get_info().await?;
     chain_store::ensure_chain(&parts.db, name).await?;
     chain_store::set_chain_id(&parts.db, name, &info.chainid).await?;
     if chain_store::tip(&parts.db, name).await?.is_none() {

@@ -242,6 +242,19 @@ pub async fn set_min_payout(
     Ok(res.rows_affected == 1)
 }
 
+async fn open_interval_row(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identity: &str,
+) -> StoreResult<Option<eligibility_interval::Model>> {
+    Ok(eligibility_interval::Entity::find()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
+        .filter(eligibility_interval::Column::ToHeight.is_null())
+        .one(db)
+        .await?)
+}
+
 /// Opens an eligibility interval `[from, …)` (no-op if one is open).
 pub async fn open_interval(
     db: &impl ConnectionTrait,
@@ -249,12 +262,7 @@ pub async fn open_interval(
     identity: &str,
     from: Height,
 ) -> StoreResult<()> {
-    let open = eligibility_interval::Entity::find()
-        .filter(eligibility_interval::Column::Chain.eq(chain))
-        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
-        .filter(eligibility_interval::Column::ToHeight.is_null())
-        .one(db)
-        .await?;
+    let open = open_interval_row(db, chain, identity).await?;
     if open.is_none() {
         eligibility_interval::ActiveModel {
             id: Default::default(),
@@ -277,12 +285,7 @@ pub async fn close_interval(
     identity: &str,
     to: Height,
 ) -> StoreResult<()> {
-    let open = eligibility_interval::Entity::find()
-        .filter(eligibility_interval::Column::Chain.eq(chain))
-        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
-        .filter(eligibility_interval::Column::ToHeight.is_null())
-        .one(db)
-        .await?;
+    let open = open_interval_row(db, chain, identity).await?;
     if let Some(row) = open {
         if row.from_height >= to {
             eligibility_interval::Entity::delete_by_id(row.id)

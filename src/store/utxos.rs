@@ -13,6 +13,13 @@ use sea_orm::{
 use super::StoreResult;
 use crate::domain::{Height, Sats};
 
+/// Outputs still unspent after block `height` (never spent, or spent above it).
+fn unspent_after(height: Height) -> Condition {
+    Condition::any()
+        .add(subscriber_utxo::Column::SpentHeight.is_null())
+        .add(subscriber_utxo::Column::SpentHeight.gt(height))
+}
+
 /// One output.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Utxo {
@@ -173,11 +180,7 @@ pub async fn unspent_at(
         .filter(subscriber_utxo::Column::Chain.eq(chain))
         .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
         .filter(subscriber_utxo::Column::Height.lte(height))
-        .filter(
-            Condition::any()
-                .add(subscriber_utxo::Column::SpentHeight.is_null())
-                .add(subscriber_utxo::Column::SpentHeight.gt(height)),
-        )
+        .filter(unspent_after(height))
         .order_by_asc(subscriber_utxo::Column::Height)
         .order_by_asc(subscriber_utxo::Column::Txid)
         .all(db)
@@ -219,11 +222,7 @@ pub async fn counted(
         .filter(subscriber_utxo::Column::Chain.eq(chain))
         .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
         .filter(subscriber_utxo::Column::Height.lte(height))
-        .filter(
-            Condition::any()
-                .add(subscriber_utxo::Column::SpentHeight.is_null())
-                .add(subscriber_utxo::Column::SpentHeight.gt(height)),
-        )
+        .filter(unspent_after(height))
         .filter(subscriber_utxo::Column::Amount.gte(min_amount.0))
         .filter(subscriber_utxo::Column::FromPool.eq(false))
         .count(db)

@@ -639,3 +639,75 @@ async fn killed_in_the_middle_of_a_block_and_restarted_ends_as_if_uninterrupted(
     reference.stop().await;
     sim.stop().await;
 }
+
+#[actix_web::test]
+async fn an_id_staking_chain_is_refused_and_other_chains_go_on() {
+    let staking_by_id = crate::support::sim_with(verusd_sim::Params {
+        id_staking: true,
+        ..verusd_sim::Params::default()
+    })
+    .await;
+    mine(&staking_by_id, 3);
+    let normal = sim().await;
+    mine(&normal, 4);
+    // Two chains side by side: VRSC (refused: ID staking) and a second whose daemon is fine,
+    // then a third whose daemon is down.
+    let first = pool_for(&staking_by_id, 1);
+    let second = pool_for(&normal, 1);
+    let rpc_normal = normal.rpc_url.clone();
+    let mut app = spawn_app_with(
+        TestDb::new(true).await,
+        move |c| {
+            let mut other = second(c.clone()).chains.remove(0);
+            other.name = "vARRR".into();
+            other.rpc_url = Some(rpc_normal);
+            let mut down = other.clone();
+            down.name = "vDEX".into();
+            down.rpc_url = Some(crate::support::closed_port_url());
+            down.zmq_block_url = None;
+            let mut c = first(c);
+            c.chains.push(other);
+            c.chains.push(down);
+            c
+        },
+        &staking_by_id.rpc_url,
+    )
+    .await;
+    let done = crate::support::eventually(30, || async {
+        let tip = store::chain::tip(&app.app_state.db, "vARRR")
+            .await
+            .ok()
+            .flatten()
+            .map_or(-1, |b| b.height);
+        (tip >= 4).then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "the healthy chain is processed while the others are refused or down"
+    );
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        report["chains"][0]["daemon"]["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ID-staking"),
+        "{report}"
+    );
+    assert_eq!(report["chains"][1]["daemon"]["up"], true);
+    assert!(
+        report["chains"][2]["daemon"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("daemon unreachable"),
+        "{report}"
+    );
+    assert_eq!(
+        store::chain::tip(&app.app_state.db, "VRSC").await.unwrap(),
+        None,
+        "nothing processed on the refused chain"
+    );
+    app.stop().await;
+}
