@@ -14,6 +14,7 @@ use anyhow::Context as _;
 
 use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
 use crate::actors::events::Shutdown;
+use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
 use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
@@ -107,11 +108,15 @@ impl Application {
                         RegistryCore::new(Arc::clone(&shared), db.clone(), Arc::clone(&rpc));
                     core.load().await?;
                     let registry = SubscriberRegistry::new(core).start();
+                    let tracker =
+                        StakeTracker::new(TrackerCore::new(Arc::clone(&shared), db.clone()))
+                            .start();
                     let watcher = ChainWatcher::new(WatcherParts {
                         chain: shared,
                         db: db.clone(),
                         rpc: Arc::clone(&rpc),
                         registry: registry.clone(),
+                        tracker: tracker.clone(),
                         health: health.clone(),
                         metrics: metrics.clone(),
                     })
@@ -121,6 +126,7 @@ impl Application {
                     }
                     stoppers.push(watcher.clone().recipient());
                     stoppers.push(registry.clone().recipient());
+                    stoppers.push(tracker.recipient());
                     runtimes.insert(chain.name.clone(), ChainRuntime { rpc, registry });
                 }
                 Err(e) => {

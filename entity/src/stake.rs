@@ -25,6 +25,7 @@ pub struct Model {
     pub status_height: Option<i64>,
     #[sea_orm(column_type = "Text")]
     pub note: Option<String>,
+    pub coinbase_txid: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
 }

@@ -4,8 +4,9 @@
 //! chain's start height.
 //!
 //! **Messages:** `Wake` (a ZMQ notification, or anyone who knows there is a new block). It
-//! sends `BlockConnected` / `BlockDisconnected` to the SubscriberRegistry (then, in a later
-//! issue, the StakeTracker) one block at a time and moves on only when each has committed.
+//! sends `BlockConnected` to the SubscriberRegistry, then the StakeTracker (and
+//! `BlockDisconnected` in the reverse order), one block at a time, and moves on only when
+//! each has committed.
 //!
 //! **How it follows:** a ZMQ notification is only a wake-up; a `getblockcount` poll every
 //! `poll_interval_secs` catches what ZMQ missed. Heights are processed strictly in order from
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 
 use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
+use super::stake_tracker::StakeTracker;
 use super::subscriber_registry::{Discover, SubscriberRegistry};
 use crate::config::ChainConfig;
 use crate::daemon::Backoff;
@@ -54,6 +56,8 @@ pub struct WatcherParts {
     pub rpc: Arc<RpcClient>,
     /// Where blocks go first.
     pub registry: Addr<SubscriberRegistry>,
+    /// Where blocks go second (and are undone first).
+    pub tracker: Addr<StakeTracker>,
     /// Health for `/healthz`.
     pub health: Health,
     /// Metrics.

@@ -4,6 +4,7 @@
 
 pub mod chain_watcher;
 pub mod events;
+pub mod stake_tracker;
 pub mod subscriber_registry;
 
 use crate::daemon::rpc::RpcError;

@@ -7,6 +7,7 @@ pub mod address;
 pub mod amount;
 pub mod conditions;
 pub mod fee;
+pub mod split;
 pub mod status;
 pub mod work;
 

@@ -215,3 +215,44 @@ pub async fn pool_totals(db: &impl ConnectionTrait, chain: &str) -> StoreResult<
         credited_total: Sats(credited),
     })
 }
+
+/// Takes back the postings of a stake whose maturity was disconnected: its entries go, and
+/// the balances they moved move back.
+pub async fn reverse_stake(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    stake_id: i64,
+) -> StoreResult<()> {
+    let entries = ledger_entry::Entity::find()
+        .filter(ledger_entry::Column::Chain.eq(chain))
+        .filter(ledger_entry::Column::StakeId.eq(stake_id))
+        .all(db)
+        .await?;
+    for e in &entries {
+        let Some(identity) = &e.identity_address else {
+            continue;
+        };
+        let kind = match e.kind.as_str() {
+            "CREDIT" => LedgerKind::Credit,
+            _ => continue,
+        };
+        let (dp, di, dpaid, dc) = kind.deltas(e.amount);
+        use balance::Column as C;
+        balance::Entity::update_many()
+            .col_expr(C::Pending, Expr::col(C::Pending).sub(dp))
+            .col_expr(C::InFlight, Expr::col(C::InFlight).sub(di))
+            .col_expr(C::Paid, Expr::col(C::Paid).sub(dpaid))
+            .col_expr(C::Credited, Expr::col(C::Credited).sub(dc))
+            .col_expr(C::UpdatedAt, now().into())
+            .filter(C::Chain.eq(chain))
+            .filter(C::IdentityAddress.eq(identity.as_str()))
+            .exec(db)
+            .await?;
+    }
+    ledger_entry::Entity::delete_many()
+        .filter(ledger_entry::Column::Chain.eq(chain))
+        .filter(ledger_entry::Column::StakeId.eq(stake_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

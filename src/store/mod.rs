@@ -11,6 +11,7 @@ pub mod events;
 pub mod identities;
 pub mod ledger;
 pub mod settings;
+pub mod stakes;
 pub mod stats;
 pub mod subscribers;
 pub mod utxos;

@@ -102,3 +102,50 @@ pub async fn delete_from(
         .await?;
     Ok(())
 }
+
+/// The pool's eligible staking supply at `height` and how many subscribers are eligible then
+/// (DESIGN §3): outputs mined at or below `height − 150`, not spent before `height`, of
+/// identities inside an eligibility interval at `height`.
+pub async fn supply_at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<(Sats, i32)> {
+    use entity::{eligibility_interval as ei, subscriber_utxo as su};
+    use sea_orm::Condition;
+    let eligible: Vec<String> = ei::Entity::find()
+        .filter(ei::Column::Chain.eq(chain))
+        .filter(ei::Column::FromHeight.lte(height))
+        .filter(
+            Condition::any()
+                .add(ei::Column::ToHeight.is_null())
+                .add(ei::Column::ToHeight.gt(height)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|i| i.identity_address)
+        .collect();
+    let mut total = 0i64;
+    for chunk in eligible.chunks(500) {
+        let amounts: Vec<i64> = su::Entity::find()
+            .select_only()
+            .column(su::Column::Amount)
+            .filter(su::Column::Chain.eq(chain))
+            .filter(su::Column::IdentityAddress.is_in(chunk.iter().map(String::as_str)))
+            .filter(su::Column::Height.lte(height - crate::domain::conditions::COOLDOWN_BLOCKS))
+            .filter(
+                Condition::any()
+                    .add(su::Column::SpentHeight.is_null())
+                    .add(su::Column::SpentHeight.gte(height)),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+        total += amounts.into_iter().sum::<i64>();
+    }
+    Ok((
+        Sats(total),
+        i32::try_from(eligible.len()).unwrap_or(i32::MAX),
+    ))
+}

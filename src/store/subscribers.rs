@@ -458,3 +458,32 @@ pub async fn get_by_name(
         .map(from_row)
         .transpose()
 }
+
+/// Eligibility intervals that overlap heights `first..=last`, by identity.
+pub async fn intervals_overlapping(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    first: Height,
+    last: Height,
+) -> StoreResult<std::collections::HashMap<String, Vec<(Height, Option<Height>)>>> {
+    use sea_orm::Condition;
+    let rows = eligibility_interval::Entity::find()
+        .filter(eligibility_interval::Column::Chain.eq(chain))
+        .filter(eligibility_interval::Column::FromHeight.lte(last))
+        .filter(
+            Condition::any()
+                .add(eligibility_interval::Column::ToHeight.is_null())
+                .add(eligibility_interval::Column::ToHeight.gt(first)),
+        )
+        .order_by_asc(eligibility_interval::Column::FromHeight)
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<String, Vec<(Height, Option<Height>)>> =
+        std::collections::HashMap::new();
+    for r in rows {
+        out.entry(r.identity_address)
+            .or_default()
+            .push((r.from_height, r.to_height));
+    }
+    Ok(out)
+}

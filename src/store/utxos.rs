@@ -274,3 +274,36 @@ pub async fn eligible_balance(
         .await?;
     Ok(rows.into_iter().map(|r| Sats(r.amount)).sum())
 }
+
+/// Outputs that may earn work in heights `first..=last`, by identity.
+pub async fn spans_for(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    first: Height,
+    last: Height,
+) -> StoreResult<std::collections::HashMap<String, Vec<crate::domain::split::OutputSpan>>> {
+    let rows = subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(
+            subscriber_utxo::Column::Height.lte(last - crate::domain::conditions::COOLDOWN_BLOCKS),
+        )
+        .filter(
+            Condition::any()
+                .add(subscriber_utxo::Column::SpentHeight.is_null())
+                .add(subscriber_utxo::Column::SpentHeight.gte(first)),
+        )
+        .all(db)
+        .await?;
+    let mut out: std::collections::HashMap<String, Vec<crate::domain::split::OutputSpan>> =
+        std::collections::HashMap::new();
+    for r in rows {
+        out.entry(r.identity_address)
+            .or_default()
+            .push(crate::domain::split::OutputSpan {
+                amount: Sats(r.amount),
+                mined: r.height,
+                spent: r.spent_height,
+            });
+    }
+    Ok(out)
+}

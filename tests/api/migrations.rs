@@ -28,6 +28,7 @@ fn stake_row(work: &str, at: chrono::NaiveDateTime) -> stake::ActiveModel {
         source_amount: Set(None),
         status_height: Set(None),
         note: Set(None),
+        coinbase_txid: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     }

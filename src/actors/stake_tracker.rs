@@ -1,0 +1,542 @@
+//! StakeTracker — which stakes are the pool's, what they are worth, and who earned them.
+//!
+//! **State it owns:** the tables `stake`, `credit`, `pool_stats`, and the ledger entries of
+//! matured stakes (credits and the pool's keep).
+//!
+//! **Messages:** `BlockConnected` (after the SubscriberRegistry committed the block) and
+//! `BlockDisconnected` (before the registry undoes it) from the ChainWatcher.
+//!
+//! **Events it writes** (with the change): `STAKE_FOUND`, `STAKE_MATURED`, `STAKE_STALE` (the
+//! stake's status says STALE or STAKEGUARD).
+//!
+//! **The money model** (DESIGN §3): a staked block whose `postxddest` is a subscriber eligible
+//! at that height is a pool stake; it closes the round that started after the previous pool
+//! stake that is not STALE or STAKEGUARD. At maturity (`maturity` confirmations) the reward is
+//! split by work over the round — derived from the stored outputs and eligibility intervals,
+//! never from per-block rows — with each subscriber's fee as in force at the stake's height;
+//! the credits, the pool's keep and the MATURED status commit together. A stake by a known
+//! identity that is not eligible is a solo stake; the pool identity's own stakes are the pool's.
+//!
+//! **Failures:** everything of a block is one transaction with the cursor; an error rolls it
+//! back and the ChainWatcher retries the block. No daemon calls.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+
+use super::ActorError;
+use super::events::{BlockConnected, BlockDisconnected, Shutdown};
+use crate::config::ChainConfig;
+use crate::daemon::types::{Block, Tx};
+use crate::domain::split::{split, work_over};
+use crate::domain::{EventKind, FeeRate, Height, Sats, StakeStatus, Work};
+use crate::store::chain as chain_store;
+use crate::store::events::{self, NewEvent};
+use crate::store::ledger::{self, LedgerKind, Posting};
+use crate::store::stakes::{self, Credit, Stake};
+use crate::store::{settings, stats, subscribers, utxos};
+
+/// The tracker's name in `actor_cursor`.
+pub const ACTOR: &str = "stakes";
+/// Coinbase maturity on VRSC: only a StakeGuard proof can spend a reward younger than this.
+pub const COINBASE_MATURITY: Height = 100;
+
+/// The tracker's logic; the actor serialises access to it.
+pub struct TrackerCore {
+    chain: Arc<ChainConfig>,
+    db: DatabaseConnection,
+}
+
+impl TrackerCore {
+    /// A tracker for `chain`.
+    pub fn new(chain: Arc<ChainConfig>, db: DatabaseConnection) -> TrackerCore {
+        TrackerCore { chain, db }
+    }
+
+    fn name(&self) -> &str {
+        &self.chain.name
+    }
+
+    async fn start_height(&self, db: &impl ConnectionTrait) -> Result<Height, ActorError> {
+        Ok(chain_store::get_chain(db, self.name())
+            .await?
+            .and_then(|c| c.start_height)
+            .unwrap_or(0))
+    }
+
+    /// First height of the round a pool stake at `height` closes.
+    async fn round_start(
+        &self,
+        db: &impl ConnectionTrait,
+        height: Height,
+    ) -> Result<Height, ActorError> {
+        Ok(
+            match stakes::last_round_end(db, self.name(), height).await? {
+                Some(prev) => prev + 1,
+                None => self.start_height(db).await?,
+            },
+        )
+    }
+
+    /// Work per subscriber over `first..=last`.
+    async fn round_work(
+        &self,
+        db: &impl ConnectionTrait,
+        first: Height,
+        last: Height,
+    ) -> Result<Vec<(String, Work)>, ActorError> {
+        let intervals = subscribers::intervals_overlapping(db, self.name(), first, last).await?;
+        let outputs = utxos::spans_for(db, self.name(), first, last).await?;
+        let mut out: Vec<(String, Work)> = intervals
+            .iter()
+            .filter_map(|(id, iv)| {
+                let w = work_over(outputs.get(id).map_or(&[], Vec::as_slice), iv, first, last);
+                (w.0 > 0).then(|| (id.clone(), w))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn fee_at(
+        &self,
+        db: &impl ConnectionTrait,
+        identity: Option<&str>,
+        height: Height,
+    ) -> Result<FeeRate, ActorError> {
+        if let Some(id) = identity
+            && let Some(own) = settings::subscriber_fee_at(db, self.name(), id, height).await?
+        {
+            return Ok(own);
+        }
+        Ok(settings::at(db, self.name(), height)
+            .await?
+            .map_or(self.chain.fee_percent, |v| v.settings.fee))
+    }
+
+    /// Recomputes the provisional round of every maturing pool stake above `height`.
+    async fn recompute_rounds(
+        &self,
+        db: &impl ConnectionTrait,
+        above: Height,
+    ) -> Result<(), ActorError> {
+        for mut s in stakes::with_status(db, self.name(), StakeStatus::Maturing).await? {
+            if s.height <= above || s.solo || s.pool_own {
+                continue;
+            }
+            s.round_start_height = self.round_start(db, s.height).await?;
+            s.total_work = self
+                .round_work(db, s.round_start_height, s.height)
+                .await?
+                .into_iter()
+                .map(|(_, w)| w)
+                .sum();
+            stakes::update(db, &s).await?;
+        }
+        Ok(())
+    }
+
+    fn event(&self, kind: EventKind, s: &Stake, height: Height, message: String) -> NewEvent {
+        NewEvent {
+            height: Some(height),
+            identity_address: Some(s.found_by.clone()),
+            block_hash: Some(s.block_hash.clone()),
+            data: Some(
+                serde_json::json!({"status": s.status.as_str(), "reward": s.reward.to_string(), "stakeHeight": s.height}),
+            ),
+            ..NewEvent::new(self.name(), kind, message)
+        }
+    }
+
+    /// Splits a maturing stake and writes its credits, the pool's keep and MATURED.
+    async fn mature(
+        &self,
+        db: &impl ConnectionTrait,
+        mut s: Stake,
+        h: Height,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let mut credits = Vec::new();
+        let keep;
+        if s.pool_own {
+            keep = s.reward;
+        } else if s.solo {
+            let fee = self.fee_at(db, Some(&s.found_by), s.height).await?;
+            let result = split(s.reward, &[(s.found_by.clone(), Work(1), fee)]);
+            keep = result.pool_keep;
+            for share in result.shares {
+                credits.push(Credit {
+                    id: 0,
+                    stake_id: s.id,
+                    identity_address: share.identity,
+                    height: s.height,
+                    work: Work::ZERO,
+                    amount: share.credit,
+                    fee: share.fee_amount,
+                    fee_rate: share.fee,
+                });
+            }
+        } else {
+            s.round_start_height = self.round_start(db, s.height).await?;
+            let work = self.round_work(db, s.round_start_height, s.height).await?;
+            let mut with_fees = Vec::with_capacity(work.len());
+            for (id, w) in work {
+                let fee = self.fee_at(db, Some(&id), s.height).await?;
+                with_fees.push((id, w, fee));
+            }
+            let result = split(s.reward, &with_fees);
+            s.total_work = result.total_work;
+            keep = result.pool_keep;
+            if result.total_work.0 == 0 {
+                s.note = Some("no work in the round: the pool keeps the reward".into());
+                log::warn!(
+                    "chain {}: stake {} at {}: no work in its round; the pool keeps {}",
+                    self.name(),
+                    s.block_hash,
+                    s.height,
+                    s.reward
+                );
+            }
+            for share in result.shares {
+                credits.push(Credit {
+                    id: 0,
+                    stake_id: s.id,
+                    identity_address: share.identity,
+                    height: s.height,
+                    work: share.work,
+                    amount: share.credit,
+                    fee: share.fee_amount,
+                    fee_rate: share.fee,
+                });
+            }
+        }
+        stakes::insert_credits(db, self.name(), &credits).await?;
+        for c in credits.iter().filter(|c| c.amount.0 > 0) {
+            ledger::post(
+                db,
+                &Posting {
+                    chain: self.name(),
+                    identity_address: Some(&c.identity_address),
+                    kind: LedgerKind::Credit,
+                    amount: c.amount,
+                    stake_id: Some(s.id),
+                    payment_id: None,
+                    height: Some(h),
+                },
+            )
+            .await?;
+        }
+        if keep.0 > 0 {
+            let posting = Posting {
+                chain: self.name(),
+                identity_address: None,
+                kind: LedgerKind::PoolKeep,
+                amount: keep,
+                stake_id: Some(s.id),
+                payment_id: None,
+                height: Some(h),
+            };
+            ledger::post(db, &posting).await?;
+        }
+        s.status = StakeStatus::Matured;
+        s.status_height = Some(h);
+        s.pool_keep = Some(keep);
+        stakes::update(db, &s).await?;
+        let credited: Sats = credits.iter().map(|c| c.amount).sum();
+        out.push(self.event(
+            EventKind::StakeMatured,
+            &s,
+            h,
+            format!(
+                "stake {} at height {} matured: {} credited to {} identities, {} kept by the pool",
+                s.block_hash,
+                s.height,
+                credited,
+                credits.len(),
+                keep
+            ),
+        ));
+        Ok(())
+    }
+
+    /// Applies a connected block (after the registry committed it).
+    pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
+        let h = block.height;
+        if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            if height == h && hash == block.hash {
+                return Ok(());
+            }
+            let mut cursor = (height, hash);
+            while cursor.0 >= h {
+                let prev = chain_store::block_at(&self.db, self.name(), cursor.0 - 1)
+                    .await?
+                    .map(|b| b.hash)
+                    .unwrap_or_default();
+                self.disconnect(cursor.0, &cursor.1, &prev).await?;
+                cursor = (cursor.0 - 1, prev);
+            }
+        }
+        let txn = self.db.begin().await?;
+        let mut out = Vec::new();
+        let mut rounds_changed_after: Option<Height> = None;
+
+        // A reward spent before coinbase maturity was taken by a StakeGuard proof.
+        let spent_coinbases: HashSet<&str> = block
+            .tx
+            .iter()
+            .flat_map(|t| t.vin.iter())
+            .filter(|v| v.vout == Some(0))
+            .filter_map(|v| v.txid.as_deref())
+            .collect();
+        for mut s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
+            let hit = s
+                .coinbase_txid
+                .as_deref()
+                .is_some_and(|t| spent_coinbases.contains(t));
+            if hit && h - s.height < COINBASE_MATURITY {
+                s.status = StakeStatus::StakeGuard;
+                s.status_height = Some(h);
+                s.note = Some(format!("reward taken by a StakeGuard proof at height {h}"));
+                stakes::update(&txn, &s).await?;
+                out.push(self.event(
+                    EventKind::StakeStale,
+                    &s,
+                    h,
+                    format!(
+                        "stake {} at height {} lost its reward to a StakeGuard proof",
+                        s.block_hash, s.height
+                    ),
+                ));
+                rounds_changed_after =
+                    Some(rounds_changed_after.map_or(s.height, |a: Height| a.min(s.height)));
+            }
+        }
+
+        if block.is_stake() {
+            self.found(&txn, block, &mut out).await?;
+        }
+        if let Some(above) = rounds_changed_after {
+            self.recompute_rounds(&txn, above).await?;
+        }
+        for s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
+            if h - s.height + 1 >= i64::from(self.chain.maturity) {
+                self.mature(&txn, s, h, &mut out).await?;
+            }
+        }
+        let (supply, active) = stats::supply_at(&txn, self.name(), h).await?;
+        stats::record(
+            &txn,
+            self.name(),
+            &stats::PoolStats {
+                height: h,
+                staking_supply: supply,
+                active_subscribers: active,
+                network_staking_supply: None,
+            },
+        )
+        .await?;
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
+        crate::fault::point("stakes-before-commit", h);
+        txn.commit().await?;
+        for e in &out {
+            log::info!("chain {}: height {h}: {}", self.name(), e.message);
+        }
+        Ok(())
+    }
+
+    async fn found(
+        &self,
+        txn: &impl ConnectionTrait,
+        block: &Block<Tx>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let h = block.height;
+        let Some(coinbase) = block.tx.first() else {
+            return Ok(());
+        };
+        let Some(reward_out) = coinbase.vout.first() else {
+            return Ok(());
+        };
+        let pool = self.chain.pool_identity.as_str();
+        let staker = block.postxddest.clone().unwrap_or_default();
+        let known = crate::store::identities::at(txn, self.name(), &staker, h)
+            .await?
+            .is_some()
+            || subscribers::get(txn, self.name(), &staker).await?.is_some();
+        if !reward_out
+            .script_pub_key
+            .addresses
+            .iter()
+            .any(|a| a == pool)
+        {
+            // Not the pool's reward: a stake outside the pool, or verusd without -defaultid.
+            if known {
+                log::error!(
+                    "chain {}: block {} at {h} was staked by {staker}, whom the pool follows, but its reward does not go to the pool identity {pool}: run verusd with -defaultid={pool}",
+                    self.name(),
+                    block.hash
+                );
+            }
+            return Ok(());
+        }
+        let eligible = subscribers::intervals(txn, self.name(), &staker)
+            .await?
+            .iter()
+            .any(|&(from, to)| from <= h && to.is_none_or(|t| h < t));
+        let pool_own = staker == pool || (!eligible && !known);
+        let solo = !pool_own && !eligible;
+        let mut s = Stake {
+            id: 0,
+            chain: self.name().to_owned(),
+            block_hash: block.hash.clone(),
+            height: h,
+            found_by: staker.clone(),
+            reward: Sats(reward_out.value_sat),
+            status: StakeStatus::Maturing,
+            solo,
+            pool_own,
+            round_start_height: h,
+            total_work: Work::ZERO,
+            pool_keep: None,
+            coinbase_txid: Some(coinbase.txid.clone()),
+            status_height: Some(h),
+            note: (pool_own && staker != pool).then(|| {
+                format!("staked by {staker}, unknown to the pool; the reward is the pool's")
+            }),
+        };
+        if !solo && !pool_own {
+            s.round_start_height = self.round_start(txn, h).await?;
+            s.total_work = self
+                .round_work(txn, s.round_start_height, h)
+                .await?
+                .into_iter()
+                .map(|(_, w)| w)
+                .sum();
+        }
+        s.id = stakes::insert(txn, &s).await?;
+        let kind = if pool_own {
+            "the pool's own"
+        } else if solo {
+            "a solo stake"
+        } else {
+            "a pool stake"
+        };
+        out.push(self.event(
+            EventKind::StakeFound,
+            &s,
+            h,
+            format!(
+                "stake found at height {h} by {staker} ({kind}): reward {}",
+                s.reward
+            ),
+        ));
+        Ok(())
+    }
+
+    /// Undoes the block at `height` if it is the last one applied.
+    pub async fn disconnect(
+        &mut self,
+        height: Height,
+        hash: &str,
+        prev_hash: &str,
+    ) -> Result<(), ActorError> {
+        match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            Some((h, _)) if h >= height => {}
+            _ => return Ok(()),
+        }
+        let txn = self.db.begin().await?;
+        let mut out = Vec::new();
+        let mut rounds_changed = false;
+        stats::delete_from(&txn, self.name(), height).await?;
+        for mut s in stakes::touched_at(&txn, self.name(), height).await? {
+            if s.height == height && s.block_hash == hash {
+                if s.status != StakeStatus::Stale {
+                    s.status = StakeStatus::Stale;
+                    s.status_height = Some(height);
+                    s.note = Some(format!("block {hash} left the main chain"));
+                    stakes::update(&txn, &s).await?;
+                    out.push(self.event(
+                        EventKind::StakeStale,
+                        &s,
+                        height,
+                        format!(
+                            "stake {} at height {height} is stale: its block left the main chain",
+                            s.block_hash
+                        ),
+                    ));
+                    rounds_changed = true;
+                }
+            } else if s.status_height == Some(height) && s.height < height {
+                match s.status {
+                    StakeStatus::Matured => {
+                        ledger::reverse_stake(&txn, self.name(), s.id).await?;
+                        stakes::delete_credits(&txn, s.id).await?;
+                        s.pool_keep = None;
+                    }
+                    StakeStatus::StakeGuard => rounds_changed = true,
+                    _ => continue,
+                }
+                s.status = StakeStatus::Maturing;
+                s.status_height = Some(s.height);
+                s.note = None;
+                stakes::update(&txn, &s).await?;
+            }
+        }
+        if rounds_changed {
+            self.recompute_rounds(&txn, 0).await?;
+        }
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// The actor around [`TrackerCore`].
+pub struct StakeTracker {
+    core: Arc<tokio::sync::Mutex<TrackerCore>>,
+}
+
+impl StakeTracker {
+    /// The actor.
+    pub fn new(core: TrackerCore) -> StakeTracker {
+        StakeTracker {
+            core: Arc::new(tokio::sync::Mutex::new(core)),
+        }
+    }
+}
+
+impl Actor for StakeTracker {
+    type Context = actix::Context<Self>;
+}
+
+impl Handler<Shutdown> for StakeTracker {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<BlockConnected> for StakeTracker {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockConnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.connect(&msg.block).await })
+    }
+}
+
+impl Handler<BlockDisconnected> for StakeTracker {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockDisconnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .disconnect(msg.height, &msg.hash, &msg.prev_hash)
+                .await
+        })
+    }
+}
