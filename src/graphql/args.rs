@@ -107,3 +107,13 @@ pub fn page_size(first: i32) -> Result<u64> {
     }
     Ok(first as u64)
 }
+
+/// Reads a list cursor (a row id); anything else is `INVALID_INPUT`.
+pub fn cursor(after: Option<&str>) -> Result<Option<i64>> {
+    after
+        .map(|a| {
+            a.parse::<i64>()
+                .map_err(|_| api_error(Code::InvalidInput, "after is not a cursor of this list"))
+        })
+        .transpose()
+}

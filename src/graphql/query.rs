@@ -6,7 +6,9 @@ use async_graphql::{Context, Object, Result};
 use crate::actors::subscriber_registry::check_identity;
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
-use crate::graphql::types::{IdentityCheck, Pool, Subscriber, SubscriberStatus};
+use crate::graphql::types::{
+    IdentityCheck, Pool, PoolStats, Stake, StakeStatus, Subscriber, SubscriberStatus,
+};
 use crate::state::AppState;
 use crate::store;
 
@@ -105,6 +107,110 @@ impl QueryRoot {
                 .map(|r| Edge::new(r.id.to_string(), Subscriber(r))),
         );
         Ok(connection)
+    }
+
+    /// Stakes, newest first.
+    async fn stakes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+        #[graphql(desc = "Only stakes with this status.")] status: Option<StakeStatus>,
+        #[graphql(desc = "Only stakes found by or credited to this identity (i-address).")]
+        identity: Option<String>,
+        #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Stake>> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let limit = args::page_size(first)?;
+        let before = args::cursor(after.as_deref())?;
+        let identity = match identity {
+            Some(text) => match IdentityArg::parse(&text, &chain.name)? {
+                IdentityArg::Address(a) => Some(a),
+                name => find_subscriber(state, &chain.name, &name)
+                    .await?
+                    .map(|s| s.identity_address),
+            },
+            None => None,
+        };
+        let mut rows = store::stakes::list(
+            &state.db,
+            &chain.name,
+            status.map(Into::into),
+            identity.as_deref(),
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(store_error)?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = Connection::new(before.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|s| Edge::new(s.id.to_string(), Stake(s))),
+        );
+        Ok(connection)
+    }
+
+    /// A stake by its block hash.
+    async fn stake(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The staked block's hash.")] block_hash: String,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Option<Stake>> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        Ok(store::stakes::get(&state.db, &chain.name, &block_hash)
+            .await
+            .map_err(store_error)?
+            .map(Stake))
+    }
+
+    /// Pool statistics by height (at most 2,000 rows), for charts.
+    async fn pool_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+        #[graphql(desc = "First height; omitted = 2,000 steps before the last.")]
+        from_height: Option<i32>,
+        #[graphql(desc = "Last height; omitted = the processed height.")] to_height: Option<i32>,
+        #[graphql(desc = "Every step-th height.", default = 1)] step: i32,
+    ) -> Result<Vec<PoolStats>> {
+        const MAX_ROWS: i64 = 2000;
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        if step < 1 {
+            return Err(api_error(Code::InvalidInput, "step must be at least 1"));
+        }
+        let step = i64::from(step);
+        let to = match to_height {
+            Some(t) => i64::from(t),
+            None => store::chain::processed_height(&state.db, &chain.name)
+                .await
+                .map_err(store_error)?,
+        };
+        let from = from_height
+            .map_or(to - step * (MAX_ROWS - 1), i64::from)
+            .max(0);
+        if to < from {
+            return Ok(Vec::new());
+        }
+        if (to - from) / step + 1 > MAX_ROWS {
+            return Err(api_error(
+                Code::InvalidInput,
+                format!("at most {MAX_ROWS} rows: narrow the range or raise step"),
+            ));
+        }
+        let heights: Vec<i64> = (from..=to).step_by(step as usize).collect();
+        let rows = store::stats::at_heights(&state.db, &chain.name, &heights)
+            .await
+            .map_err(store_error)?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Checks an identity against the pool's conditions as of the processed height; changes

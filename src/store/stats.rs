@@ -149,3 +149,22 @@ pub async fn supply_at(
         i32::try_from(eligible.len()).unwrap_or(i32::MAX),
     ))
 }
+
+/// The rows at exactly these heights (those that exist), oldest first.
+pub async fn at_heights(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    heights: &[Height],
+) -> StoreResult<Vec<PoolStats>> {
+    let mut out = Vec::new();
+    for chunk in heights.chunks(500) {
+        let rows = pool_stats::Entity::find()
+            .filter(pool_stats::Column::Chain.eq(chain))
+            .filter(pool_stats::Column::Height.is_in(chunk.iter().copied()))
+            .order_by_asc(pool_stats::Column::Height)
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().map(PoolStats::from));
+    }
+    Ok(out)
+}

@@ -1,7 +1,9 @@
 //! GraphQL object types. They are built from store values, never from entities.
 
 pub mod pool;
+pub mod stake;
 pub mod subscriber;
 
 pub use pool::{Pool, PoolConditions};
+pub use stake::{Credit, PoolStats, Stake, StakeStatus};
 pub use subscriber::{IdentityCheck, Subscriber, SubscriberStatus};

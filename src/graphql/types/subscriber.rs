@@ -107,6 +107,79 @@ impl Subscriber {
         Ok(Amount(sats))
     }
 
+    /// Work over the open round (after the last pool stake that is not stale, up to the
+    /// processed height).
+    async fn round_work(&self, ctx: &Context<'_>) -> Result<crate::graphql::scalars::BigInt> {
+        let state = ctx.data::<AppState>()?;
+        let at = self.processed(ctx).await?;
+        let first = match store::stakes::last_round_end(&state.db, &self.0.chain, at + 1)
+            .await
+            .map_err(store_error)?
+        {
+            Some(end) => end + 1,
+            None => store::chain::get_chain(&state.db, &self.0.chain)
+                .await
+                .map_err(store_error)?
+                .and_then(|c| c.start_height)
+                .unwrap_or(0),
+        };
+        let intervals =
+            store::subscribers::intervals(&state.db, &self.0.chain, &self.0.identity_address)
+                .await
+                .map_err(store_error)?;
+        let outputs: Vec<crate::domain::split::OutputSpan> =
+            store::utxos::history(&state.db, &self.0.chain, &self.0.identity_address)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|u| crate::domain::split::OutputSpan {
+                    amount: u.amount,
+                    mined: u.height,
+                    spent: u.spent_height,
+                })
+                .collect();
+        Ok(crate::graphql::scalars::BigInt(
+            crate::domain::split::work_over(&outputs, &intervals, first, at),
+        ))
+    }
+
+    /// Its credits, newest first.
+    async fn credits(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<async_graphql::connection::Connection<String, super::Credit>> {
+        let state = ctx.data::<AppState>()?;
+        let limit = crate::graphql::args::page_size(first)?;
+        let before = crate::graphql::args::cursor(after.as_deref())?;
+        let mut rows = store::stakes::credits_of_identity(
+            &state.db,
+            &self.0.chain,
+            &self.0.identity_address,
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(store_error)?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = async_graphql::connection::Connection::new(before.is_some(), has_next);
+        for c in rows {
+            let hash = store::stakes::by_id(&state.db, c.stake_id)
+                .await
+                .map_err(store_error)?
+                .map(|s| s.block_hash)
+                .unwrap_or_default();
+            let id = c.id;
+            connection.edges.push(async_graphql::connection::Edge::new(
+                id.to_string(),
+                super::Credit::new(c, &hash),
+            ));
+        }
+        Ok(connection)
+    }
+
     /// Credited and not yet paid.
     async fn pending_balance(&self, ctx: &Context<'_>) -> Result<Amount> {
         let state = ctx.data::<AppState>()?;

@@ -1,0 +1,195 @@
+//! `Stake`, `StakeStatus`, `Credit` and `PoolStats`.
+
+use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+
+use crate::domain::StakeStatus as Status;
+use crate::graphql::error::store_error;
+use crate::graphql::scalars::{Amount, BigInt};
+use crate::state::AppState;
+use crate::store;
+
+/// The fate of a stake.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(name = "StakeStatus")]
+pub enum StakeStatus {
+    /// Waiting for `maturity` confirmations.
+    Maturing,
+    /// Mature and split: its credits are on the ledger.
+    Matured,
+    /// Orphaned: its block left the main chain. Its heights fall into the next stake's round.
+    Stale,
+    /// Its reward was taken by a StakeGuard double-stake proof. No payout.
+    Stakeguard,
+}
+
+impl From<Status> for StakeStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Maturing => StakeStatus::Maturing,
+            Status::Matured => StakeStatus::Matured,
+            Status::Stale => StakeStatus::Stale,
+            Status::StakeGuard => StakeStatus::Stakeguard,
+        }
+    }
+}
+
+impl From<StakeStatus> for Status {
+    fn from(s: StakeStatus) -> Self {
+        match s {
+            StakeStatus::Maturing => Status::Maturing,
+            StakeStatus::Matured => Status::Matured,
+            StakeStatus::Stale => Status::Stale,
+            StakeStatus::Stakeguard => Status::StakeGuard,
+        }
+    }
+}
+
+/// A block staked by the pool's wallet.
+pub struct Stake(pub store::stakes::Stake);
+
+/// A block staked by the pool's wallet: a subscriber's (a pool stake), a known identity's that
+/// was not eligible (solo), or the pool identity's own.
+#[Object]
+impl Stake {
+    /// The block's hash.
+    async fn block_hash(&self) -> &str {
+        &self.0.block_hash
+    }
+
+    /// The block's height.
+    async fn height(&self) -> i32 {
+        i32::try_from(self.0.height).unwrap_or(i32::MAX)
+    }
+
+    /// The staker's identity address (`postxddest`).
+    async fn found_by(&self) -> &str {
+        &self.0.found_by
+    }
+
+    /// The reward (the coinbase's first output).
+    async fn reward(&self) -> Amount {
+        Amount(self.0.reward)
+    }
+
+    /// Its fate.
+    async fn status(&self) -> StakeStatus {
+        self.0.status.into()
+    }
+
+    /// Confirmations (`tip − height + 1` on the main chain; −1 when stale).
+    async fn confirmations(&self, ctx: &Context<'_>) -> Result<i32> {
+        if self.0.status == Status::Stale {
+            return Ok(-1);
+        }
+        let state = ctx.data::<AppState>()?;
+        let tip = store::chain::tip(&state.db, &self.0.chain)
+            .await
+            .map_err(store_error)?
+            .map_or(self.0.height, |b| b.height);
+        Ok(i32::try_from(tip - self.0.height + 1).unwrap_or(i32::MAX))
+    }
+
+    /// Staked by a known identity that was not ACTIVE: credited to it alone.
+    async fn solo(&self) -> bool {
+        self.0.solo
+    }
+
+    /// Staked by the pool identity (or an address the pool does not know): the pool's own.
+    async fn pool_own(&self) -> bool {
+        self.0.pool_own
+    }
+
+    /// First height of the round this stake closes (provisional until MATURED).
+    async fn round_start_height(&self) -> i32 {
+        i32::try_from(self.0.round_start_height).unwrap_or(i32::MAX)
+    }
+
+    /// Σ work of the round (provisional until MATURED).
+    async fn total_work(&self) -> BigInt {
+        BigInt(self.0.total_work)
+    }
+
+    /// What the pool kept (fees and rounding), set at maturity.
+    async fn pool_keep(&self) -> Option<Amount> {
+        self.0.pool_keep.map(Amount)
+    }
+
+    /// Why, when something is worth saying (no work in the round, StakeGuard, orphaned).
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    /// The credits of the split, once MATURED.
+    async fn credits(&self, ctx: &Context<'_>) -> Result<Vec<Credit>> {
+        let state = ctx.data::<AppState>()?;
+        let rows = store::stakes::credits_of_stake(&state.db, self.0.id)
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| Credit::new(c, &self.0.block_hash))
+            .collect())
+    }
+}
+
+/// What one identity earned from one matured stake, with the work behind it, so a subscriber
+/// can check its own payout.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Credit {
+    /// The identity.
+    pub identity_address: String,
+    /// The stake's block.
+    pub block_hash: String,
+    /// The stake's height.
+    pub height: i32,
+    /// The identity's work in the round (0 for a solo stake).
+    pub work: BigInt,
+    /// Credited.
+    pub amount: Amount,
+    /// The fee taken from its share.
+    pub fee: Amount,
+    /// The fee rate applied, in percent.
+    pub fee_percent: String,
+    #[graphql(skip)]
+    pub id: i64,
+}
+
+impl Credit {
+    /// From a stored credit.
+    pub fn new(c: store::stakes::Credit, block_hash: &str) -> Credit {
+        Credit {
+            identity_address: c.identity_address,
+            block_hash: block_hash.to_owned(),
+            height: i32::try_from(c.height).unwrap_or(i32::MAX),
+            work: BigInt(c.work),
+            amount: Amount(c.amount),
+            fee: Amount(c.fee),
+            fee_percent: c.fee_rate.to_string(),
+            id: c.id,
+        }
+    }
+}
+
+/// The pool as of one processed block.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PoolStats {
+    /// The block height.
+    pub height: i32,
+    /// The pool's eligible staking supply at that height.
+    pub staking_supply: Amount,
+    /// Subscribers eligible at that height.
+    pub active_subscribers: i32,
+    /// The network's staking supply, when the daemon reported it live.
+    pub network_staking_supply: Option<Amount>,
+}
+
+impl From<store::stats::PoolStats> for PoolStats {
+    fn from(s: store::stats::PoolStats) -> Self {
+        PoolStats {
+            height: i32::try_from(s.height).unwrap_or(i32::MAX),
+            staking_supply: Amount(s.staking_supply),
+            active_subscribers: s.active_subscribers,
+            network_staking_supply: s.network_staking_supply.map(Amount),
+        }
+    }
+}
