@@ -241,8 +241,15 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             continue;
         }
         depth = 0;
+        // The registry first (who is eligible), then the tracker (stakes and work read that).
         parts
             .registry
+            .send(BlockConnected {
+                block: Arc::clone(&block),
+            })
+            .await??;
+        parts
+            .tracker
             .send(BlockConnected {
                 block: Arc::clone(&block),
             })
@@ -292,14 +299,14 @@ async fn disconnect(
         s.hash,
         s.height
     );
-    parts
-        .registry
-        .send(BlockDisconnected {
-            height: s.height,
-            hash: s.hash.clone(),
-            prev_hash: s.prev_hash.clone(),
-        })
-        .await??;
+    // Undone in the reverse order of connecting: the tracker reads what the registry keeps.
+    let message = BlockDisconnected {
+        height: s.height,
+        hash: s.hash.clone(),
+        prev_hash: s.prev_hash.clone(),
+    };
+    parts.tracker.send(message.clone()).await??;
+    parts.registry.send(message).await??;
     chain_store::delete_block(&parts.db, name, s.height).await?;
     Ok(chain_store::tip(&parts.db, name).await?)
 }

@@ -12,4 +12,5 @@ mod http;
 mod migrations;
 mod registry;
 mod schema;
+mod stakes;
 mod store;
