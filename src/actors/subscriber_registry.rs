@@ -792,6 +792,103 @@ impl RegistryCore {
     }
 }
 
+impl RegistryCore {
+    /// Changes the pool's fee from the next block, with the audit entry in the same transaction.
+    pub async fn set_pool_fee(
+        &mut self,
+        fee: crate::domain::FeeRate,
+        audit_entry: &AuditEntry,
+    ) -> Result<PoolSettings, ActorError> {
+        let at = self.processed_height().await?;
+        let current = match settings::latest(&self.db, self.name()).await? {
+            Some(v) => v.settings,
+            None => self.chain.settings(),
+        };
+        let next = PoolSettings { fee, ..current };
+        let txn = self.db.begin().await?;
+        audit::record(&txn, audit_entry).await?;
+        settings::record(&txn, self.name(), at + 1, &next, SettingsSource::Admin).await?;
+        txn.commit().await?;
+        if fee.ppm() == 0 {
+            log::warn!(
+                "chain {}: the pool fee is 0 from height {}: network fees of payments come out of nothing",
+                self.name(),
+                at + 1
+            );
+        }
+        log::info!(
+            "chain {}: pool fee {} % from height {}",
+            self.name(),
+            fee,
+            at + 1
+        );
+        Ok(next)
+    }
+
+    /// Sets (or with `None` clears) a subscriber's own fee from the next block.
+    pub async fn set_subscriber_fee(
+        &mut self,
+        identity: &str,
+        fee: Option<crate::domain::FeeRate>,
+        audit_entry: &AuditEntry,
+    ) -> Result<Subscriber, ActorError> {
+        let at = self.processed_height().await?;
+        let row = subscribers::get(&self.db, self.name(), identity)
+            .await?
+            .ok_or_else(|| {
+                ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
+            })?;
+        let txn = self.db.begin().await?;
+        audit::record(&txn, audit_entry).await?;
+        settings::set_subscriber_fee(&txn, self.name(), identity, at + 1, fee).await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+}
+
+/// Change the pool's fee from the next block (admin).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<PoolSettings, ActorError>")]
+pub struct SetPoolFee {
+    /// The new fee.
+    pub fee: crate::domain::FeeRate,
+    /// The audit entry to write with the change.
+    pub audit: AuditEntry,
+}
+
+impl Handler<SetPoolFee> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<PoolSettings, ActorError>>;
+    fn handle(&mut self, msg: SetPoolFee, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.set_pool_fee(msg.fee, &msg.audit).await })
+    }
+}
+
+/// Set or clear a subscriber's own fee from the next block (admin).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Subscriber, ActorError>")]
+pub struct SetSubscriberFee {
+    /// The identity's i-address.
+    pub identity: String,
+    /// The fee; `None`: the pool's again.
+    pub fee: Option<crate::domain::FeeRate>,
+    /// The audit entry to write with the change.
+    pub audit: AuditEntry,
+}
+
+impl Handler<SetSubscriberFee> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<Subscriber, ActorError>>;
+    fn handle(&mut self, msg: SetSubscriberFee, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .set_subscriber_fee(&msg.identity, msg.fee, &msg.audit)
+                .await
+        })
+    }
+}
+
 /// What changed between two versions of a subscriber's identity that its owner must know.
 fn alerts(
     prev: &IdentityFacts,

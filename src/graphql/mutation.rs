@@ -3,15 +3,17 @@
 
 use async_graphql::{Context, InputObject, Object, Result};
 
-use crate::actors::subscriber_registry::{SetBanned, Subscribe, UpdateConditions};
+use crate::actors::subscriber_registry::{
+    SetBanned, SetPoolFee, SetSubscriberFee, Subscribe, UpdateConditions,
+};
 use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
-use crate::domain::Conditions;
+use crate::domain::{Conditions, FeeRate};
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::auth::require_admin;
 use crate::graphql::error::{Code, actor_error, api_error, store_error};
 use crate::graphql::query::find_subscriber;
 use crate::graphql::scalars::Amount;
-use crate::graphql::types::{IdentityCheck, PoolConditions, Subscriber};
+use crate::graphql::types::{IdentityCheck, Pool, PoolConditions, Subscriber};
 use crate::state::AppState;
 use crate::store;
 
@@ -127,6 +129,79 @@ impl MutationRoot {
             .map_err(|e| actor_error(e.into()))?
             .map_err(actor_error)?;
         Ok(PoolConditions(applied))
+    }
+
+    /// Admin: changes the pool's fee from the next block; stakes are split with the fee in
+    /// force at their height.
+    async fn set_pool_fee(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Percent, at most 4 decimals, 0–100 (\"3.33\").")] fee_percent: String,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Pool> {
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let fee = FeeRate::parse_percent(&fee_percent)
+            .map_err(|e| api_error(Code::InvalidInput, e.to_string()))?;
+        let audit = require_admin(
+            ctx,
+            "setPoolFee",
+            &chain.name,
+            serde_json::json!({"feePercent": fee_percent}),
+        )?;
+        let runtime = args::runtime(ctx, chain)?;
+        runtime
+            .registry
+            .send(SetPoolFee { fee, audit })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(Pool::new(chain))
+    }
+
+    /// Admin: sets a subscriber's own fee from the next block (`null`: the pool's again).
+    async fn set_subscriber_fee(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "An i-address or a name (`alice@`).")] identity: String,
+        #[graphql(desc = "Percent, at most 4 decimals, 0–100; null = use the pool's.")] fee_percent: Option<String>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Subscriber> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let arg = IdentityArg::parse(&identity, &chain.name)?;
+        let fee = fee_percent
+            .as_deref()
+            .map(FeeRate::parse_percent)
+            .transpose()
+            .map_err(|e| api_error(Code::InvalidInput, e.to_string()))?;
+        let audit = require_admin(
+            ctx,
+            "setSubscriberFee",
+            &chain.name,
+            serde_json::json!({"identity": identity, "feePercent": fee_percent}),
+        )?;
+        let current = find_subscriber(state, &chain.name, &arg)
+            .await?
+            .ok_or_else(|| {
+                api_error(
+                    Code::NotFound,
+                    format!("{identity} is not a subscriber of {}", chain.name),
+                )
+            })?;
+        let runtime = args::runtime(ctx, chain)?;
+        let row = runtime
+            .registry
+            .send(SetSubscriberFee {
+                identity: current.identity_address,
+                fee,
+                audit,
+            })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(Subscriber(row))
     }
 
     /// Admin: bans (earns nothing from the next block, paid out as a leaver) or unbans a
