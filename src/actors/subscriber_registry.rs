@@ -455,12 +455,9 @@ impl RegistryCore {
             }
         }
         utxos::insert(&txn, self.name(), &outputs).await?;
-        // Dropped from tracking: its outputs are no longer followed.
-        for v in &changes {
-            if !self.lists_pool(&v.facts) && self.tracked.contains_key(&v.facts.address) {
-                utxos::delete_identity(&txn, self.name(), &v.facts.address).await?;
-            }
-        }
+        // An identity that drops the pool's address is no longer followed, but its rows stay:
+        // if this block is disconnected it is followed again from them, and if it adds the
+        // address back later its outputs are seeded afresh.
 
         // Who to evaluate at this height.
         let (settings, from) = self.settings_at(&txn, h).await?;

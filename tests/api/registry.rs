@@ -211,6 +211,54 @@ async fn conditions_statuses_cooldown_and_an_update_reorganised_away() {
 }
 
 #[actix_web::test]
+async fn dropping_the_pool_address_and_its_reorg_keep_the_utxo_history() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    sim.call("sim_fund", json!([alice, "80", 2])).unwrap();
+    mine(&sim, 3);
+    let mut app = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    app.wait_processed(3).await;
+    let before = store::utxos::history(&app.app_state.db, "VRSC", &alice)
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 2);
+    // Alice removes the pool's address: she leaves; her rows stay.
+    sim.call(
+        "sim_updateidentity",
+        json!([{"identity": "alice@", "primaryaddresses": [verusd_sim::ids::r_address("alone")]}]),
+    )
+    .unwrap();
+    mine(&sim, 1);
+    app.wait_processed(4).await;
+    let row = store::subscribers::get(&app.app_state.db, "VRSC", &alice)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status, SubscriberStatus::Left);
+    assert!(
+        row.unmet[0].contains("must be one of the identity's primary addresses"),
+        "{:?}",
+        row.unmet
+    );
+    // The update is reorganised away: she is back, with the same outputs.
+    sim.call("sim_holdmempool", json!([true])).unwrap();
+    sim.call("sim_reorg", json!([1])).unwrap();
+    app.wait_processed(5).await;
+    assert_eq!(
+        status(&app, &alice).await,
+        Some(SubscriberStatus::CoolingDown)
+    );
+    assert_eq!(
+        store::utxos::history(&app.app_state.db, "VRSC", &alice)
+            .await
+            .unwrap(),
+        before
+    );
+    app.stop().await;
+    sim.stop().await;
+}
+
+#[actix_web::test]
 async fn a_five_block_reorg_across_a_join_is_undone_and_redone() {
     let sim = sim().await;
     mine(&sim, 10);
