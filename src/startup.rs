@@ -14,6 +14,7 @@ use anyhow::Context as _;
 
 use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
 use crate::actors::events::Shutdown;
+use crate::actors::payout_manager::{PayoutCore, PayoutManager};
 use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
 use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
 use crate::config::Config;
@@ -104,6 +105,7 @@ impl Application {
                         Duration::from_secs(chain.poll_interval_secs),
                     ));
                     let shared = Arc::new(chain.clone());
+                    let shared_for_payouts = Arc::clone(&shared);
                     let mut core =
                         RegistryCore::new(Arc::clone(&shared), db.clone(), Arc::clone(&rpc));
                     core.load().await?;
@@ -127,7 +129,21 @@ impl Application {
                     stoppers.push(watcher.clone().recipient());
                     stoppers.push(registry.clone().recipient());
                     stoppers.push(tracker.recipient());
-                    runtimes.insert(chain.name.clone(), ChainRuntime { rpc, registry });
+                    let payouts = PayoutManager::new(PayoutCore::new(
+                        Arc::clone(&shared_for_payouts),
+                        db.clone(),
+                        Arc::clone(&rpc),
+                    ))
+                    .start();
+                    stoppers.push(payouts.clone().recipient());
+                    runtimes.insert(
+                        chain.name.clone(),
+                        ChainRuntime {
+                            rpc,
+                            registry,
+                            payouts,
+                        },
+                    );
                 }
                 Err(e) => {
                     // The process stays up (the API still answers); health says what to fix.

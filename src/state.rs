@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::Addr;
 use sea_orm::DatabaseConnection;
 
+use crate::actors::payout_manager::PayoutManager;
 use crate::actors::subscriber_registry::SubscriberRegistry;
 use crate::config::{ChainConfig, Config};
 use crate::daemon::rpc::RpcClient;
@@ -35,6 +36,8 @@ pub struct ChainRuntime {
     pub rpc: Arc<RpcClient>,
     /// The registry (writes: subscribe, ban, conditions).
     pub registry: Addr<SubscriberRegistry>,
+    /// The payout manager (writes: run and pause payouts).
+    pub payouts: Addr<PayoutManager>,
 }
 
 /// Well-known chain i-addresses, used until the daemon has told us (`getinfo` → `chainid`).

@@ -4,6 +4,7 @@
 
 pub mod chain_watcher;
 pub mod events;
+pub mod payout_manager;
 pub mod stake_tracker;
 pub mod subscriber_registry;
 

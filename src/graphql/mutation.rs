@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, InputObject, Object, Result};
 
+use crate::actors::payout_manager::{PausePayouts, RunPayouts};
 use crate::actors::subscriber_registry::{
     SetBanned, SetPoolFee, SetSubscriberFee, Subscribe, UpdateConditions,
 };
@@ -13,7 +14,7 @@ use crate::graphql::auth::require_admin;
 use crate::graphql::error::{Code, actor_error, api_error, store_error};
 use crate::graphql::query::find_subscriber;
 use crate::graphql::scalars::Amount;
-use crate::graphql::types::{IdentityCheck, Pool, PoolConditions, Subscriber};
+use crate::graphql::types::{IdentityCheck, Payment, Pool, PoolConditions, Subscriber};
 use crate::state::AppState;
 use crate::store;
 
@@ -202,6 +203,62 @@ impl MutationRoot {
             .map_err(|e| actor_error(e.into()))?
             .map_err(actor_error)?;
         Ok(Subscriber(row))
+    }
+
+    /// Admin: runs a payout cycle now; with `dryRun`, returns the payments it would plan
+    /// (status PLANNED) and stores and sends nothing.
+    async fn run_payouts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+        #[graphql(desc = "Only return the plan.", default = false)] dry_run: bool,
+    ) -> Result<Vec<Payment>> {
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let audit = require_admin(
+            ctx,
+            "runPayouts",
+            &chain.name,
+            serde_json::json!({"dryRun": dry_run}),
+        )?;
+        let runtime = args::runtime(ctx, chain)?;
+        let planned = runtime
+            .payouts
+            .send(RunPayouts { dry_run, audit })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(planned.into_iter().map(Payment).collect())
+    }
+
+    /// Admin: pauses or resumes payouts.
+    async fn pause_payouts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "true to pause, false to resume.")] paused: bool,
+        #[graphql(desc = "Why (shown in `pool.pausedReason`).")] reason: Option<String>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Pool> {
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let audit = require_admin(
+            ctx,
+            "pausePayouts",
+            &chain.name,
+            serde_json::json!({"paused": paused, "reason": reason}),
+        )?;
+        let runtime = args::runtime(ctx, chain)?;
+        runtime
+            .payouts
+            .send(PausePayouts {
+                paused,
+                reason,
+                audit,
+            })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(Pool::new(chain))
     }
 
     /// Admin: bans (earns nothing from the next block, paid out as a leaver) or unbans a

@@ -7,7 +7,8 @@ use crate::actors::subscriber_registry::check_identity;
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
 use crate::graphql::types::{
-    IdentityCheck, Pool, PoolStats, Stake, StakeStatus, Subscriber, SubscriberStatus,
+    IdentityCheck, Payment, PaymentStatus, Pool, PoolStats, Stake, StakeStatus, Subscriber,
+    SubscriberStatus,
 };
 use crate::state::AppState;
 use crate::store;
@@ -150,6 +151,52 @@ impl QueryRoot {
         connection.edges.extend(
             rows.into_iter()
                 .map(|s| Edge::new(s.id.to_string(), Stake(s))),
+        );
+        Ok(connection)
+    }
+
+    /// Payments, newest first.
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+        #[graphql(desc = "Only payments with an output to this identity.")] identity: Option<
+            String,
+        >,
+        #[graphql(desc = "Only payments with this status.")] status: Option<PaymentStatus>,
+        #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Payment>> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let limit = args::page_size(first)?;
+        let before = args::cursor(after.as_deref())?;
+        let identity = match identity {
+            Some(text) => match IdentityArg::parse(&text, &chain.name)? {
+                IdentityArg::Address(a) => Some(a),
+                name => find_subscriber(state, &chain.name, &name)
+                    .await?
+                    .map(|s| s.identity_address),
+            },
+            None => None,
+        };
+        let mut rows = store::payments::list(
+            &state.db,
+            &chain.name,
+            status.map(Into::into),
+            identity.as_deref(),
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(store_error)?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = Connection::new(before.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|p| Edge::new(p.id.to_string(), Payment(p))),
         );
         Ok(connection)
     }

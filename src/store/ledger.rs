@@ -256,3 +256,87 @@ pub async fn reverse_stake(
         .await?;
     Ok(())
 }
+
+/// Identities with a pending balance above zero, and that balance.
+pub async fn pending_balances(
+    db: &impl ConnectionTrait,
+    chain: &str,
+) -> StoreResult<Vec<(String, Sats)>> {
+    Ok(balance::Entity::find()
+        .filter(balance::Column::Chain.eq(chain))
+        .filter(balance::Column::Pending.gt(0))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| (b.identity_address, Sats(b.pending)))
+        .collect())
+}
+
+/// The ledger check of DESIGN §5: Σ credits = Σ pending + Σ in flight (PLANNED, SUBMITTED,
+/// SENT) + Σ confirmed, the balances agree with the payments, and no balance is negative.
+/// `Err` says what is wrong.
+pub async fn check(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Result<(), String>> {
+    use crate::domain::PaymentStatus as P;
+    let backend = db.get_database_backend();
+    let credits: Option<i64> = ledger_entry::Entity::find()
+        .select_only()
+        .column_as(sum_i64(backend, "amount"), "credits")
+        .filter(ledger_entry::Column::Chain.eq(chain))
+        .filter(ledger_entry::Column::Kind.eq(LedgerKind::Credit.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let credits = credits.unwrap_or(0);
+    let totals = pool_totals(db, chain).await?;
+    let sum_of = |status: &[P]| {
+        let statuses: Vec<&'static str> = status.iter().map(|s| s.as_str()).collect();
+        async move {
+            let v: Option<i64> = entity::payment::Entity::find()
+                .select_only()
+                .column_as(sum_i64(backend, "total"), "total")
+                .filter(entity::payment::Column::Chain.eq(chain))
+                .filter(entity::payment::Column::Status.is_in(statuses))
+                .into_tuple()
+                .one(db)
+                .await?;
+            Ok::<i64, StoreError>(v.unwrap_or(0))
+        }
+    };
+    let in_flight = sum_of(&[P::Planned, P::Submitted, P::Sent]).await?;
+    let confirmed = sum_of(&[P::Confirmed]).await?;
+    let negative = balance::Entity::find()
+        .filter(balance::Column::Chain.eq(chain))
+        .filter(
+            sea_orm::Condition::any()
+                .add(balance::Column::Pending.lt(0))
+                .add(balance::Column::InFlight.lt(0))
+                .add(balance::Column::Paid.lt(0)),
+        )
+        .one(db)
+        .await?;
+    if let Some(b) = negative {
+        return Ok(Err(format!(
+            "ledger check failed: the balance of {} is negative",
+            b.identity_address
+        )));
+    }
+    if credits != totals.pending_total.0 + in_flight + confirmed {
+        return Ok(Err(format!(
+            "ledger check failed: credits {} ≠ pending {} + in flight {} + confirmed {}",
+            Sats(credits),
+            totals.pending_total,
+            Sats(in_flight),
+            Sats(confirmed)
+        )));
+    }
+    if totals.in_flight_total.0 != in_flight || totals.total_paid.0 != confirmed {
+        return Ok(Err(format!(
+            "ledger check failed: balances say {} in flight and {} paid, payments say {} and {}",
+            totals.in_flight_total,
+            totals.total_paid,
+            Sats(in_flight),
+            Sats(confirmed)
+        )));
+    }
+    Ok(Ok(()))
+}

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod events;
 pub mod identities;
 pub mod ledger;
+pub mod payments;
 pub mod settings;
 pub mod stakes;
 pub mod stats;

@@ -288,3 +288,25 @@ pub async fn set_payouts_paused(
         .await?;
     Ok(())
 }
+
+/// Records that a payout cycle completed now.
+pub async fn mark_cycle(db: &impl ConnectionTrait, chain: &str) -> StoreResult<()> {
+    let current = payout_state(db, chain).await?;
+    let row = payout_state::ActiveModel {
+        chain: Set(chain.to_owned()),
+        paused: Set(current.paused),
+        paused_reason: Set(current.reason),
+        last_cycle_at: Set(Some(now())),
+        updated_at: Set(now()),
+    };
+    use payout_state::Column as C;
+    payout_state::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::Chain)
+                .update_columns([C::LastCycleAt, C::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}

@@ -10,6 +10,7 @@ mod daemon;
 mod fixtures;
 mod http;
 mod migrations;
+mod payments;
 mod registry;
 mod schema;
 mod stakes;

@@ -2,8 +2,7 @@
 //! sockets: conditions, statuses and the cooldown, reorganisations, catch-up after downtime,
 //! admin mutations, and a real crash in the middle of a block.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use coinstaker::domain::SubscriberStatus;
 use coinstaker::store;
@@ -571,50 +570,6 @@ async fn subscribe_tracks_an_identity_found_by_request() {
     sim.stop().await;
 }
 
-/// Runs `coinstaker serve` against `sim` on the database `url`; returns the child and the
-/// lines of its log.
-fn serve(
-    dir: &std::path::Path,
-    sim: &verusd_sim::Simulator,
-    url: &str,
-    fault: Option<&str>,
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let state = sim.call("sim_state", json!([])).unwrap();
-    let config = dir.join("pool.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{}\"\nrpc_password = \"{}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n",
-            sim.rpc_url,
-            crate::support::RPC_USER,
-            crate::support::RPC_PASSWORD,
-            state["poolidentity"].as_str().unwrap(),
-            state["poolprimaryaddress"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coinstaker"));
-    cmd.args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null());
-    if let Some(f) = fault {
-        cmd.env("COINSTAKER_FAULT", f);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
-}
-
 #[actix_web::test]
 async fn killed_in_the_middle_of_a_block_and_restarted_ends_as_if_uninterrupted() {
     let sim = sim().await;
@@ -633,7 +588,13 @@ async fn killed_in_the_middle_of_a_block_and_restarted_ends_as_if_uninterrupted(
     // The same chain, with the process killed inside block 3's transaction, then restarted.
     let db = TestDb::new(true).await;
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, _log) = serve(dir.path(), &sim, &db.url, Some("registry-before-commit:3"));
+    let (mut child, _log) = crate::support::serve(
+        dir.path(),
+        &sim,
+        &db.url,
+        "",
+        Some("registry-before-commit:3"),
+    );
     let status = child.wait().unwrap();
     assert!(
         !status.success(),
@@ -655,11 +616,17 @@ async fn killed_in_the_middle_of_a_block_and_restarted_ends_as_if_uninterrupted(
 
     // Killed right after the registry committed block 3 but before the watcher recorded it.
     let db2 = TestDb::new(true).await;
-    let (mut child2, _log2) = serve(dir.path(), &sim, &db2.url, Some("registry-after-commit:3"));
+    let (mut child2, _log2) = crate::support::serve(
+        dir.path(),
+        &sim,
+        &db2.url,
+        "",
+        Some("registry-after-commit:3"),
+    );
     assert!(!child2.wait().unwrap().success());
 
     for (db, conn) in [(&db, conn), (&db2, db2.connect().await)] {
-        let (mut child, log) = serve(dir.path(), &sim, &db.url, None);
+        let (mut child, log) = crate::support::serve(dir.path(), &sim, &db.url, "", None);
         let done = crate::support::eventually(60, || async {
             let tip = store::chain::tip(&conn, "VRSC")
                 .await

@@ -1,9 +1,11 @@
 //! GraphQL object types. They are built from store values, never from entities.
 
+pub mod payment;
 pub mod pool;
 pub mod stake;
 pub mod subscriber;
 
+pub use payment::{Payment, PaymentStatus};
 pub use pool::{Pool, PoolConditions};
 pub use stake::{Credit, PoolStats, Stake, StakeStatus};
 pub use subscriber::{IdentityCheck, Subscriber, SubscriberStatus};

@@ -180,6 +180,37 @@ impl Subscriber {
         Ok(connection)
     }
 
+    /// Payments with an output to it, newest first.
+    async fn payments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
+        #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
+    ) -> Result<async_graphql::connection::Connection<String, super::Payment>> {
+        let state = ctx.data::<AppState>()?;
+        let limit = crate::graphql::args::page_size(first)?;
+        let before = crate::graphql::args::cursor(after.as_deref())?;
+        let mut rows = store::payments::list(
+            &state.db,
+            &self.0.chain,
+            None,
+            Some(&self.0.identity_address),
+            before,
+            limit + 1,
+        )
+        .await
+        .map_err(store_error)?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = async_graphql::connection::Connection::new(before.is_some(), has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().map(|p| {
+                async_graphql::connection::Edge::new(p.id.to_string(), super::Payment(p))
+            }));
+        Ok(connection)
+    }
+
     /// Credited and not yet paid.
     async fn pending_balance(&self, ctx: &Context<'_>) -> Result<Amount> {
         let state = ctx.data::<AppState>()?;

@@ -510,3 +510,48 @@ pub fn mine(sim: &verusd_sim::Simulator, n: u32) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// Runs `coinstaker serve` as a child process against `sim` on the database `url`, with
+/// `extra` lines added to the chain section and an optional `COINSTAKER_FAULT`; returns the
+/// child and the lines of its log.
+pub fn serve(
+    dir: &std::path::Path,
+    sim: &verusd_sim::Simulator,
+    url: &str,
+    extra: &str,
+    fault: Option<&str>,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let state = sim.call("sim_state", serde_json::json!([])).unwrap();
+    let config = dir.join("pool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n{extra}\n",
+            sim.rpc_url,
+            state["poolidentity"].as_str().unwrap(),
+            state["poolprimaryaddress"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coinstaker"));
+    cmd.args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    if let Some(f) = fault {
+        cmd.env("COINSTAKER_FAULT", f);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}

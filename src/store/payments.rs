@@ -1,0 +1,208 @@
+//! Payments and their outputs: the crash-safe state machine of DESIGN §5.
+
+use entity::{payment, payment_output};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use super::{StoreError, StoreResult, now, parse_stored};
+use crate::domain::{Height, PaymentStatus, Sats};
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// Row id.
+    pub id: i64,
+    /// Chain name.
+    pub chain: String,
+    /// Where it is.
+    pub status: PaymentStatus,
+    /// The daemon's operation id (SUBMITTED on).
+    pub opid: Option<String>,
+    /// The transaction (SENT on).
+    pub txid: Option<String>,
+    /// Σ outputs.
+    pub total: Sats,
+    /// The processed height when it was planned.
+    pub planned_height: Height,
+    /// The height its transaction was mined at.
+    pub sent_height: Option<Height>,
+    /// The height it counted as confirmed at.
+    pub confirmed_height: Option<Height>,
+    /// The transaction's expiry height.
+    pub expiry_height: Option<Height>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was planned.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Its outputs: (identity, amount).
+    pub outputs: Vec<(String, Sats)>,
+}
+
+async fn outputs_of(db: &impl ConnectionTrait, id: i64) -> StoreResult<Vec<(String, Sats)>> {
+    Ok(payment_output::Entity::find()
+        .filter(payment_output::Column::PaymentId.eq(id))
+        .order_by_asc(payment_output::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.identity_address, Sats(o.amount)))
+        .collect())
+}
+
+async fn from_row(db: &impl ConnectionTrait, m: payment::Model) -> StoreResult<Payment> {
+    let outputs = outputs_of(db, m.id).await?;
+    Ok(Payment {
+        status: parse_stored(&m.status, PaymentStatus::parse, "payment status")?,
+        id: m.id,
+        chain: m.chain,
+        opid: m.opid,
+        txid: m.txid,
+        total: Sats(m.total),
+        planned_height: m.planned_height,
+        sent_height: m.sent_height,
+        confirmed_height: m.confirmed_height,
+        expiry_height: m.expiry_height,
+        error: m.error,
+        created_at: m.created_at.and_utc(),
+        outputs,
+    })
+}
+
+/// Records a PLANNED payment with its outputs; returns its id.
+pub async fn insert_planned(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    planned_height: Height,
+    outputs: &[(String, Sats)],
+) -> StoreResult<i64> {
+    let at = now();
+    let total: Sats = outputs.iter().map(|(_, a)| *a).sum();
+    let row = payment::ActiveModel {
+        id: Default::default(),
+        chain: Set(chain.to_owned()),
+        status: Set(PaymentStatus::Planned.as_str().to_owned()),
+        opid: Set(None),
+        txid: Set(None),
+        total: Set(total.0),
+        planned_height: Set(planned_height),
+        sent_height: Set(None),
+        confirmed_height: Set(None),
+        expiry_height: Set(None),
+        error: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(db)
+    .await?;
+    let rows = outputs
+        .iter()
+        .map(|(identity, amount)| payment_output::ActiveModel {
+            id: Default::default(),
+            payment_id: Set(row.id),
+            identity_address: Set(identity.clone()),
+            amount: Set(amount.0),
+        });
+    payment_output::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(row.id)
+}
+
+/// A payment by id.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> StoreResult<Option<Payment>> {
+    match payment::Entity::find_by_id(id).one(db).await? {
+        Some(m) => Ok(Some(from_row(db, m).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Payments of `chain` with one of `statuses`, oldest first.
+pub async fn with_status(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    statuses: &[PaymentStatus],
+) -> StoreResult<Vec<Payment>> {
+    let rows = payment::Entity::find()
+        .filter(payment::Column::Chain.eq(chain))
+        .filter(payment::Column::Status.is_in(statuses.iter().map(|s| s.as_str())))
+        .order_by_asc(payment::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(from_row(db, r).await?);
+    }
+    Ok(out)
+}
+
+/// Every transaction id already linked to a payment of `chain`.
+pub async fn linked_txids(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Vec<String>> {
+    let rows: Vec<Option<String>> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::Txid)
+        .filter(payment::Column::Chain.eq(chain))
+        .filter(payment::Column::Txid.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// Moves a payment to `status` with the fields that come with it.
+pub async fn update(db: &impl ConnectionTrait, p: &Payment) -> StoreResult<()> {
+    let mut am: payment::ActiveModel = payment::Entity::find_by_id(p.id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("payment {} vanished", p.id)))?
+        .into();
+    am.status = Set(p.status.as_str().to_owned());
+    am.opid = Set(p.opid.clone());
+    am.txid = Set(p.txid.clone());
+    am.sent_height = Set(p.sent_height);
+    am.confirmed_height = Set(p.confirmed_height);
+    am.expiry_height = Set(p.expiry_height);
+    am.error = Set(p.error.clone());
+    am.updated_at = Set(now());
+    am.update(db).await?;
+    Ok(())
+}
+
+/// Payments newest first, optionally one status and only those paying `identity`.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    status: Option<PaymentStatus>,
+    identity: Option<&str>,
+    before: Option<i64>,
+    limit: u64,
+) -> StoreResult<Vec<Payment>> {
+    let mut q = payment::Entity::find().filter(payment::Column::Chain.eq(chain));
+    if let Some(s) = status {
+        q = q.filter(payment::Column::Status.eq(s.as_str()));
+    }
+    if let Some(id) = identity {
+        let ids: Vec<i64> = payment_output::Entity::find()
+            .select_only()
+            .column(payment_output::Column::PaymentId)
+            .filter(payment_output::Column::IdentityAddress.eq(id))
+            .into_tuple()
+            .all(db)
+            .await?;
+        q = q.filter(payment::Column::Id.is_in(ids));
+    }
+    if let Some(b) = before {
+        q = q.filter(payment::Column::Id.lt(b));
+    }
+    let rows = q
+        .order_by_desc(payment::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(from_row(db, r).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,262 @@
+//! Payments against the simulated daemon: a cycle from plan to confirmation, and the process
+//! really killed at every point of the state machine, or the daemon restarted — each ending
+//! with every balance paid exactly once, on chain and in the database.
+
+use std::process::Command;
+
+use coinstaker::domain::{PaymentStatus, Sats};
+use coinstaker::store;
+use serde_json::json;
+
+use crate::support::{
+    ADMIN_TOKEN, TestDb, eventually, mine, pool_for, register, sim, spawn_app_with,
+};
+
+/// Alice and Bob earn from one matured stake. Returns their addresses and the tip.
+fn earn(sim: &verusd_sim::Simulator) -> (String, String, i64) {
+    let alice = register(sim, "alice", json!({}));
+    let bob = register(sim, "bob", json!({}));
+    sim.call("sim_fund", json!([alice, "3000"])).unwrap();
+    sim.call("sim_fund", json!([bob, "1000"])).unwrap();
+    mine(sim, 169);
+    sim.call("sim_stake", json!([alice])).unwrap(); // 170
+    let tip = mine(sim, 100); // matured at 269, its reward spendable at 270
+    (alice, bob, tip)
+}
+
+/// Σ of what the pool identity's transactions paid to `who`, and how many such transactions.
+fn paid_on_chain(sim: &verusd_sim::Simulator, who: &str) -> (i64, usize) {
+    let pool = sim.call("sim_state", json!([])).unwrap()["poolidentity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.with_node(|n| {
+        let mut total = 0;
+        let mut count = 0;
+        for d in n.chain.deltas_of(who).iter().filter(|d| d.satoshis > 0) {
+            let Some(tx) = n.chain.tx(&d.txid) else {
+                continue;
+            };
+            let from_pool = tx.inputs.iter().any(|op| {
+                n.chain
+                    .prevout(op)
+                    .and_then(|o| o.script.first_destination())
+                    .as_deref()
+                    == Some(pool.as_str())
+            });
+            if from_pool {
+                total += d.satoshis;
+                count += 1;
+            }
+        }
+        (total, count)
+    })
+}
+
+fn config_edit(
+    sim: &verusd_sim::Simulator,
+) -> impl FnOnce(coinstaker::config::Config) -> coinstaker::config::Config + use<> {
+    let edit = pool_for(sim, 1);
+    move |c| {
+        let mut c = edit(c);
+        c.chains[0].maturity = 100;
+        c.chains[0].min_payout = Sats(50_000_000);
+        c.chains[0].payment_timeout_blocks = 25;
+        c
+    }
+}
+
+#[actix_web::test]
+async fn a_payout_cycle_pays_everyone_once() {
+    let sim = sim().await;
+    let (alice, bob, tip) = earn(&sim);
+    let mut app = spawn_app_with(TestDb::new(true).await, config_edit(&sim), &sim.rpc_url).await;
+    app.wait_processed(tip).await;
+    let db = &app.app_state.db;
+    let owed = [
+        store::ledger::balance(db, "VRSC", &alice)
+            .await
+            .unwrap()
+            .pending,
+        store::ledger::balance(db, "VRSC", &bob)
+            .await
+            .unwrap()
+            .pending,
+    ];
+    assert!(owed.iter().all(|o| o.0 > 50_000_000), "{owed:?}");
+
+    let reply = app.graphql_as(ADMIN_TOKEN, "mutation { runPayouts(dryRun: true) { id status total outputs { identityAddress amount } } }").await;
+    let plan = &reply["data"]["runPayouts"];
+    assert_eq!(plan[0]["status"], "PLANNED", "{reply}");
+    assert_eq!(plan[0]["outputs"].as_array().map(Vec::len), Some(2));
+    assert!(
+        store::payments::list(db, "VRSC", None, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a dry run stores nothing"
+    );
+
+    let reply = app
+        .graphql_as(ADMIN_TOKEN, "mutation { runPayouts { id status total } }")
+        .await;
+    assert_eq!(
+        reply["data"]["runPayouts"][0]["status"], "SUBMITTED",
+        "{reply}"
+    );
+    let pending = store::ledger::balance(db, "VRSC", &alice).await.unwrap();
+    assert_eq!(
+        (pending.pending, pending.in_flight),
+        (Sats(0), owed[0]),
+        "the balance moved into the payment"
+    );
+    let sent = eventually(20, || async {
+        let p = store::payments::list(db, "VRSC", Some(PaymentStatus::Sent), None, None, 1)
+            .await
+            .unwrap();
+        p.into_iter().next()
+    })
+    .await
+    .expect("the payment is sent");
+    assert!(sent.txid.is_some());
+    mine(&sim, 10);
+    let confirmed = eventually(20, || async {
+        let p = store::payments::list(db, "VRSC", Some(PaymentStatus::Confirmed), None, None, 1)
+            .await
+            .unwrap();
+        p.into_iter().next()
+    })
+    .await;
+    assert!(confirmed.is_some(), "the payment confirms");
+    for (who, owed) in [(&alice, owed[0]), (&bob, owed[1])] {
+        let b = store::ledger::balance(db, "VRSC", who).await.unwrap();
+        assert_eq!((b.pending, b.in_flight, b.paid), (Sats(0), Sats(0), owed));
+        assert_eq!(paid_on_chain(&sim, who), (owed.0, 1), "paid once, on chain");
+    }
+    assert_eq!(store::ledger::check(db, "VRSC").await.unwrap(), Ok(()));
+    let reply = app.graphql(&format!("{{ subscriber(identity: \"{alice}\") {{ paidTotal pendingBalance payments {{ edges {{ node {{ status txid }} }} }} }} pool {{ totalPaid payoutsPaused }} }}")).await;
+    assert_eq!(
+        reply["data"]["subscriber"]["paidTotal"],
+        owed[0].to_string(),
+        "{reply}"
+    );
+    assert_eq!(
+        reply["data"]["subscriber"]["payments"]["edges"][0]["node"]["status"],
+        "CONFIRMED"
+    );
+    let events = store::events::list(
+        db,
+        &store::events::EventFilter {
+            kinds: vec![coinstaker::domain::EventKind::PaymentSent],
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events.len(), 1);
+
+    // An admin pause stops cycles and says why.
+    let reply = app.graphql_as(ADMIN_TOKEN, "mutation { pausePayouts(paused: true, reason: \"wallet maintenance\") { payoutsPaused pausedReason } }").await;
+    assert_eq!(
+        reply["data"]["pausePayouts"],
+        json!({"payoutsPaused": true, "pausedReason": "wallet maintenance"}),
+        "{reply}"
+    );
+    app.stop().await;
+    sim.stop().await;
+}
+
+async fn crash_case(fault: &str, restart_daemon: bool) {
+    let sim = sim().await;
+    let (alice, bob, tip) = earn(&sim);
+    let db = TestDb::new(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "maturity = 100\nmin_payout = \"0.5\"\npayment_timeout_blocks = 25\npayout_interval_secs = 1\n";
+    let (mut child, first_log) =
+        crate::support::serve(dir.path(), &sim, &db.url, extra, Some(fault));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{fault}: the fault point was not reached; log:\n{}",
+                first_log.try_iter().collect::<Vec<_>>().join("\n")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        !status.success(),
+        "{fault}: the fault killed the process ({status:?})"
+    );
+    if restart_daemon {
+        sim.call("sim_restart", json!([])).unwrap();
+    }
+    let conn = db.connect().await;
+    let (mut child, log) = crate::support::serve(dir.path(), &sim, &db.url, extra, None);
+    // Blocks keep coming: confirmations, and the timeout of a payment that was never sent.
+    let done = eventually(90, || async {
+        mine(&sim, 1);
+        let alice_paid = store::ledger::balance(&conn, "VRSC", &alice)
+            .await
+            .ok()?
+            .paid;
+        let bob_paid = store::ledger::balance(&conn, "VRSC", &bob).await.ok()?.paid;
+        (alice_paid.0 > 0 && bob_paid.0 > 0).then_some(())
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        done.is_some(),
+        "{fault}: everyone is paid in the end; log:\n{}",
+        log.try_iter().collect::<Vec<_>>().join("\n")
+    );
+    assert!(tip > 0);
+    for who in [&alice, &bob] {
+        let b = store::ledger::balance(&conn, "VRSC", who).await.unwrap();
+        assert_eq!((b.pending, b.in_flight), (Sats(0), Sats(0)), "{fault}");
+        assert_eq!(
+            b.paid, b.credited,
+            "{fault}: paid exactly what was credited"
+        );
+        assert_eq!(
+            paid_on_chain(&sim, who),
+            (b.paid.0, 1),
+            "{fault}: one payment on chain"
+        );
+    }
+    assert_eq!(
+        store::ledger::check(&conn, "VRSC").await.unwrap(),
+        Ok(()),
+        "{fault}"
+    );
+    sim.stop().await;
+}
+
+#[actix_web::test]
+async fn killed_after_planning_a_payment() {
+    crash_case("payout-after-planned:*", false).await;
+}
+
+#[actix_web::test]
+async fn killed_after_sendcurrency_returned_before_the_opid_was_stored() {
+    crash_case("payout-after-send:*", false).await;
+}
+
+#[actix_web::test]
+async fn killed_after_the_opid_was_stored() {
+    crash_case("payout-after-submitted:*", false).await;
+}
+
+#[actix_web::test]
+async fn killed_after_the_opid_and_the_daemon_restarted() {
+    crash_case("payout-after-submitted:*", true).await;
+}
