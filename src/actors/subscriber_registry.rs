@@ -843,6 +843,81 @@ impl RegistryCore {
     }
 }
 
+impl RegistryCore {
+    /// Sets a subscriber's own minimum payout, authorised by its signature over
+    /// `coinstaker:setMinPayout:<chain id>:<identity>:<amount, 8 decimals>:<height>` with the
+    /// height within 10 blocks of the tip (so a signature cannot be replayed later).
+    pub async fn set_min_payout(
+        &mut self,
+        identity: &str,
+        amount: Sats,
+        height: Height,
+        signature: &str,
+    ) -> Result<Subscriber, ActorError> {
+        let tip = i64::try_from(self.rpc.get_block_count().await?).unwrap_or(i64::MAX);
+        if (height - tip).abs() > 10 {
+            return Err(ActorError::Invalid(format!(
+                "height {height} is more than 10 blocks from the tip {tip}: sign again with a current height"
+            )));
+        }
+        let row = subscribers::get(&self.db, self.name(), identity)
+            .await?
+            .ok_or_else(|| {
+                ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
+            })?;
+        let chain_id = chain_store::get_chain(&self.db, self.name())
+            .await?
+            .and_then(|c| c.chain_id)
+            .unwrap_or_default();
+        let message = format!("coinstaker:setMinPayout:{chain_id}:{identity}:{amount}:{height}");
+        if !self
+            .rpc
+            .verify_message(identity, signature, &message)
+            .await?
+        {
+            return Err(ActorError::Invalid(format!(
+                "the signature does not verify: sign exactly \"{message}\" with the identity"
+            )));
+        }
+        subscribers::set_min_payout(&self.db, self.name(), identity, amount).await?;
+        log::info!(
+            "chain {}: {} set its minimum payout to {amount}",
+            self.name(),
+            row.name
+        );
+        subscribers::get(&self.db, self.name(), identity)
+            .await?
+            .ok_or_else(|| ActorError::NotFound(identity.to_owned()))
+    }
+}
+
+/// Set a subscriber's minimum payout (signed by the identity).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Subscriber, ActorError>")]
+pub struct SetMinPayout {
+    /// The identity's i-address.
+    pub identity: String,
+    /// The new minimum.
+    pub amount: Sats,
+    /// The height in the signed message.
+    pub height: Height,
+    /// The identity's signature (`signmessage`).
+    pub signature: String,
+}
+
+impl Handler<SetMinPayout> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<Subscriber, ActorError>>;
+    fn handle(&mut self, msg: SetMinPayout, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .set_min_payout(&msg.identity, msg.amount, msg.height, &msg.signature)
+                .await
+        })
+    }
+}
+
 /// Change the pool's fee from the next block (admin).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<PoolSettings, ActorError>")]

@@ -5,7 +5,7 @@ use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::actors::payout_manager::{PausePayouts, RunPayouts};
 use crate::actors::subscriber_registry::{
-    SetBanned, SetPoolFee, SetSubscriberFee, Subscribe, UpdateConditions,
+    SetBanned, SetMinPayout, SetPoolFee, SetSubscriberFee, Subscribe, UpdateConditions,
 };
 use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
 use crate::domain::{Conditions, FeeRate};
@@ -98,6 +98,47 @@ impl MutationRoot {
             .map_err(|e| actor_error(e.into()))?
             .map_err(actor_error)?;
         Ok(check.into())
+    }
+
+    /// Sets a subscriber's own minimum payout. `signature` is verusd
+    /// `signmessage <identity> <message>` over
+    /// `coinstaker:setMinPayout:<chain i-address>:<identity i-address>:<amount>:<height>`, the
+    /// amount written with exactly 8 decimals and the height within 10 blocks of the tip;
+    /// checked with `verifymessage`.
+    async fn set_min_payout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "An i-address or a name (`alice@`).")] identity: String,
+        #[graphql(desc = "The new minimum payout.")] amount: Amount,
+        #[graphql(desc = "The height in the signed message (within 10 blocks of the tip).")] height: i32,
+        #[graphql(desc = "The identity's signature over the message.")] signature: String,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+    ) -> Result<Subscriber> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let arg = IdentityArg::parse(&identity, &chain.name)?;
+        let current = find_subscriber(state, &chain.name, &arg)
+            .await?
+            .ok_or_else(|| {
+                api_error(
+                    Code::NotFound,
+                    format!("{identity} is not a subscriber of {}", chain.name),
+                )
+            })?;
+        let runtime = args::runtime(ctx, chain)?;
+        let row = runtime
+            .registry
+            .send(SetMinPayout {
+                identity: current.identity_address,
+                amount: amount.0,
+                height: i64::from(height),
+                signature,
+            })
+            .await
+            .map_err(|e| actor_error(e.into()))?
+            .map_err(actor_error)?;
+        Ok(Subscriber(row))
     }
 
     /// Admin: changes the pool's conditions from the next block; everyone is evaluated again

@@ -260,3 +260,64 @@ async fn killed_after_the_opid_was_stored() {
 async fn killed_after_the_opid_and_the_daemon_restarted() {
     crash_case("payout-after-submitted:*", true).await;
 }
+
+#[actix_web::test]
+async fn set_min_payout_needs_the_identitys_signature() {
+    let sim = sim().await;
+    let (alice, bob, tip) = earn(&sim);
+    let mut app = spawn_app_with(TestDb::new(true).await, config_edit(&sim), &sim.rpc_url).await;
+    app.wait_processed(tip).await;
+    let chain_id = sim.call("getinfo", json!([])).unwrap()["chainid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The amount is written with exactly 8 decimals in the message, whatever form the argument took.
+    let message = format!("coinstaker:setMinPayout:{chain_id}:{alice}:100.00000000:{tip}");
+    let signature = sim.call("signmessage", json!([alice, message])).unwrap()["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mutation = |height: i64, signature: &str| {
+        format!(
+            "mutation {{ setMinPayout(identity: \"alice@\", amount: \"100\", height: {height}, signature: \"{signature}\") {{ minPayout }} }}"
+        )
+    };
+    let reply = app.graphql(&mutation(tip, "not-a-signature")).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "{reply}"
+    );
+    let reply = app.graphql(&mutation(tip - 11, &signature)).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "a stale height is refused: {reply}"
+    );
+    let reply = app.graphql(&mutation(tip, &signature)).await;
+    assert_eq!(
+        reply["data"]["setMinPayout"]["minPayout"], "100.00000000",
+        "{reply}"
+    );
+
+    // Alice's balance is now below her own minimum: only Bob is paid.
+    let reply = app
+        .graphql_as(
+            ADMIN_TOKEN,
+            "mutation { runPayouts { outputs { identityAddress } } }",
+        )
+        .await;
+    assert_eq!(
+        reply["data"]["runPayouts"][0]["outputs"],
+        json!([{"identityAddress": bob}]),
+        "{reply}"
+    );
+    assert!(
+        store::ledger::balance(&app.app_state.db, "VRSC", &alice)
+            .await
+            .unwrap()
+            .pending
+            .0
+            > 0
+    );
+    app.stop().await;
+    sim.stop().await;
+}
