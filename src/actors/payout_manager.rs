@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use super::ActorError;
 use super::events::Shutdown;
@@ -85,7 +85,7 @@ impl PayoutCore {
 
     /// Moves a payment to FAILED and gives its outputs back to the pending balances.
     async fn fail(&self, mut p: Payment, why: String, tip: Height) -> Result<(), ActorError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         self.post_all(&txn, &p, LedgerKind::PaymentFailed, tip)
             .await?;
         log::warn!(
@@ -102,7 +102,7 @@ impl PayoutCore {
     }
 
     async fn mark_sent(&self, mut p: Payment, txid: String, tip: Height) -> Result<(), ActorError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         p.status = PaymentStatus::Sent;
         p.txid = Some(txid.clone());
         payments::update(&txn, &p).await?;
@@ -269,7 +269,7 @@ impl PayoutCore {
                                 confirmations >= i64::from(self.chain.payment_confirmations);
                             match (p.status, confirmed) {
                                 (PaymentStatus::Sent, true) => {
-                                    let txn = self.db.begin().await?;
+                                    let txn = crate::store::begin_write(&self.db).await?;
                                     self.post_all(&txn, &q, LedgerKind::PaymentConfirmed, tip)
                                         .await?;
                                     q.status = PaymentStatus::Confirmed;
@@ -283,7 +283,7 @@ impl PayoutCore {
                                         < COINBASE_MATURITY =>
                                 {
                                     // Its block was disconnected: back to SENT until it confirms again.
-                                    let txn = self.db.begin().await?;
+                                    let txn = crate::store::begin_write(&self.db).await?;
                                     self.post_all(&txn, &q, LedgerKind::PaymentUnconfirmed, tip)
                                         .await?;
                                     q.status = PaymentStatus::Sent;
@@ -419,7 +419,7 @@ impl PayoutCore {
             }
             available = available.checked_sub(needed).unwrap_or_default();
             // PLANNED: outputs fixed and balances moved, in one transaction.
-            let txn = self.db.begin().await?;
+            let txn = crate::store::begin_write(&self.db).await?;
             let id = payments::insert_planned(&txn, self.name(), planned_height, &batch).await?;
             let mut p = payments::get(&txn, id)
                 .await?
@@ -482,7 +482,7 @@ impl PayoutCore {
         reason: Option<String>,
         audit_entry: &AuditEntry,
     ) -> Result<(), ActorError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_payouts_paused(&txn, self.name(), paused, reason.as_deref()).await?;
         txn.commit().await?;

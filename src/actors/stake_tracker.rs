@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
@@ -278,7 +278,7 @@ impl TrackerCore {
                 cursor = (cursor.0 - 1, prev);
             }
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         let mut out = Vec::new();
         let mut rounds_changed_after: Option<Height> = None;
 
@@ -447,7 +447,7 @@ impl TrackerCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         let mut out = Vec::new();
         let mut rounds_changed = false;
         stats::delete_from(&txn, self.name(), height).await?;

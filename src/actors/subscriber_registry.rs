@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
@@ -414,7 +414,7 @@ impl RegistryCore {
             }
         }
 
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         for v in &changes {
             identities::record(&txn, self.name(), v).await?;
         }
@@ -514,7 +514,7 @@ impl RegistryCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         utxos::undo_height(&txn, self.name(), height).await?;
         let changed = identities::delete_at(&txn, self.name(), height).await?;
         let undone = subscribers::undo_height(&txn, self.name(), height).await?;
@@ -583,7 +583,7 @@ impl RegistryCore {
         let seed = self.seed_utxos(&address, at).await?;
         let mut tracked = self.tracked.clone();
         tracked.insert(address.clone(), version.clone());
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         identities::record(&txn, self.name(), &version).await?;
         utxos::delete_identity(&txn, self.name(), &address).await?;
         utxos::insert(&txn, self.name(), &seed).await?;
@@ -700,7 +700,7 @@ impl RegistryCore {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
         let from = at + 1;
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         let mut out = Vec::new();
         if banned && current.status != SubscriberStatus::Banned {
@@ -766,7 +766,7 @@ impl RegistryCore {
             Some(v) => v.settings,
             None => self.chain.settings(),
         };
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(
             &txn,
@@ -802,7 +802,7 @@ impl RegistryCore {
             None => self.chain.settings(),
         };
         let next = PoolSettings { fee, ..current };
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(&txn, self.name(), at + 1, &next, SettingsSource::Admin).await?;
         txn.commit().await?;
@@ -835,7 +835,7 @@ impl RegistryCore {
             .ok_or_else(|| {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin_write(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_subscriber_fee(&txn, self.name(), identity, at + 1, fee).await?;
         txn.commit().await?;

@@ -89,3 +89,16 @@ pub(crate) fn parse_stored<T>(
 ) -> StoreResult<T> {
     parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what} {text:?}")))
 }
+
+/// Begins a transaction that will write. On SQLite it starts as `BEGIN IMMEDIATE`: it takes
+/// the write lock at once (waiting the busy timeout if another writer holds it), so it can
+/// never fail half-way with `SQLITE_BUSY_SNAPSHOT` when another actor committed after its
+/// first read. Other backends ignore the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}

@@ -321,3 +321,110 @@ async fn set_min_payout_needs_the_identitys_signature() {
     app.stop().await;
     sim.stop().await;
 }
+
+#[actix_web::test]
+async fn a_two_thousand_block_run_balances_to_the_satoshi() {
+    let _ = env_logger::builder()
+        .is_test(true)
+        .filter_level(log::LevelFilter::Info)
+        .try_init();
+    let sim = sim().await;
+    let mut members = Vec::new();
+    for i in 0..50 {
+        let who = register(&sim, &format!("member{i}"), json!({}));
+        sim.call("sim_fund", json!([who, format!("{}", 100 + 37 * i)]))
+            .unwrap();
+        if i % 3 == 0 {
+            sim.call("sim_fund", json!([who, "5.5"])).unwrap();
+        }
+        members.push(who);
+    }
+    mine(&sim, 1);
+    // Stakers outside the pool win most staked blocks.
+    sim.call("sim_setexternalsupply", json!(["40000"])).unwrap();
+    let edit = config_edit(&sim);
+    let mut app = spawn_app_with(
+        TestDb::new(true).await,
+        move |c| {
+            let mut c = edit(c);
+            c.chains[0].payout_interval_secs = 1;
+            c.chains[0].min_payout = Sats(10_000_000);
+            c
+        },
+        &sim.rpc_url,
+    )
+    .await;
+    for round in 0..20 {
+        for _ in 0..100 {
+            sim.with_node(|n| n.auto_block());
+        }
+        if round % 5 == 4 {
+            sim.call("sim_reorg", json!([3])).unwrap();
+        }
+        let tip = sim
+            .call("getblockcount", json!([]))
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        app.wait_processed(tip).await;
+    }
+    // Let the last payments confirm.
+    let db = &app.app_state.db;
+    let settled = eventually(60, || async {
+        mine(&sim, 1);
+        let open = store::payments::with_status(
+            db,
+            "VRSC",
+            &[
+                PaymentStatus::Planned,
+                PaymentStatus::Submitted,
+                PaymentStatus::Sent,
+            ],
+        )
+        .await
+        .unwrap();
+        open.is_empty().then_some(())
+    })
+    .await;
+    assert!(settled.is_some(), "every payment settles");
+    let tip = sim
+        .call("getblockcount", json!([]))
+        .unwrap()
+        .as_i64()
+        .unwrap();
+    app.wait_processed(tip).await;
+
+    assert_eq!(store::ledger::check(db, "VRSC").await.unwrap(), Ok(()));
+    let matured = store::stakes::with_status(db, "VRSC", coinstaker::domain::StakeStatus::Matured)
+        .await
+        .unwrap();
+    assert!(
+        matured.len() >= 3,
+        "several stakes matured ({})",
+        matured.len()
+    );
+    let confirmed = store::payments::with_status(db, "VRSC", &[PaymentStatus::Confirmed])
+        .await
+        .unwrap();
+    assert!(!confirmed.is_empty(), "payments were made");
+    let mut paid_total = 0;
+    let mut on_chain_total = 0;
+    for who in &members {
+        let b = store::ledger::balance(db, "VRSC", who).await.unwrap();
+        paid_total += b.paid.0;
+        on_chain_total += paid_on_chain(&sim, who).0;
+    }
+    assert_eq!(
+        on_chain_total, paid_total,
+        "the pool identity's outgoing payments equal Σ paid"
+    );
+    let totals = store::ledger::pool_totals(db, "VRSC").await.unwrap();
+    let rewards: i64 = matured.iter().map(|s| s.reward.0).sum();
+    assert_eq!(
+        totals.credited_total.0 + totals.fees_earned.0,
+        rewards,
+        "every matured satoshi is credited or kept"
+    );
+    app.stop().await;
+    sim.stop().await;
+}
