@@ -156,6 +156,31 @@ async fn a_payout_cycle_pays_everyone_once() {
     .unwrap();
     assert_eq!(events.len(), 1);
 
+    // A ledger that does not add up pauses payouts, and says why.
+    let bogus = store::ledger::Posting {
+        chain: "VRSC",
+        identity_address: Some(&bob),
+        kind: store::ledger::LedgerKind::PaymentConfirmed,
+        amount: Sats(1),
+        stake_id: None,
+        payment_id: None,
+        height: None,
+    };
+    store::ledger::post(db, &bogus).await.unwrap();
+    let reply = app
+        .graphql_as(ADMIN_TOKEN, "mutation { runPayouts { id } }")
+        .await;
+    assert_eq!(reply["data"]["runPayouts"], json!([]), "{reply}");
+    let reply = app.graphql("{ pool { payoutsPaused pausedReason } }").await;
+    assert_eq!(reply["data"]["pool"]["payoutsPaused"], true, "{reply}");
+    assert!(
+        reply["data"]["pool"]["pausedReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ledger check failed"),
+        "{reply}"
+    );
+
     // An admin pause stops cycles and says why.
     let reply = app.graphql_as(ADMIN_TOKEN, "mutation { pausePayouts(paused: true, reason: \"wallet maintenance\") { payoutsPaused pausedReason } }").await;
     assert_eq!(
