@@ -117,3 +117,37 @@ pub fn cursor(after: Option<&str>) -> Result<Option<i64>> {
         })
         .transpose()
 }
+
+/// Sends `msg` to an actor and maps its failure (mailbox or actor error) to a client error.
+pub async fn ask<A, M, T>(addr: &actix::Addr<A>, msg: M) -> Result<T>
+where
+    A: actix::Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message<Result = std::result::Result<T, crate::actors::ActorError>> + Send + 'static,
+    T: Send + 'static,
+{
+    use crate::graphql::error::actor_error;
+    addr.send(msg)
+        .await
+        .map_err(|e| actor_error(e.into()))?
+        .map_err(actor_error)
+}
+
+/// An optional `identity` filter as an i-address: an address as given, a name through the
+/// stored subscribers (`None` when no subscriber has it, which matches nothing).
+pub async fn identity_filter(
+    state: &AppState,
+    chain: &str,
+    identity: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(text) = identity else {
+        return Ok(None);
+    };
+    match IdentityArg::parse(text, chain)? {
+        IdentityArg::Address(a) => Ok(Some(a)),
+        name => Ok(crate::graphql::query::find_subscriber(state, chain, &name)
+            .await?
+            .map(|s| s.identity_address)
+            .or_else(|| Some(String::new()))),
+    }
+}

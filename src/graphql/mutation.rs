@@ -11,7 +11,7 @@ use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
 use crate::domain::{Conditions, FeeRate};
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::auth::require_admin;
-use crate::graphql::error::{Code, actor_error, api_error, store_error};
+use crate::graphql::error::{Code, api_error, store_error};
 use crate::graphql::query::find_subscriber;
 use crate::graphql::scalars::Amount;
 use crate::graphql::types::{IdentityCheck, Payment, Pool, PoolConditions, Subscriber};
@@ -89,14 +89,13 @@ impl MutationRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
-        let check = runtime
-            .registry
-            .send(Subscribe {
+        let check = args::ask(
+            &runtime.registry,
+            Subscribe {
                 identity: arg.for_daemon(),
-            })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+            },
+        )
+        .await?;
         Ok(check.into())
     }
 
@@ -127,17 +126,16 @@ impl MutationRoot {
                 )
             })?;
         let runtime = args::runtime(ctx, chain)?;
-        let row = runtime
-            .registry
-            .send(SetMinPayout {
+        let row = args::ask(
+            &runtime.registry,
+            SetMinPayout {
                 identity: current.identity_address,
                 amount: amount.0,
                 height: i64::from(height),
                 signature,
-            })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+            },
+        )
+        .await?;
         Ok(Subscriber(row))
     }
 
@@ -164,12 +162,7 @@ impl MutationRoot {
             .map_or_else(|| chain.conditions.clone(), |v| v.settings.conditions);
         let conditions = input.apply(current)?;
         let runtime = args::runtime(ctx, chain)?;
-        let applied = runtime
-            .registry
-            .send(UpdateConditions { conditions, audit })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+        let applied = args::ask(&runtime.registry, UpdateConditions { conditions, audit }).await?;
         Ok(PoolConditions(applied))
     }
 
@@ -192,12 +185,7 @@ impl MutationRoot {
             serde_json::json!({"feePercent": fee_percent}),
         )?;
         let runtime = args::runtime(ctx, chain)?;
-        runtime
-            .registry
-            .send(SetPoolFee { fee, audit })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+        args::ask(&runtime.registry, SetPoolFee { fee, audit }).await?;
         Ok(Pool::new(chain))
     }
 
@@ -233,16 +221,15 @@ impl MutationRoot {
                 )
             })?;
         let runtime = args::runtime(ctx, chain)?;
-        let row = runtime
-            .registry
-            .send(SetSubscriberFee {
+        let row = args::ask(
+            &runtime.registry,
+            SetSubscriberFee {
                 identity: current.identity_address,
                 fee,
                 audit,
-            })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+            },
+        )
+        .await?;
         Ok(Subscriber(row))
     }
 
@@ -263,12 +250,7 @@ impl MutationRoot {
             serde_json::json!({"dryRun": dry_run}),
         )?;
         let runtime = args::runtime(ctx, chain)?;
-        let planned = runtime
-            .payouts
-            .send(RunPayouts { dry_run, audit })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+        let planned = args::ask(&runtime.payouts, RunPayouts { dry_run, audit }).await?;
         Ok(planned.into_iter().map(Payment).collect())
     }
 
@@ -289,16 +271,15 @@ impl MutationRoot {
             serde_json::json!({"paused": paused, "reason": reason}),
         )?;
         let runtime = args::runtime(ctx, chain)?;
-        runtime
-            .payouts
-            .send(PausePayouts {
+        args::ask(
+            &runtime.payouts,
+            PausePayouts {
                 paused,
                 reason,
                 audit,
-            })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+            },
+        )
+        .await?;
         Ok(Pool::new(chain))
     }
 
@@ -330,16 +311,15 @@ impl MutationRoot {
                 )
             })?;
         let runtime = args::runtime(ctx, chain)?;
-        let row = runtime
-            .registry
-            .send(SetBanned {
+        let row = args::ask(
+            &runtime.registry,
+            SetBanned {
                 identity: current.identity_address,
                 banned,
                 audit,
-            })
-            .await
-            .map_err(|e| actor_error(e.into()))?
-            .map_err(actor_error)?;
+            },
+        )
+        .await?;
         Ok(Subscriber(row))
     }
 }

@@ -126,15 +126,7 @@ impl QueryRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
         let before = args::cursor(after.as_deref())?;
-        let identity = match identity {
-            Some(text) => match IdentityArg::parse(&text, &chain.name)? {
-                IdentityArg::Address(a) => Some(a),
-                name => find_subscriber(state, &chain.name, &name)
-                    .await?
-                    .map(|s| s.identity_address),
-            },
-            None => None,
-        };
+        let identity = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
         let mut rows = store::stakes::list(
             &state.db,
             &chain.name,
@@ -172,15 +164,7 @@ impl QueryRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
         let before = args::cursor(after.as_deref())?;
-        let identity = match identity {
-            Some(text) => match IdentityArg::parse(&text, &chain.name)? {
-                IdentityArg::Address(a) => Some(a),
-                name => find_subscriber(state, &chain.name, &name)
-                    .await?
-                    .map(|s| s.identity_address),
-            },
-            None => None,
-        };
+        let identity = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
         let mut rows = store::payments::list(
             &state.db,
             &chain.name,

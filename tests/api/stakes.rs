@@ -249,6 +249,24 @@ async fn stakes_rounds_and_credits_match_an_independent_computation() {
         Some(5),
         "{reply}"
     );
+    let reply = app
+        .graphql("{ stakes(identity: \"nobody@\") { edges { cursor } } }")
+        .await;
+    assert_eq!(
+        reply["data"]["stakes"]["edges"],
+        json!([]),
+        "an unknown identity matches nothing: {reply}"
+    );
+    let reply = app
+        .graphql(&format!(
+            "{{ stakes(identity: \"{dave}\") {{ edges {{ node {{ solo }} }} }} }}"
+        ))
+        .await;
+    assert_eq!(
+        reply["data"]["stakes"]["edges"],
+        json!([{"node": {"solo": true}}]),
+        "{reply}"
+    );
     let reply = app.graphql(&format!("{{ subscriber(identity: \"{alice}\") {{ pendingBalance credits(first: 10) {{ edges {{ node {{ height amount }} }} }} }} }}")).await;
     let pending = store::ledger::balance(db, "VRSC", &alice)
         .await
