@@ -26,6 +26,71 @@ pub struct Config {
     /// One section per chain the pool stakes on; at least one.
     #[serde(rename = "chain", default)]
     pub chains: Vec<ChainConfig>,
+    /// How events reach live listeners.
+    #[serde(default)]
+    pub notifier: NotifierConfig,
+    /// Endpoints that receive every event as a signed POST.
+    #[serde(rename = "webhook", default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[notifier]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// Events a live listener may fall behind before it is told to resume from its cursor.
+    #[serde(default = "default_notifier_buffer")]
+    pub buffer: usize,
+    /// Milliseconds between reads of the event log.
+    #[serde(default = "default_notifier_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig {
+            buffer: default_notifier_buffer(),
+            poll_interval_ms: default_notifier_poll_ms(),
+        }
+    }
+}
+
+fn default_notifier_buffer() -> usize {
+    1024
+}
+fn default_notifier_poll_ms() -> u64 {
+    200
+}
+
+/// `[[webhook]]`: one endpoint that receives events as signed POSTs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// A unique name; the delivery state is kept under it (renaming starts afresh).
+    pub name: String,
+    /// Where to POST (`http://` or `https://`).
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-Coinstaker-Signature` header (at least 16 characters).
+    pub secret: Secret,
+    /// Only these kinds (`STAKE_FOUND`, …); empty = every kind.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Only this chain; omitted = every chain.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// Seconds to wait for the receiver's answer.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_secs: u64,
+    /// The longest wait between two attempts (the wait doubles from 1 s up to this).
+    #[serde(default = "default_webhook_max_backoff")]
+    pub max_backoff_secs: u64,
+}
+
+fn default_webhook_timeout() -> u64 {
+    10
+}
+fn default_webhook_max_backoff() -> u64 {
+    300
 }
 
 /// `[database]`
@@ -69,6 +134,19 @@ pub struct HttpConfig {
     /// SHA-256 hashes (lowercase hex) of the admin tokens; `coinstaker admin-token` makes one.
     #[serde(default)]
     pub admin_token_sha256: Vec<TokenHash>,
+    /// The largest request body accepted on `POST /graphql`, in bytes.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// The most a query may cost (each field 1, a page of `first` items `first` times its
+    /// fields).
+    #[serde(default = "default_max_complexity")]
+    pub max_complexity: usize,
+    /// Origins allowed to call the API from a browser (`["*"]` = any); empty = no CORS headers.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
+    /// Mutations one client IP may run per minute; 0 = no limit.
+    #[serde(default)]
+    pub mutation_rate_per_minute: u32,
 }
 
 impl Default for HttpConfig {
@@ -77,8 +155,19 @@ impl Default for HttpConfig {
             bind: default_bind(),
             graphiql: true,
             admin_token_sha256: Vec::new(),
+            max_body_bytes: default_max_body_bytes(),
+            max_complexity: default_max_complexity(),
+            cors_allowed_origins: Vec::new(),
+            mutation_rate_per_minute: 0,
         }
     }
+}
+
+fn default_max_body_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_complexity() -> usize {
+    20_000
 }
 
 fn default_bind() -> SocketAddr {
@@ -435,6 +524,88 @@ impl Config {
                     self.database.url
                 ),
             ));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid(
+                "http.max_body_bytes".into(),
+                "must be at least 1024 (default 262144)".into(),
+            ));
+        }
+        if self.http.max_complexity < 100 {
+            return Err(invalid(
+                "http.max_complexity".into(),
+                "must be at least 100 (default 20000)".into(),
+            ));
+        }
+        for origin in &self.http.cors_allowed_origins {
+            if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid(
+                    "http.cors_allowed_origins".into(),
+                    format!(
+                        "{origin:?} is not an origin; write e.g. \"https://dashboard.example.com\" or \"*\""
+                    ),
+                ));
+            }
+        }
+        if self.notifier.buffer == 0 || self.notifier.poll_interval_ms == 0 {
+            return Err(invalid(
+                "notifier".into(),
+                "buffer and poll_interval_ms must be at least 1 (defaults 1024 and 200)".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for hook in &self.webhooks {
+            let key = |k: &str| format!("webhook {:?}.{k}", hook.name);
+            if hook.name.is_empty() || hook.name.len() > 64 || !names.insert(hook.name.clone()) {
+                return Err(invalid(
+                    key("name"),
+                    "every [[webhook]] needs a unique name of 1 to 64 characters".into(),
+                ));
+            }
+            if !(hook.url.starts_with("http://") || hook.url.starts_with("https://"))
+                || reqwest::Url::parse(&hook.url).is_err()
+            {
+                return Err(invalid(
+                    key("url"),
+                    format!("{:?} is not an http:// or https:// URL", hook.url),
+                ));
+            }
+            if hook.secret.expose().len() < 16 {
+                return Err(invalid(
+                    key("secret"),
+                    "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)"
+                        .into(),
+                ));
+            }
+            for kind in &hook.kinds {
+                if crate::domain::EventKind::parse(kind).is_none() {
+                    return Err(invalid(
+                        key("kinds"),
+                        format!(
+                            "{kind:?} is not an event kind; use {}",
+                            crate::domain::EventKind::ALL
+                                .iter()
+                                .map(|k| k.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+            if let Some(chain) = &hook.chain
+                && self.chain(chain).is_none()
+            {
+                return Err(invalid(
+                    key("chain"),
+                    format!("no [[chain]] is named {chain:?}"),
+                ));
+            }
+            if hook.timeout_secs == 0 || hook.max_backoff_secs == 0 {
+                return Err(invalid(
+                    key("timeout_secs"),
+                    "timeout_secs and max_backoff_secs must be at least 1".into(),
+                ));
+            }
         }
         let mut seen = HashSet::new();
         for chain in &self.chains {

@@ -1,13 +1,16 @@
 //! HTTP routes: `POST /graphql`, GraphQL subscriptions over WebSocket on `GET /graphql`,
 //! `/graphiql`, `/healthz` and `/metrics`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
+use async_graphql::futures_util::StreamExt;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql::{BatchRequest, BatchResponse};
 use serde::Serialize;
 
 use crate::graphql::AppSchema;
 use crate::graphql::auth::RequestMeta;
+use crate::graphql::websocket;
 use crate::health::DaemonStatus;
 use crate::state::AppState;
 use crate::store;
@@ -25,7 +28,7 @@ pub fn configure(
             .route(
                 web::get()
                     .guard(guard::Header("upgrade", "websocket"))
-                    .to(graphql_ws),
+                    .to(websocket::upgrade),
             ),
     );
     cfg.route("/healthz", web::get().to(healthz))
@@ -35,32 +38,107 @@ pub fn configure(
     }
 }
 
+/// CORS as `http.cors_allowed_origins` says: none (the default) adds no headers, so browsers
+/// on other origins are refused; `"*"` allows any origin.
+pub fn cors(
+    http: &crate::config::HttpConfig,
+) -> actix_web::middleware::Condition<actix_cors::Cors> {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers(["content-type", "authorization"])
+        .max_age(3600);
+    for origin in &http.cors_allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    actix_web::middleware::Condition::new(!http.cors_allowed_origins.is_empty(), cors)
+}
+
+/// A GraphQL-shaped error body with `extensions.code = INVALID_INPUT`.
+fn refuse(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(serde_json::json!({
+        "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}]
+    }))
+}
+
+/// `POST /graphql`: reads at most `http.max_body_bytes` (more is `413`), parses the JSON
+/// (malformed is `400`), and runs the request or batch with the caller's token and address.
 async fn graphql(
     schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
     http: HttpRequest,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let limit = state.config.http.max_body_bytes;
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = http
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() > limit => return too_large(),
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read the request body: {e}"),
+                );
+            }
+        }
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "the body is not a GraphQL request: {e}; send JSON like {{\"query\": \"{{ pools {{ chain }} }}\"}}"
+                ),
+            );
+        }
+    };
     let bearer = http
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+        .and_then(websocket::bearer);
     let remote_addr = http.peer_addr().map(|a| a.ip().to_string());
-    schema
-        .execute(request.into_inner().data(RequestMeta {
-            bearer,
-            remote_addr,
-        }))
-        .await
-        .into()
-}
-
-async fn graphql_ws(
-    schema: web::Data<AppSchema>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    GraphQLSubscription::new(AppSchema::clone(&schema)).start(&request, payload)
+    let with_meta = |request: async_graphql::Request| {
+        let meta = RequestMeta {
+            bearer: bearer.clone(),
+            remote_addr: remote_addr.clone(),
+            operation_name: request.operation_name.clone(),
+        };
+        request.data(meta)
+    };
+    let batch = match batch {
+        BatchRequest::Single(r) => BatchRequest::Single(with_meta(r)),
+        BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(with_meta).collect()),
+    };
+    let response: BatchResponse = schema.execute_batch(batch).await;
+    match serde_json::to_vec(&response) {
+        Ok(json) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json),
+        Err(e) => {
+            log::error!("cannot serialise a GraphQL response: {e}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }
 
 async fn graphiql_page() -> HttpResponse {

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 
 use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
 use crate::actors::events::Shutdown;
+use crate::actors::notifier::Notifier;
 use crate::actors::payout_manager::{PayoutCore, PayoutManager};
 use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
 use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
@@ -159,18 +160,30 @@ impl Application {
             }
         }
 
+        // Events written before this start are history, served by replay; the Notifier
+        // publishes what comes after.
+        let (notifier, feed) = Notifier::new(
+            db.clone(),
+            store::events::last_id(&db).await?,
+            config.notifier.buffer,
+            Duration::from_millis(config.notifier.poll_interval_ms),
+        );
+        stoppers.push(notifier.start().recipient());
+
         let state = AppState {
             config: Arc::clone(&config),
             db,
             health,
             metrics,
             chains: Arc::new(runtimes),
+            feed,
         };
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let shared_state = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(crate::http::cors(&shared_state.config.http))
                 .configure(|cfg| crate::http::configure(cfg, schema.clone(), shared_state.clone()))
         })
         .shutdown_timeout(5)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::Addr;
 use sea_orm::DatabaseConnection;
 
+use crate::actors::notifier::EventFeed;
 use crate::actors::payout_manager::PayoutManager;
 use crate::actors::subscriber_registry::SubscriberRegistry;
 use crate::config::{ChainConfig, Config};
@@ -27,6 +28,8 @@ pub struct AppState {
     /// The running actors and daemon client of each chain, by chain name (absent for a chain
     /// whose credentials could not be read).
     pub chains: Arc<HashMap<String, ChainRuntime>>,
+    /// Events as the Notifier publishes them.
+    pub feed: EventFeed,
 }
 
 /// What the API needs of one chain's runtime.

@@ -1,9 +1,10 @@
-//! The actors: one ChainWatcher and one SubscriberRegistry per configured chain (the
-//! StakeTracker, PayoutManager and Notifier join them in later issues). Wiring is explicit in
+//! The actors: a ChainWatcher, SubscriberRegistry, StakeTracker and PayoutManager per
+//! configured chain, and one Notifier. Wiring is explicit in
 //! `startup`; each actor owns its tables and is reached only through its messages.
 
 pub mod chain_watcher;
 pub mod events;
+pub mod notifier;
 pub mod payout_manager;
 pub mod stake_tracker;
 pub mod subscriber_registry;

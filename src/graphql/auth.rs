@@ -16,6 +16,8 @@ pub struct RequestMeta {
     pub bearer: Option<String>,
     /// The peer's address.
     pub remote_addr: Option<String>,
+    /// The operation the request names, if it names one.
+    pub operation_name: Option<String>,
 }
 
 /// Equal in time independent of where the bytes differ.

@@ -20,6 +20,11 @@ pub enum Code {
     Unavailable,
     /// A bug or an unexpected state; details are in the server log.
     Internal,
+    /// A subscription fell too far behind and was ended; `extensions.resumeAfter` is the cursor
+    /// to resume after with `events(after:)`.
+    Lagged,
+    /// Too many mutations from one address; try again in a minute.
+    RateLimited,
 }
 
 impl Code {
@@ -32,6 +37,8 @@ impl Code {
             Code::Forbidden => "FORBIDDEN",
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
+            Code::Lagged => "LAGGED",
+            Code::RateLimited => "RATE_LIMITED",
         }
     }
 }

@@ -2,31 +2,50 @@
 //!
 //! GraphQL types live in `types/` and are never the database entities: resolvers read
 //! through `store::` and convert. The schema is built once at start-up and shared by every
-//! HTTP worker.
+//! HTTP worker. Limits (depth, complexity, page size, body size) are checked before anything
+//! runs; every error carries `extensions.code` (`limits`, `error`).
 
 pub mod args;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
+pub mod websocket;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{Schema, SchemaBuilder};
 
 use crate::state::AppState;
 
 /// The schema type served at `/graphql`.
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AppSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 fn builder()
--> async_graphql::SchemaBuilder<query::QueryRoot, mutation::MutationRoot, EmptySubscription> {
-    Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+-> SchemaBuilder<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot> {
+    Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(limits::MAX_DEPTH)
 }
 
-/// Builds the schema with the application state its resolvers read.
+/// Builds the schema with the application state its resolvers read and the limits of its
+/// configuration.
 pub fn build_schema(state: AppState) -> AppSchema {
-    builder().data(state).finish()
+    let http = &state.config.http;
+    let rules = limits::RequestRules {
+        limiter: limits::mutation_limiter(http.mutation_rate_per_minute),
+    };
+    builder()
+        .limit_complexity(http.max_complexity)
+        .extension(rules)
+        .data(state)
+        .finish()
 }
 
 /// The schema in SDL, as `coinstaker export-schema` prints it and `schema.graphql` holds it.

@@ -7,8 +7,8 @@ use crate::actors::subscriber_registry::check_identity;
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
 use crate::graphql::types::{
-    IdentityCheck, Payment, PaymentStatus, Pool, PoolStats, Stake, StakeStatus, Subscriber,
-    SubscriberStatus,
+    Event, EventKind, IdentityCheck, Payment, PaymentStatus, Pool, PoolStats, Stake, StakeStatus,
+    Subscriber, SubscriberStatus,
 };
 use crate::state::AppState;
 use crate::store;
@@ -73,6 +73,7 @@ impl QueryRoot {
     }
 
     /// Subscribers in join order, a page at a time.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
     async fn subscribers(
         &self,
         ctx: &Context<'_>,
@@ -111,6 +112,7 @@ impl QueryRoot {
     }
 
     /// Stakes, newest first.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
     async fn stakes(
         &self,
         ctx: &Context<'_>,
@@ -148,6 +150,7 @@ impl QueryRoot {
     }
 
     /// Payments, newest first.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -181,6 +184,54 @@ impl QueryRoot {
         connection.edges.extend(
             rows.into_iter()
                 .map(|p| Edge::new(p.id.to_string(), Payment(p))),
+        );
+        Ok(connection)
+    }
+
+    /// Stored events, oldest first: the same events the subscriptions push, for clients that
+    /// poll. An edge cursor equals the event's `cursor`; either works as `after` here and in
+    /// the `events` subscription.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
+        chain: Option<String>,
+        #[graphql(desc = "Only events after this cursor; omitted = from the first event.")]
+        after: Option<String>,
+        #[graphql(desc = "Only these kinds; omitted or empty = every kind.")] kinds: Option<
+            Vec<EventKind>,
+        >,
+        #[graphql(
+            desc = "Only events about this identity (an i-address or a name); a payment is about every identity it pays."
+        )]
+        identity: Option<String>,
+        #[graphql(desc = "Page size, at most 500.", default = 100)] first: i32,
+    ) -> Result<Connection<String, Event>> {
+        let state = ctx.data::<AppState>()?;
+        let chain = args::chain(ctx, chain.as_deref()).await?;
+        let limit = args::page_size(first)?;
+        let after = args::cursor(after.as_deref())?;
+        let identity = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
+        let filter = store::events::EventFilter {
+            chain: Some(chain.name.clone()),
+            after,
+            kinds: kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            identity_address: identity,
+        };
+        let mut rows = store::events::list(&state.db, &filter, limit + 1)
+            .await
+            .map_err(store_error)?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|e| Edge::new(e.id.to_string(), Event(std::sync::Arc::new(e)))),
         );
         Ok(connection)
     }

@@ -3,11 +3,11 @@
 //! event-writing transaction updates: the row lock serialises those transactions, so ids
 //! follow commit order and a reader that has seen id N has seen every event below N.
 
-use entity::{counter, event};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use entity::{counter, event, payment_output};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::{StoreError, StoreResult, now, parse_stored};
@@ -64,6 +64,38 @@ pub struct StoredEvent {
     pub event: NewEvent,
     /// When it was written.
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StoredEvent {
+    /// The identities the event is about: its identity, and for a payment every identity it
+    /// pays (from the outputs recorded with the event).
+    pub fn identities(&self) -> impl Iterator<Item = &str> {
+        let outputs = self
+            .event
+            .data
+            .as_ref()
+            .and_then(|d| d.get("outputs"))
+            .and_then(|o| o.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("identityAddress").and_then(|a| a.as_str()));
+        self.event
+            .identity_address
+            .as_deref()
+            .into_iter()
+            .chain(outputs)
+    }
+
+    /// Whether the event passes `filter` (the same test [`list`] makes in SQL).
+    pub fn matches(&self, filter: &EventFilter) -> bool {
+        filter.after.is_none_or(|a| self.id > a)
+            && filter.chain.as_ref().is_none_or(|c| *c == self.event.chain)
+            && (filter.kinds.is_empty() || filter.kinds.contains(&self.event.kind))
+            && filter
+                .identity_address
+                .as_deref()
+                .is_none_or(|wanted| self.identities().any(|i| i == wanted))
+    }
 }
 
 /// Appends events and returns their ids. Call it inside the transaction of the change the
@@ -174,7 +206,17 @@ pub async fn list(
         q = q.filter(event::Column::Kind.is_in(filter.kinds.iter().map(|k| k.as_str())));
     }
     if let Some(identity) = &filter.identity_address {
-        q = q.filter(event::Column::IdentityAddress.eq(identity.as_str()));
+        // A payment is about every identity it pays.
+        let paid = Query::select()
+            .column(payment_output::Column::PaymentId)
+            .from(payment_output::Entity)
+            .and_where(payment_output::Column::IdentityAddress.eq(identity.as_str()))
+            .to_owned();
+        q = q.filter(
+            Condition::any()
+                .add(event::Column::IdentityAddress.eq(identity.as_str()))
+                .add(event::Column::PaymentId.in_subquery(paid)),
+        );
     }
     q.order_by_asc(event::Column::Id)
         .limit(limit)

@@ -1,10 +1,12 @@
 //! GraphQL object types. They are built from store values, never from entities.
 
+pub mod event;
 pub mod payment;
 pub mod pool;
 pub mod stake;
 pub mod subscriber;
 
+pub use event::{Event, EventKind, IdentityAlertKind};
 pub use payment::{Payment, PaymentStatus};
 pub use pool::{Pool, PoolConditions};
 pub use stake::{Credit, PoolStats, Stake, StakeStatus};
