@@ -773,33 +773,36 @@ fn apply_override(table: &mut toml::Table, var: &str, value: &str) -> Result<(),
             "write COINSTAKER_<SECTION>__<KEY>, e.g. COINSTAKER_HTTP__BIND".into(),
         ));
     }
-    let (mut target, path): (&mut toml::Table, &[&str]) = if parts[0].eq_ignore_ascii_case("chain")
-    {
+    // `[[chain]]` and `[[webhook]]` entries are addressed by their name.
+    let array = ["chain", "webhook"]
+        .into_iter()
+        .find(|a| parts[0].eq_ignore_ascii_case(a));
+    let (mut target, path): (&mut toml::Table, &[&str]) = if let Some(array) = array {
+        let upper = array.to_ascii_uppercase();
+        let usage = || {
+            env_err(format!(
+                "write COINSTAKER_{upper}__<NAME>__<KEY>, e.g. COINSTAKER_CHAIN__VRSC__RPC_PASSWORD or COINSTAKER_WEBHOOK__WALLET__SECRET"
+            ))
+        };
         let [_, name, path @ ..] = parts.as_slice() else {
-            return Err(env_err(
-                "write COINSTAKER_CHAIN__<NAME>__<KEY>, e.g. COINSTAKER_CHAIN__VRSC__RPC_PASSWORD"
-                    .into(),
-            ));
+            return Err(usage());
         };
         if path.is_empty() {
-            return Err(env_err(
-                "write COINSTAKER_CHAIN__<NAME>__<KEY>, e.g. COINSTAKER_CHAIN__VRSC__RPC_PASSWORD"
-                    .into(),
-            ));
+            return Err(usage());
         }
-        let chains = table.get_mut("chain").and_then(|v| v.as_array_mut());
-        let chain = chains.and_then(|arr| {
+        let entries = table.get_mut(array).and_then(|v| v.as_array_mut());
+        let entry = entries.and_then(|arr| {
             arr.iter_mut().filter_map(|v| v.as_table_mut()).find(|t| {
                 t.get("name")
                     .and_then(|n| n.as_str())
                     .is_some_and(|n| n.eq_ignore_ascii_case(name))
             })
         });
-        match chain {
+        match entry {
             Some(t) => (t, path),
             None => {
                 return Err(env_err(format!(
-                    "there is no [[chain]] named {name:?} in the config file"
+                    "there is no [[{array}]] named {name:?} in the config file"
                 )));
             }
         }

@@ -18,6 +18,7 @@ use crate::actors::notifier::Notifier;
 use crate::actors::payout_manager::{PayoutCore, PayoutManager};
 use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
 use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
+use crate::actors::webhooks::WebhookDeliverer;
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
 use crate::daemon::zmq::ZmqListener;
@@ -162,13 +163,21 @@ impl Application {
 
         // Events written before this start are history, served by replay; the Notifier
         // publishes what comes after.
+        let last_event = store::events::last_id(&db).await?;
         let (notifier, feed) = Notifier::new(
             db.clone(),
-            store::events::last_id(&db).await?,
+            last_event,
             config.notifier.buffer,
             Duration::from_millis(config.notifier.poll_interval_ms),
         );
         stoppers.push(notifier.start().recipient());
+        // A webhook seen for the first time gets the events from now on; one that ran before
+        // resumes after the last event it acknowledged.
+        for hook in &config.webhooks {
+            let deliverer =
+                WebhookDeliverer::new(hook.clone(), db.clone(), feed.watch(), last_event).start();
+            stoppers.push(deliverer.recipient());
+        }
 
         let state = AppState {
             config: Arc::clone(&config),

@@ -23,3 +23,4 @@ pub mod subscriber;
 pub mod subscriber_fee;
 pub mod subscriber_status;
 pub mod subscriber_utxo;
+pub mod webhook_state;

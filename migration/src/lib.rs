@@ -14,6 +14,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_initial;
 mod m20261124_000002_stake_coinbase;
+mod m20261124_000003_webhook;
 
 /// The ordered list of coinstaker's migrations.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261124_000002_stake_coinbase::Migration),
+            Box::new(m20261124_000003_webhook::Migration),
         ]
     }
 }

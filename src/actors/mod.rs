@@ -8,6 +8,7 @@ pub mod notifier;
 pub mod payout_manager;
 pub mod stake_tracker;
 pub mod subscriber_registry;
+pub mod webhooks;
 
 use crate::daemon::rpc::RpcError;
 use crate::store::StoreError;

@@ -20,7 +20,7 @@ use crate::graphql::args;
 use crate::graphql::error::{Code, api_error, store_error};
 use crate::graphql::types::{Event, EventKind};
 use crate::state::AppState;
-use crate::store::events::{self, EventFilter, StoredEvent};
+use crate::store::events::{self, EventFilter};
 
 /// How many stored events one replay read takes.
 const REPLAY_BATCH: u64 = 200;
@@ -241,21 +241,4 @@ impl SubscriptionRoot {
         let f = filter(ctx, chain, identity, kinds).await?;
         Ok(stream(ctx.data::<AppState>()?, f, after))
     }
-}
-
-/// A stored event as the JSON the webhooks send (the fields of the GraphQL `Event`).
-pub fn event_json(e: &StoredEvent) -> serde_json::Value {
-    serde_json::json!({
-        "cursor": e.id.to_string(),
-        "kind": e.event.kind.as_str(),
-        "chain": e.event.chain,
-        "height": e.event.height,
-        "at": e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "message": e.event.message,
-        "alert": e.event.alert.map(|a| a.as_str()),
-        "identityAddress": e.event.identity_address,
-        "blockHash": e.event.block_hash,
-        "paymentId": e.event.payment_id.map(|p| p.to_string()),
-        "data": e.event.data,
-    })
 }

@@ -16,6 +16,7 @@ pub mod stakes;
 pub mod stats;
 pub mod subscribers;
 pub mod utxos;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -1,0 +1,46 @@
+//! Webhook delivery state: per configured webhook, the cursor of the last event delivered,
+//! so that a restart resumes pending deliveries, and the failure being retried.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// As in the initial migration: `DATETIME(6)` on MySQL (its `TIMESTAMP` ends in 2038).
+fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
+    match backend {
+        DatabaseBackend::MySql => ColumnDef::new(name)
+            .custom(Alias::new("DATETIME(6)"))
+            .not_null()
+            .take(),
+        _ => date_time(name),
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let b = manager.get_database_backend();
+        manager
+            .create_table(
+                Table::create()
+                    .table("webhook_state")
+                    .col(string_len("name", 64).primary_key())
+                    .col(big_integer("cursor"))
+                    .col(integer("attempts"))
+                    .col(text_null("last_error"))
+                    .col(big_integer("delivered"))
+                    .col(ts(b, "updated_at"))
+                    .take(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("webhook_state").to_owned())
+            .await
+    }
+}
