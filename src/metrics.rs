@@ -25,6 +25,17 @@ pub struct Metrics {
     processed_height: Family<ChainLabel, Gauge>,
     rpc_failures: Family<ChainLabel, Counter>,
     database_up: Gauge<i64, AtomicI64>,
+    subscriptions: Gauge<i64, AtomicI64>,
+    webhook_failures: Counter,
+}
+
+/// Counts one open GraphQL subscription while it lives.
+pub struct SubscriptionGuard(Gauge<i64, AtomicI64>);
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -42,6 +53,18 @@ impl Metrics {
         let processed_height = Family::<ChainLabel, Gauge>::default();
         let rpc_failures = Family::<ChainLabel, Counter>::default();
         let database_up = Gauge::<i64, AtomicI64>::default();
+        let subscriptions = Gauge::<i64, AtomicI64>::default();
+        let webhook_failures = Counter::default();
+        registry.register(
+            "graphql_subscriptions",
+            "Open GraphQL subscriptions",
+            subscriptions.clone(),
+        );
+        registry.register(
+            "webhook_failures",
+            "Failed webhook delivery attempts (each is retried)",
+            webhook_failures.clone(),
+        );
         registry.register(
             "daemon_up",
             "1 when the chain's daemon answered the last probe",
@@ -74,7 +97,25 @@ impl Metrics {
             processed_height,
             rpc_failures,
             database_up,
+            subscriptions,
+            webhook_failures,
         }
+    }
+
+    /// Counts a subscription as open until the guard is dropped.
+    pub fn subscription_opened(&self) -> SubscriptionGuard {
+        self.subscriptions.inc();
+        SubscriptionGuard(self.subscriptions.clone())
+    }
+
+    /// The number of open subscriptions.
+    pub fn open_subscriptions(&self) -> i64 {
+        self.subscriptions.get()
+    }
+
+    /// Counts a failed webhook attempt.
+    pub fn webhook_failure(&self) {
+        self.webhook_failures.inc();
     }
 
     fn label(chain: &str) -> ChainLabel {

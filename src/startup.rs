@@ -174,8 +174,14 @@ impl Application {
         // A webhook seen for the first time gets the events from now on; one that ran before
         // resumes after the last event it acknowledged.
         for hook in &config.webhooks {
-            let deliverer =
-                WebhookDeliverer::new(hook.clone(), db.clone(), feed.watch(), last_event).start();
+            let deliverer = WebhookDeliverer::new(
+                hook.clone(),
+                db.clone(),
+                feed.watch(),
+                last_event,
+                metrics.clone(),
+            )
+            .start();
             stoppers.push(deliverer.recipient());
         }
 

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use super::events::Shutdown;
 use crate::config::WebhookConfig;
 use crate::domain::EventKind;
+use crate::metrics::Metrics;
 use crate::store::events::{self, EventFilter, StoredEvent};
 use crate::store::webhooks;
 
@@ -73,6 +74,7 @@ pub struct WebhookDeliverer {
     db: DatabaseConnection,
     wake: watch::Receiver<i64>,
     start: i64,
+    metrics: Metrics,
 }
 
 impl WebhookDeliverer {
@@ -82,12 +84,14 @@ impl WebhookDeliverer {
         db: DatabaseConnection,
         wake: watch::Receiver<i64>,
         start: i64,
+        metrics: Metrics,
     ) -> WebhookDeliverer {
         WebhookDeliverer {
             hook: Arc::new(hook),
             db,
             wake,
             start,
+            metrics,
         }
     }
 }
@@ -100,6 +104,7 @@ impl Actor for WebhookDeliverer {
             hook: Arc::clone(&self.hook),
             db: self.db.clone(),
             wake: self.wake.clone(),
+            metrics: self.metrics.clone(),
         };
         let start = self.start;
         // Stopping the actor drops this future: an attempt in flight is abandoned and made
@@ -120,6 +125,7 @@ struct Worker {
     hook: Arc<WebhookConfig>,
     db: DatabaseConnection,
     wake: watch::Receiver<i64>,
+    metrics: Metrics,
 }
 
 impl Worker {
@@ -201,6 +207,7 @@ impl Worker {
                         }
                         Err(reason) => {
                             attempts = attempts.saturating_add(1);
+                            self.metrics.webhook_failure();
                             let wait = backoff(attempts, self.hook.max_backoff_secs);
                             log::warn!(
                                 "webhook {}: event {} not delivered (attempt {attempts}): {reason}; next try in {wait:?}",

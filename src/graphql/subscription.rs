@@ -58,7 +58,9 @@ fn stream(
     // Subscribe before anything is read, so that nothing published from now on is missed.
     let mut live = feed.subscribe();
     let start = feed.published();
+    let guard = state.metrics.subscription_opened();
     async_stream::stream! {
+        let _open = guard;
         // The last id examined (sent or filtered out), and the last id sent.
         // Without `after` the receiver holds only events published after it was made.
         let mut seen = after.unwrap_or(0);

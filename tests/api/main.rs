@@ -9,6 +9,7 @@ mod config;
 mod daemon;
 mod fixtures;
 mod http;
+mod live;
 mod migrations;
 mod payments;
 mod registry;

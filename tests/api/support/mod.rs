@@ -13,6 +13,8 @@ use coinstaker::config::{Config, DatabaseUrl};
 use coinstaker::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+pub mod clients;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The RPC user of test simulators.
