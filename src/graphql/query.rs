@@ -1,14 +1,15 @@
 //! The query root.
 
-use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object, Result};
 
 use crate::actors::subscriber_registry::check_identity;
 use crate::graphql::args::{self, IdentityArg};
 use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
+use crate::graphql::types::page::paged;
 use crate::graphql::types::{
-    Event, EventKind, IdentityCheck, Payment, PaymentStatus, Pool, PoolStats, Stake, StakeStatus,
-    Subscriber, SubscriberStatus,
+    Event, EventConnection, EventKind, IdentityCheck, Payment, PaymentConnection, PaymentStatus,
+    Pool, PoolStats, Stake, StakeConnection, StakeStatus, Subscriber, SubscriberConnection,
+    SubscriberStatus,
 };
 use crate::state::AppState;
 use crate::store;
@@ -82,7 +83,7 @@ impl QueryRoot {
         #[graphql(desc = "Only subscribers with this status.")] status: Option<SubscriberStatus>,
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Subscriber>> {
+    ) -> Result<SubscriberConnection> {
         let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
@@ -92,7 +93,7 @@ impl QueryRoot {
             })?),
             None => None,
         };
-        let mut rows = store::subscribers::list(
+        let rows = store::subscribers::list(
             &state.db,
             &chain.name,
             status.map(Into::into),
@@ -101,14 +102,10 @@ impl QueryRoot {
         )
         .await
         .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after_id.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|r| Edge::new(r.id.to_string(), Subscriber(r))),
-        );
-        Ok(connection)
+        Ok(paged(rows, limit, after_id.is_some(), |r| {
+            (r.id.to_string(), Subscriber(r))
+        })
+        .into())
     }
 
     /// Stakes, newest first.
@@ -123,13 +120,13 @@ impl QueryRoot {
         identity: Option<String>,
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Stake>> {
+    ) -> Result<StakeConnection> {
         let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
         let before = args::cursor(after.as_deref())?;
         let identity = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
-        let mut rows = store::stakes::list(
+        let rows = store::stakes::list(
             &state.db,
             &chain.name,
             status.map(Into::into),
@@ -139,14 +136,10 @@ impl QueryRoot {
         )
         .await
         .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|s| Edge::new(s.id.to_string(), Stake(s))),
-        );
-        Ok(connection)
+        Ok(paged(rows, limit, before.is_some(), |s| {
+            (s.id.to_string(), Stake(s))
+        })
+        .into())
     }
 
     /// Payments, newest first.
@@ -162,13 +155,13 @@ impl QueryRoot {
         #[graphql(desc = "Only payments with this status.")] status: Option<PaymentStatus>,
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Payment>> {
+    ) -> Result<PaymentConnection> {
         let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
         let before = args::cursor(after.as_deref())?;
         let identity = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
-        let mut rows = store::payments::list(
+        let rows = store::payments::list(
             &state.db,
             &chain.name,
             status.map(Into::into),
@@ -178,14 +171,10 @@ impl QueryRoot {
         )
         .await
         .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(before.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|p| Edge::new(p.id.to_string(), Payment(p))),
-        );
-        Ok(connection)
+        Ok(paged(rows, limit, before.is_some(), |p| {
+            (p.id.to_string(), Payment(p))
+        })
+        .into())
     }
 
     /// Stored events, oldest first: the same events the subscriptions push, for clients that
@@ -207,7 +196,7 @@ impl QueryRoot {
         )]
         identity: Option<String>,
         #[graphql(desc = "Page size, at most 500.", default = 100)] first: i32,
-    ) -> Result<Connection<String, Event>> {
+    ) -> Result<EventConnection> {
         let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let limit = args::page_size(first)?;
@@ -223,17 +212,13 @@ impl QueryRoot {
                 .collect(),
             identity_address: identity,
         };
-        let mut rows = store::events::list(&state.db, &filter, limit + 1)
+        let rows = store::events::list(&state.db, &filter, limit + 1)
             .await
             .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|e| Edge::new(e.id.to_string(), Event(std::sync::Arc::new(e)))),
-        );
-        Ok(connection)
+        Ok(paged(rows, limit, after.is_some(), |e| {
+            (e.id.to_string(), Event(std::sync::Arc::new(e)))
+        })
+        .into())
     }
 
     /// A stake by its block hash.

@@ -627,9 +627,9 @@ async fn webhooks_survive_a_failing_restarted_receiver_and_a_restarted_pool() {
     .await;
     assert!(ok.is_some(), "every event is delivered");
 
-    let inbox = inbox.lock().unwrap();
+    let requests = std::mem::take(&mut inbox.lock().unwrap().requests);
     let mut first_seen = Vec::new();
-    for (cursor, timestamp, signature, body) in &inbox.requests {
+    for (cursor, timestamp, signature, body) in &requests {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
         mac.update(format!("{timestamp}.").as_bytes());
         mac.update(body);
@@ -657,12 +657,11 @@ async fn webhooks_survive_a_failing_restarted_receiver_and_a_restarted_pool() {
     let in_order: Vec<String> = stored.iter().map(|e| e.id.to_string()).collect();
     assert_eq!(first_seen, in_order, "first deliveries are in event order");
     assert!(
-        inbox.requests[..3].iter().all(|r| r.0 == in_order[0]),
+        requests[..3].iter().all(|r| r.0 == in_order[0]),
         "the first event was retried"
     );
     let state = store::webhooks::list(&app.app_state.db).await.unwrap();
     assert_eq!(state[0].cursor.to_string(), *in_order.last().unwrap());
-    drop(inbox);
     receiver.stop(true).await;
     let mut app = app;
     app.stop().await;

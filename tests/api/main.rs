@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod daemon;
 mod fixtures;
+mod hardening;
 mod http;
 mod live;
 mod migrations;

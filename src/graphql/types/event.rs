@@ -67,6 +67,7 @@ mirror_enum!(
 
 /// One entry of the event log. Its `cursor` is the same as the edge cursor of the event in
 /// the `events` query; either works as `after`.
+#[derive(Clone)]
 pub struct Event(pub Arc<StoredEvent>);
 
 /// One entry of the event log. Its `cursor` is the same as the edge cursor of the event in

@@ -56,6 +56,7 @@ pub struct PaymentOutput {
 }
 
 /// One batch payment (`sendcurrency` from the pool identity).
+#[derive(Clone)]
 pub struct Payment(pub store::payments::Payment);
 
 /// One batch payment (`sendcurrency` from the pool identity).

@@ -45,6 +45,7 @@ impl From<StakeStatus> for Status {
 }
 
 /// A block staked by the pool's wallet.
+#[derive(Clone)]
 pub struct Stake(pub store::stakes::Stake);
 
 /// A block staked by the pool's wallet: a subscriber's (a pool stake), a known identity's that

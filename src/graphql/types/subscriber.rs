@@ -47,6 +47,7 @@ impl From<SubscriberStatus> for Status {
 }
 
 /// A VerusID that joined the pool at least once.
+#[derive(Clone)]
 pub struct Subscriber(pub Row);
 
 impl Subscriber {
@@ -149,11 +150,11 @@ impl Subscriber {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<async_graphql::connection::Connection<String, super::Credit>> {
+    ) -> Result<super::CreditConnection> {
         let state = ctx.data::<AppState>()?;
         let limit = crate::graphql::args::page_size(first)?;
         let before = crate::graphql::args::cursor(after.as_deref())?;
-        let mut rows = store::stakes::credits_of_identity(
+        let rows = store::stakes::credits_of_identity(
             &state.db,
             &self.0.chain,
             &self.0.identity_address,
@@ -162,22 +163,16 @@ impl Subscriber {
         )
         .await
         .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = async_graphql::connection::Connection::new(before.is_some(), has_next);
+        let mut credits = Vec::with_capacity(rows.len());
         for c in rows {
             let hash = store::stakes::by_id(&state.db, c.stake_id)
                 .await
                 .map_err(store_error)?
                 .map(|s| s.block_hash)
                 .unwrap_or_default();
-            let id = c.id;
-            connection.edges.push(async_graphql::connection::Edge::new(
-                id.to_string(),
-                super::Credit::new(c, &hash),
-            ));
+            credits.push((c.id.to_string(), super::Credit::new(c, &hash)));
         }
-        Ok(connection)
+        Ok(super::page::paged(credits, limit, before.is_some(), |c| c).into())
     }
 
     /// Payments with an output to it, newest first.
@@ -186,11 +181,11 @@ impl Subscriber {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-    ) -> Result<async_graphql::connection::Connection<String, super::Payment>> {
+    ) -> Result<super::PaymentConnection> {
         let state = ctx.data::<AppState>()?;
         let limit = crate::graphql::args::page_size(first)?;
         let before = crate::graphql::args::cursor(after.as_deref())?;
-        let mut rows = store::payments::list(
+        let rows = store::payments::list(
             &state.db,
             &self.0.chain,
             None,
@@ -200,15 +195,10 @@ impl Subscriber {
         )
         .await
         .map_err(store_error)?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = async_graphql::connection::Connection::new(before.is_some(), has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().map(|p| {
-                async_graphql::connection::Edge::new(p.id.to_string(), super::Payment(p))
-            }));
-        Ok(connection)
+        Ok(super::page::paged(rows, limit, before.is_some(), |p| {
+            (p.id.to_string(), super::Payment(p))
+        })
+        .into())
     }
 
     /// Credited and not yet paid.
