@@ -186,8 +186,12 @@ impl Worker {
                 }
             };
             if rows.is_empty() {
-                // Wait for the Notifier to publish something new (or recheck after a while).
-                let _ = tokio::time::timeout(IDLE_RECHECK, self.wake.changed()).await;
+                // Wait for the Notifier to publish something new (or recheck after a while;
+                // also if the Notifier has stopped, as at shutdown).
+                if let Ok(Err(_)) = tokio::time::timeout(IDLE_RECHECK, self.wake.changed()).await
+                {
+                    tokio::time::sleep(IDLE_RECHECK).await;
+                }
                 continue;
             }
             for event in rows {
