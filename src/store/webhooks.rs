@@ -3,7 +3,7 @@
 
 use entity::webhook_state;
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::{StoreResult, now};
@@ -40,6 +40,13 @@ pub async fn get_or_create(
     name: &str,
     start: i64,
 ) -> StoreResult<WebhookState> {
+    // Only this webhook's deliverer writes its row, so find-then-insert does not race.
+    if let Some(row) = webhook_state::Entity::find_by_id(name.to_owned())
+        .one(db)
+        .await?
+    {
+        return Ok(from_row(row));
+    }
     webhook_state::Entity::insert(webhook_state::ActiveModel {
         name: Set(name.to_owned()),
         cursor: Set(start),
@@ -48,11 +55,6 @@ pub async fn get_or_create(
         delivered: Set(0),
         updated_at: Set(now()),
     })
-    .on_conflict(
-        OnConflict::column(webhook_state::Column::Name)
-            .do_nothing()
-            .to_owned(),
-    )
     .exec_without_returning(db)
     .await?;
     let row = webhook_state::Entity::find_by_id(name.to_owned())
