@@ -28,22 +28,24 @@ const REPLAY_BATCH: u64 = 200;
 /// Live events.
 pub struct SubscriptionRoot;
 
-/// Builds the filter of a subscription from its arguments.
-async fn filter(
+/// The stream of a subscription with these arguments.
+async fn subscribe(
     ctx: &Context<'_>,
     chain: Option<String>,
     identity: Option<String>,
     kinds: Vec<Kind>,
-) -> Result<EventFilter> {
+    after: Option<i64>,
+) -> Result<impl Stream<Item = Result<Event>> + use<>> {
     let state = ctx.data::<AppState>()?;
     let chain = args::chain(ctx, chain.as_deref()).await?;
     let identity_address = args::identity_filter(state, &chain.name, identity.as_deref()).await?;
-    Ok(EventFilter {
+    let filter = EventFilter {
         chain: Some(chain.name.clone()),
         after: None,
         kinds,
         identity_address,
-    })
+    };
+    Ok(stream(state, filter, after))
 }
 
 /// The stream of events matching `filter`: stored ones after `after` first (when given), then
@@ -148,8 +150,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
         chain: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, None, vec![Kind::SubscriberJoined]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, None, vec![Kind::SubscriberJoined], None).await
     }
 
     /// Subscribers that left or were banned.
@@ -159,8 +160,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
         chain: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, None, vec![Kind::SubscriberLeft]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, None, vec![Kind::SubscriberLeft], None).await
     }
 
     /// Stakes found.
@@ -172,8 +172,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Only stakes of this identity (an i-address or a name).")]
         identity: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, identity, vec![Kind::StakeFound]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, identity, vec![Kind::StakeFound], None).await
     }
 
     /// Stakes that matured and were split.
@@ -185,8 +184,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Only stakes of this identity (an i-address or a name).")]
         identity: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, identity, vec![Kind::StakeMatured]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, identity, vec![Kind::StakeMatured], None).await
     }
 
     /// Stakes orphaned or taken by StakeGuard.
@@ -198,8 +196,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Only stakes of this identity (an i-address or a name).")]
         identity: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, identity, vec![Kind::StakeStale]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, identity, vec![Kind::StakeStale], None).await
     }
 
     /// Payments sent.
@@ -213,8 +210,7 @@ impl SubscriptionRoot {
         )]
         identity: Option<String>,
     ) -> Result<impl Stream<Item = Result<Event>> + use<>> {
-        let f = filter(ctx, chain, identity, vec![Kind::PaymentSent]).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, None))
+        subscribe(ctx, chain, identity, vec![Kind::PaymentSent], None).await
     }
 
     /// Every kind of event (or those in `kinds`). With `after`, first replays the stored events
@@ -240,7 +236,6 @@ impl SubscriptionRoot {
             .into_iter()
             .map(Into::into)
             .collect();
-        let f = filter(ctx, chain, identity, kinds).await?;
-        Ok(stream(ctx.data::<AppState>()?, f, after))
+        subscribe(ctx, chain, identity, kinds, after).await
     }
 }

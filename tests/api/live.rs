@@ -411,47 +411,32 @@ async fn admin_mutations_over_websocket_take_the_token_from_connection_init() {
     app.wait_processed(tip).await;
     let pause = json!([{"label": "m", "execute": true, "query": "mutation { pausePayouts(paused: true, reason: \"over a websocket\") { payoutsPaused pausedReason } }"}]);
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
-        let anonymous = GqlClient::start(&ws_url(&app), protocol, &pause, &json!({}));
-        anonymous
-            .wait_until(30, "the mutation is refused", |lines| {
-                lines.iter().any(|l| l.get("error").is_some())
-            })
-            .await;
-        let error = anonymous
-            .lines()
-            .into_iter()
-            .find_map(|l| l.get("error").cloned());
-        assert!(
-            error
-                .as_ref()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .contains("UNAUTHENTICATED"),
-            "{error:?}"
-        );
-        let wrong = GqlClient::start(
-            &ws_url(&app),
-            protocol,
-            &pause,
-            &json!({"Authorization": "Bearer not-the-token"}),
-        );
-        wrong
-            .wait_until(30, "the mutation is refused", |lines| {
-                lines.iter().any(|l| l.get("error").is_some())
-            })
-            .await;
-        let error = wrong
-            .lines()
-            .into_iter()
-            .find_map(|l| l.get("error").cloned());
-        assert!(
-            error
-                .as_ref()
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .contains("FORBIDDEN"),
-            "{error:?}"
-        );
+        for (init, code) in [
+            (json!({}), "UNAUTHENTICATED"),
+            (
+                json!({"Authorization": "Bearer not-the-token"}),
+                "FORBIDDEN",
+            ),
+        ] {
+            let client = GqlClient::start(&ws_url(&app), protocol, &pause, &init);
+            client
+                .wait_until(30, "the mutation is refused", |lines| {
+                    lines.iter().any(|l| l.get("error").is_some())
+                })
+                .await;
+            let error = client
+                .lines()
+                .into_iter()
+                .find_map(|l| l.get("error").cloned());
+            assert!(
+                error
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .contains(code),
+                "{protocol} {init}: {error:?}"
+            );
+        }
     }
     let reply = app.graphql("{ pool { payoutsPaused } }").await;
     assert_eq!(
