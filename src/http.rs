@@ -129,7 +129,11 @@ async fn graphql(
         BatchRequest::Single(r) => BatchRequest::Single(with_meta(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(with_meta).collect()),
     };
+    let started = std::time::Instant::now();
     let response: BatchResponse = schema.execute_batch(batch).await;
+    state
+        .metrics
+        .observe_graphql(started.elapsed().as_secs_f64());
     match serde_json::to_vec(&response) {
         Ok(json) => HttpResponse::Ok()
             .content_type("application/json")
@@ -235,9 +239,33 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Reads the books of every chain into the metrics (at each scrape).
+async fn refresh_books(state: &AppState) -> Result<(), store::StoreError> {
+    for chain in &state.config.chains {
+        let name = chain.name.as_str();
+        let supply = store::stats::latest(&state.db, name)
+            .await?
+            .map(|s| s.staking_supply.0);
+        let totals = store::ledger::pool_totals(&state.db, name).await?;
+        let liabilities = totals
+            .pending_total
+            .0
+            .saturating_add(totals.in_flight_total.0);
+        let payments = store::payments::count_by_status(&state.db, name).await?;
+        let stakes = store::stakes::count_by_status(&state.db, name).await?;
+        state
+            .metrics
+            .set_books(name, supply, liabilities, &payments, &stakes);
+    }
+    Ok(())
+}
+
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    // Refreshes the database and processed-height gauges.
+    // Refreshes the database and processed-height gauges, and the books.
     health_report(&state).await;
+    if let Err(e) = refresh_books(&state).await {
+        log::warn!("metrics: cannot read the books: {e}");
+    }
     match state.metrics.encode() {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")

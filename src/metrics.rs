@@ -7,6 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// The `chain` label.
@@ -14,6 +15,20 @@ use prometheus_client::registry::Registry;
 pub struct ChainLabel {
     /// Chain name.
     pub chain: String,
+}
+
+/// The `chain` and `status` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChainStatusLabel {
+    /// Chain name.
+    pub chain: String,
+    /// A payment's or stake's status.
+    pub status: String,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
 /// The process's metrics; cheap to clone, shared by every part that records something.
@@ -27,6 +42,17 @@ pub struct Metrics {
     database_up: Gauge<i64, AtomicI64>,
     subscriptions: Gauge<i64, AtomicI64>,
     webhook_failures: Counter,
+    lag: Family<ChainLabel, Gauge>,
+    staking: Family<ChainLabel, Gauge>,
+    network_supply: Family<ChainLabel, Gauge>,
+    pool_supply: Family<ChainLabel, Gauge>,
+    zmq_gaps: Family<ChainLabel, Counter>,
+    block_seconds: Family<ChainLabel, Histogram>,
+    graphql_seconds: Histogram,
+    liabilities: Family<ChainLabel, Gauge>,
+    spendable: Family<ChainLabel, Gauge>,
+    payments: Family<ChainStatusLabel, Gauge>,
+    stakes: Family<ChainStatusLabel, Gauge>,
 }
 
 /// Counts one open GraphQL subscription while it lives.
@@ -90,8 +116,78 @@ impl Metrics {
             "1 when the database answered the last check",
             database_up.clone(),
         );
+        let lag = Family::<ChainLabel, Gauge>::default();
+        let staking = Family::<ChainLabel, Gauge>::default();
+        let network_supply = Family::<ChainLabel, Gauge>::default();
+        let pool_supply = Family::<ChainLabel, Gauge>::default();
+        let zmq_gaps = Family::<ChainLabel, Counter>::default();
+        let block_seconds =
+            Family::<ChainLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> _);
+        let graphql_seconds = seconds_histogram();
+        let liabilities = Family::<ChainLabel, Gauge>::default();
+        let spendable = Family::<ChainLabel, Gauge>::default();
+        let payments = Family::<ChainStatusLabel, Gauge>::default();
+        let stakes = Family::<ChainStatusLabel, Gauge>::default();
+        registry.register(
+            "chain_lag_blocks",
+            "Blocks between the daemon's tip and the processed height",
+            lag.clone(),
+        );
+        registry.register(
+            "daemon_staking",
+            "1 when getmininginfo says the daemon stakes",
+            staking.clone(),
+        );
+        registry.register(
+            "network_staking_supply_sats",
+            "The network's estimated staking supply (getmininginfo), in satoshis",
+            network_supply.clone(),
+        );
+        registry.register(
+            "pool_staking_supply_sats",
+            "The pool's eligible staking supply at the processed height, in satoshis",
+            pool_supply.clone(),
+        );
+        registry.register(
+            "zmq_gaps",
+            "ZMQ notifications lost (sequence gaps and daemon restarts); the pool catches up by height",
+            zmq_gaps.clone(),
+        );
+        registry.register(
+            "block_processing_seconds",
+            "Time to process one block: fetch, every actor's commit, record",
+            block_seconds.clone(),
+        );
+        registry.register(
+            "graphql_request_seconds",
+            "Time to answer a POST /graphql request",
+            graphql_seconds.clone(),
+        );
+        registry.register(
+            "liabilities_sats",
+            "Owed to subscribers: pending balances plus payments not yet confirmed, in satoshis",
+            liabilities.clone(),
+        );
+        registry.register(
+            "pool_spendable_sats",
+            "The pool identity's spendable balance at the last payout cycle, in satoshis",
+            spendable.clone(),
+        );
+        registry.register("payments", "Payments by status", payments.clone());
+        registry.register("stakes", "The pool's stakes by status", stakes.clone());
         Metrics {
             registry: Arc::new(registry),
+            lag,
+            staking,
+            network_supply,
+            pool_supply,
+            zmq_gaps,
+            block_seconds,
+            graphql_seconds,
+            liabilities,
+            spendable,
+            payments,
+            stakes,
             daemon_up,
             tip_height,
             processed_height,
@@ -99,6 +195,77 @@ impl Metrics {
             database_up,
             subscriptions,
             webhook_failures,
+        }
+    }
+
+    /// Records the daemon's tip against the processed height.
+    pub fn set_lag(&self, chain: &str, tip: i64, processed: i64) {
+        self.lag
+            .get_or_create(&Self::label(chain))
+            .set((tip - processed).max(0));
+    }
+
+    /// Records `getmininginfo`: staking, and the network's staking supply.
+    pub fn set_mining(&self, chain: &str, staking: Option<bool>, network_supply: i64) {
+        if let Some(staking) = staking {
+            self.staking
+                .get_or_create(&Self::label(chain))
+                .set(i64::from(staking));
+        }
+        self.network_supply
+            .get_or_create(&Self::label(chain))
+            .set(network_supply);
+    }
+
+    /// Counts lost ZMQ notifications.
+    pub fn zmq_gap(&self, chain: &str) {
+        self.zmq_gaps.get_or_create(&Self::label(chain)).inc();
+    }
+
+    /// Records the time one block took.
+    pub fn observe_block(&self, chain: &str, seconds: f64) {
+        self.block_seconds
+            .get_or_create(&Self::label(chain))
+            .observe(seconds);
+    }
+
+    /// Records the time one GraphQL request took.
+    pub fn observe_graphql(&self, seconds: f64) {
+        self.graphql_seconds.observe(seconds);
+    }
+
+    /// Records the pool identity's spendable balance.
+    pub fn set_spendable(&self, chain: &str, sats: i64) {
+        self.spendable.get_or_create(&Self::label(chain)).set(sats);
+    }
+
+    /// Records what is read from the database at each scrape: the pool's supply, its
+    /// liabilities, and payments and stakes by status.
+    pub fn set_books(
+        &self,
+        chain: &str,
+        pool_supply: Option<i64>,
+        liabilities: i64,
+        payments: &[(String, i64)],
+        stakes: &[(String, i64)],
+    ) {
+        if let Some(supply) = pool_supply {
+            self.pool_supply
+                .get_or_create(&Self::label(chain))
+                .set(supply);
+        }
+        self.liabilities
+            .get_or_create(&Self::label(chain))
+            .set(liabilities);
+        for (family, counts) in [(&self.payments, payments), (&self.stakes, stakes)] {
+            for (status, n) in counts {
+                family
+                    .get_or_create(&ChainStatusLabel {
+                        chain: chain.to_owned(),
+                        status: status.clone(),
+                    })
+                    .set(*n);
+            }
         }
     }
 

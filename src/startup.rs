@@ -42,12 +42,17 @@ fn spawn_zmq(
     chain: &str,
     url: &str,
     watcher: actix::Addr<ChainWatcher>,
+    metrics: Metrics,
 ) -> anyhow::Result<ZmqListener> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let listener = ZmqListener::spawn(chain, url, tx)
         .with_context(|| format!("chain {chain}: cannot open the ZMQ socket {url}"))?;
+    let name = chain.to_owned();
     actix_web::rt::spawn(async move {
-        while rx.recv().await.is_some() {
+        while let Some(notification) = rx.recv().await {
+            if notification.anomaly.is_some() {
+                metrics.zmq_gap(&name);
+            }
             watcher.do_send(Wake);
         }
     });
@@ -134,7 +139,12 @@ impl Application {
                     })
                     .start();
                     if let Some(url) = &chain.zmq_block_url {
-                        listeners.push(spawn_zmq(&chain.name, url, watcher.clone())?);
+                        listeners.push(spawn_zmq(
+                            &chain.name,
+                            url,
+                            watcher.clone(),
+                            metrics.clone(),
+                        )?);
                     }
                     stoppers.push(watcher.clone().recipient());
                     stoppers.push(registry.clone().recipient());
@@ -143,6 +153,7 @@ impl Application {
                         Arc::clone(&shared_for_payouts),
                         db.clone(),
                         Arc::clone(&rpc),
+                        metrics.clone(),
                     ))
                     .start();
                     stoppers.push(payouts.clone().recipient());

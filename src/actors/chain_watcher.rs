@@ -196,6 +196,9 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
 async fn check_staking(parts: &WatcherParts) {
     let name = &parts.chain.name;
     if let Ok(info) = parts.rpc.get_mining_info().await {
+        parts
+            .metrics
+            .set_mining(name, info.staking, info.stakingsupply.0.0);
         let warning = (info.staking == Some(false)).then(|| {
             "the daemon is not staking (getmininginfo.staking is false): start verusd with -mint=1 or run `setgenerate true 0`".to_owned()
         });
@@ -232,6 +235,7 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         if next > tip {
             break;
         }
+        let block_started = Instant::now();
         let hash = parts.rpc.get_block_hash(next).await?;
         let block = Arc::new(parts.rpc.get_block_verbose(&hash).await?);
         if let Some(s) = &stored
@@ -261,6 +265,10 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         };
         chain_store::insert_block(&parts.db, name, &record).await?;
         parts.metrics.set_processed_height(name, next);
+        parts
+            .metrics
+            .observe_block(name, block_started.elapsed().as_secs_f64());
+        parts.metrics.set_lag(name, tip, next);
         stored = Some(record);
         done += 1;
         if last_log.elapsed() > Duration::from_secs(10) && tip > next {
@@ -271,6 +279,9 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             );
             last_log = Instant::now();
         }
+    }
+    if let Some(s) = &stored {
+        parts.metrics.set_lag(name, tip, s.height);
     }
     if done > 1 {
         log::info!(

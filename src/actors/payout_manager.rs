@@ -33,6 +33,7 @@ use crate::config::ChainConfig;
 use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::{ExactCoins, SendOutput};
 use crate::domain::{EventKind, Height, PaymentStatus, Sats, SubscriberStatus};
+use crate::metrics::Metrics;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::events::{self, NewEvent};
 use crate::store::ledger::{self, LedgerKind, Posting};
@@ -49,12 +50,23 @@ pub struct PayoutCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
     rpc: Arc<RpcClient>,
+    metrics: Metrics,
 }
 
 impl PayoutCore {
     /// A payout manager for `chain`.
-    pub fn new(chain: Arc<ChainConfig>, db: DatabaseConnection, rpc: Arc<RpcClient>) -> PayoutCore {
-        PayoutCore { chain, db, rpc }
+    pub fn new(
+        chain: Arc<ChainConfig>,
+        db: DatabaseConnection,
+        rpc: Arc<RpcClient>,
+        metrics: Metrics,
+    ) -> PayoutCore {
+        PayoutCore {
+            chain,
+            db,
+            rpc,
+            metrics,
+        }
     }
 
     fn name(&self) -> &str {
@@ -321,11 +333,13 @@ impl PayoutCore {
                 std::slice::from_ref(&self.chain.pool_identity.as_str().to_owned()),
             )
             .await?;
-        Ok(outputs
+        let spendable: Sats = outputs
             .iter()
             .filter(|u| !u.generated || u.confirmations >= COINBASE_MATURITY)
             .map(|u| u.amount.0)
-            .sum())
+            .sum();
+        self.metrics.set_spendable(self.name(), spendable.0);
+        Ok(spendable)
     }
 
     /// A payout cycle: plans payments for every balance due and submits them. With `dry_run`

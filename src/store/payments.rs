@@ -169,6 +169,22 @@ pub async fn update(db: &impl ConnectionTrait, p: &Payment) -> StoreResult<()> {
     Ok(())
 }
 
+/// How many payments of `chain` are in each status.
+pub async fn count_by_status(
+    db: &impl ConnectionTrait,
+    chain: &str,
+) -> StoreResult<Vec<(String, i64)>> {
+    Ok(payment::Entity::find()
+        .select_only()
+        .column(payment::Column::Status)
+        .column_as(payment::Column::Id.count(), "n")
+        .filter(payment::Column::Chain.eq(chain))
+        .group_by(payment::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Payments newest first, optionally one status and only those paying `identity`.
 pub async fn list(
     db: &impl ConnectionTrait,

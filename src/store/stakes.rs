@@ -115,6 +115,22 @@ pub async fn insert(db: &impl ConnectionTrait, s: &Stake) -> StoreResult<i64> {
     Ok(row.id)
 }
 
+/// How many stakes of `chain` are in each status.
+pub async fn count_by_status(
+    db: &impl ConnectionTrait,
+    chain: &str,
+) -> StoreResult<Vec<(String, i64)>> {
+    Ok(stake::Entity::find()
+        .select_only()
+        .column(stake::Column::Status)
+        .column_as(stake::Column::Id.count(), "n")
+        .filter(stake::Column::Chain.eq(chain))
+        .group_by(stake::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// The stake of a block.
 pub async fn get(
     db: &impl ConnectionTrait,

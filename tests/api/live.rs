@@ -254,6 +254,46 @@ async fn both_websocket_protocols_receive_every_event_kind_complete_and_in_order
             Some(carol.clone())
         );
     }
+
+    // The operator sees the same books in /metrics.
+    let (status, text) = app.get("/metrics").await;
+    assert_eq!(status, 200);
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+    };
+    assert_eq!(
+        value("coinstaker_stakes{chain=\"VRSC\",status=\"MATURED\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("coinstaker_stakes{chain=\"VRSC\",status=\"STALE\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("coinstaker_payments{chain=\"VRSC\",status=\"SENT\"}"),
+        1.0
+    );
+    assert_eq!(value("coinstaker_chain_lag_blocks{chain=\"VRSC\"}"), 0.0);
+    assert_eq!(
+        value("coinstaker_graphql_subscriptions"),
+        2.0 * per_client as f64
+    );
+    assert!(value("coinstaker_block_processing_seconds_count{chain=\"VRSC\"}") >= 100.0);
+    assert!(value("coinstaker_graphql_request_seconds_count") >= 1.0);
+    assert!(value("coinstaker_pool_spendable_sats{chain=\"VRSC\"}") > 0.0);
+    let totals = store::ledger::pool_totals(&app.app_state.db, "VRSC")
+        .await
+        .unwrap();
+    assert_eq!(
+        value("coinstaker_liabilities_sats{chain=\"VRSC\"}"),
+        (totals.pending_total.0 + totals.in_flight_total.0) as f64
+    );
+    assert!(
+        totals.in_flight_total.0 > 0,
+        "the payment is not confirmed yet"
+    );
     drop(clients);
     app.stop().await;
     sim.stop().await;
