@@ -158,7 +158,7 @@ async fn healthcheck(config: &Config) -> ExitCode {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     let url = format!("http://{addr}/healthz");
-    let client = match reqwest::Client::builder()
+    let client = match crate::net::client_builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
     {

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod startup;
 pub mod state;
 pub mod store;

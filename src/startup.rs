@@ -59,18 +59,11 @@ fn spawn_zmq(
     Ok(listener)
 }
 
-/// Makes ring the process's TLS crypto provider (https webhooks and daemon URLs). Calling it
-/// again is harmless.
-pub fn install_crypto_provider() {
-    // An error only means a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Application {
     /// Connects, migrates, starts the daemon probes and binds the HTTP server. Must run inside
     /// an actix system (`#[actix_web::main]`, `#[actix_web::test]`).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        install_crypto_provider();
+        crate::net::install_crypto_provider();
         let config = Arc::new(config);
         log::info!(
             "database: {} ({})",

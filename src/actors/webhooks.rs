@@ -148,7 +148,7 @@ impl Worker {
     }
 
     async fn run(mut self, start: i64) {
-        let client = match reqwest::Client::builder()
+        let client = match crate::net::client_builder()
             .timeout(Duration::from_secs(self.hook.timeout_secs))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -275,11 +275,10 @@ mod tests {
 
     #[actix_web::test]
     async fn https_endpoints_are_supported() {
-        crate::startup::install_crypto_provider();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        let client = reqwest::Client::new();
+        let client = crate::net::client_builder().build().unwrap();
         let err = client
             .post(format!("https://127.0.0.1:{port}/hook"))
             .send()

@@ -247,7 +247,7 @@ impl RpcClient {
     }
 
     fn new(url: String, auth: Auth) -> Result<RpcClient, RpcError> {
-        let http = reqwest::Client::builder()
+        let http = crate::net::client_builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()

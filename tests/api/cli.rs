@@ -165,7 +165,9 @@ async fn serve_answers_then_stops_cleanly_on_ctrl_c() {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    let reply: serde_json::Value = reqwest::Client::new()
+    let reply: serde_json::Value = coinstaker::net::client_builder()
+        .build()
+        .unwrap()
         .post(format!("{address}/graphql"))
         .json(&serde_json::json!({"query": "{ pools { chain primaryAddress feePercent } }"}))
         .send()
@@ -228,7 +230,9 @@ async fn demo_runs_a_chain_that_advances_and_stops_on_ctrl_c() {
         }
     };
     let tip = || async {
-        let reply: serde_json::Value = reqwest::Client::new()
+        let reply: serde_json::Value = coinstaker::net::client_builder()
+            .build()
+            .unwrap()
             .post(&graphql)
             .json(&serde_json::json!({"query": "{ pool { chain tipHeight primaryAddress } }"}))
             .send()

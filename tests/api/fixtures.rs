@@ -85,7 +85,9 @@ fn fixture(name: &str) -> Value {
 }
 
 async fn post(url: &str, method: &str, params: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = coinstaker::net::client_builder()
+        .build()
+        .unwrap()
         .post(url)
         .basic_auth(RPC_USER, Some(RPC_PASSWORD))
         .json(&json!({"jsonrpc": "1.0", "id": "coinstaker", "method": method, "params": params}))

@@ -308,7 +308,7 @@ pub async fn spawn_app_with(
     TestApp {
         address,
         app_state,
-        client: reqwest::Client::new(),
+        client: coinstaker::net::client_builder().build().unwrap(),
         db,
         handle,
         running: Some(running),
