@@ -51,6 +51,10 @@ struct Shared {
     node: Mutex<Node>,
     outbox: Mutex<Outbox>,
     auth: String,
+    /// HTTP requests served (a batch is one).
+    requests: std::sync::atomic::AtomicU64,
+    /// JSON-RPC calls answered (each call of a batch counts).
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -133,6 +137,9 @@ fn envelope(id: &Value, reply: Result<Value, SimError>) -> Value {
 }
 
 fn handle_one(shared: &Shared, req: RequestObject) -> (u16, Result<Value, String>) {
+    shared
+        .calls
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let params: Vec<Box<RawValue>> = match req.params {
         None => Vec::new(),
         Some(raw) => match serde_json::from_str(raw.get()) {
@@ -162,6 +169,9 @@ async fn rpc(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>)
             .insert_header(("WWW-Authenticate", "Basic realm=\"jsonrpc\""))
             .finish();
     }
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let text = String::from_utf8_lossy(&body);
     let json_reply = |status: u16, v: &Value| {
         HttpResponse::build(
@@ -261,6 +271,8 @@ impl Simulator {
                 "Basic {}",
                 base64(format!("{}:{}", config.rpc_user, config.rpc_password).as_bytes())
             ),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            calls: std::sync::atomic::AtomicU64::new(0),
         });
         let data = web::Data::new(Arc::clone(&shared));
         let server = HttpServer::new(move || {
@@ -305,6 +317,17 @@ impl Simulator {
             shared,
             handle,
         })
+    }
+
+    /// HTTP requests and JSON-RPC calls served so far over the network (a batch is one
+    /// request and many calls); control calls made in-process through [`Simulator::call`]
+    /// are not counted.
+    pub fn rpc_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.shared.requests.load(Relaxed),
+            self.shared.calls.load(Relaxed),
+        )
     }
 
     /// Runs `f` on the node (tests script state directly), then publishes new tips.

@@ -1,0 +1,486 @@
+//! coinstaker's benchmarks against the simulated daemon (results in BENCHMARKS.md).
+//!
+//! ```sh
+//! cargo bench --bench pool -- blocks 10000        # block processing, 200 txs a block
+//! cargo bench --bench pool -- startup 10000       # start-up with existing subscribers
+//! cargo bench --bench pool -- catchup 1440        # catching up missed blocks (10 txs each)
+//! cargo bench --bench pool -- maturity 10000      # the block that matures a stake
+//! cargo bench --bench pool -- memory 10000 10000  # RSS after a long run
+//! cargo bench --bench pool -- serve 1000          # a pool to point wrk / the fan-out client at
+//! ```
+//!
+//! The simulated daemon runs in this process; the pool runs as a real `coinstaker serve` child
+//! process (release build), on a fresh SQLite file, or on PostgreSQL/MySQL when
+//! `BENCH_DATABASE_URL` names a server (a database of its own is created there). Latency is
+//! measured from the moment the simulator has mined and announced a block (ZMQ) to the moment
+//! the pool's database says the block is processed (polled every 0.5 ms).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::json;
+
+const RPC_USER: &str = "bench";
+const RPC_PASSWORD: &str = "bench-password";
+
+struct Bench {
+    sim: verusd_sim::Simulator,
+    dir: tempfile::TempDir,
+    url: String,
+    db: DatabaseConnection,
+    pool: Option<Child>,
+    http: String,
+}
+
+fn names(n: usize) -> impl Iterator<Item = String> {
+    (0..n).map(|i| format!("sub{i:05}"))
+}
+
+fn tip(sim: &verusd_sim::Simulator) -> i64 {
+    sim.call("getblockcount", json!([]))
+        .unwrap()
+        .as_i64()
+        .unwrap()
+}
+
+/// Registers `n` subscribers (delay-locked, separate authorities, the pool's address) with
+/// `utxos` outputs each, and mines past their cooldown.
+fn populate(sim: &verusd_sim::Simulator, n: usize, utxos: usize) -> Vec<String> {
+    let state = sim.call("sim_state", json!([])).unwrap();
+    let pool_r = state["poolprimaryaddress"].clone();
+    let started = Instant::now();
+    let mut addresses = Vec::with_capacity(n);
+    for name in names(n) {
+        let spec = json!({
+            "name": name,
+            "primaryaddresses": [verusd_sim::ids::r_address(&format!("own:{name}")), pool_r],
+            "locked": true, "timelock": 1440,
+            "revocationauthority": verusd_sim::ids::identity_address(&format!("{name}-revoke"), "x"),
+            "recoveryauthority": verusd_sim::ids::identity_address(&format!("{name}-recover"), "x"),
+        });
+        let reply = sim.call("sim_registeridentity", json!([spec])).unwrap();
+        let address = reply["identityaddress"].as_str().unwrap().to_owned();
+        sim.call("sim_fund", json!([address, "100", utxos]))
+            .unwrap();
+        addresses.push(address);
+    }
+    sim.call("sim_generate", json!([1])).unwrap();
+    sim.call("sim_generate", json!([151])).unwrap();
+    eprintln!(
+        "populated {n} subscribers x {utxos} UTXOs in {:.1}s (tip {})",
+        started.elapsed().as_secs_f64(),
+        tip(sim)
+    );
+    addresses
+}
+
+async fn database() -> (String, DatabaseConnection, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match std::env::var("BENCH_DATABASE_URL") {
+        Ok(base) => {
+            let name = format!("csbench_{}", std::process::id());
+            let admin = coinstaker::store::connect_url(&base, 1).await.unwrap();
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            format!("{prefix}/{name}")
+        }
+        Err(_) => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        ),
+    };
+    let db = coinstaker::store::connect_url(&url, 2).await.unwrap();
+    (url, db, dir)
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn start_pool(dir: &Path, sim: &verusd_sim::Simulator, url: &str, start: i64, port: u16) -> Child {
+    let state = sim.call("sim_state", json!([])).unwrap();
+    let config = dir.join("pool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:{port}\"\n[notifier]\nbuffer = 4096\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\nzmq_block_url = \"{}\"\npoll_interval_secs = 1\nstart_height = {start}\npool_identity = \"{}\"\npool_primary_address = \"{}\"\npayout_interval_secs = 100000\n",
+            sim.rpc_url,
+            sim.zmq_url.clone().unwrap_or_default(),
+            state["poolidentity"].as_str().unwrap(),
+            state["poolprimaryaddress"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_coinstaker"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+impl Bench {
+    async fn new(subscribers: usize, utxos: usize) -> (Bench, Vec<String>) {
+        let sim = verusd_sim::Simulator::start(verusd_sim::SimConfig {
+            rpc_user: RPC_USER.into(),
+            rpc_password: RPC_PASSWORD.into(),
+            ..verusd_sim::SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let addresses = populate(&sim, subscribers, utxos);
+        let (url, db, dir) = database().await;
+        let port = free_port();
+        (
+            Bench {
+                sim,
+                dir,
+                url,
+                db,
+                pool: None,
+                http: format!("http://127.0.0.1:{port}"),
+            },
+            addresses,
+        )
+    }
+
+    fn start(&mut self, start_height: i64) {
+        let port: u16 = self.http.rsplit(':').next().unwrap().parse().unwrap();
+        self.pool = Some(start_pool(
+            self.dir.path(),
+            &self.sim,
+            &self.url,
+            start_height,
+            port,
+        ));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.pool.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    async fn processed(&self) -> i64 {
+        coinstaker::store::chain::tip(&self.db, "VRSC")
+            .await
+            .ok()
+            .flatten()
+            .map_or(-1, |b| b.height)
+    }
+
+    /// Waits until the pool has processed `height`; the time it took.
+    async fn wait(&self, height: i64, since: Instant) -> Duration {
+        loop {
+            if self.processed().await >= height {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(3600),
+                "the pool did not reach {height}"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+
+    /// Resident and peak resident set size of the pool process, in MiB.
+    fn rss(&self) -> (f64, f64) {
+        let pid = self.pool.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib = |key: &str| -> f64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+    }
+
+    async fn rows(&self) -> i64 {
+        let mut total = 0;
+        for table in [
+            "block",
+            "actor_cursor",
+            "subscriber",
+            "subscriber_status",
+            "eligibility_interval",
+            "identity_version",
+            "subscriber_utxo",
+            "stake",
+            "credit",
+            "balance",
+            "ledger_entry",
+            "event",
+            "pool_stats",
+        ] {
+            let row = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    self.db.get_database_backend(),
+                    format!("SELECT COUNT(*) FROM {table}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            total += row.try_get_by_index::<i64>(0).unwrap();
+        }
+        total
+    }
+
+    /// One block with `txs` transactions paying random subscribers; its processing time.
+    async fn block(&self, addresses: &[String], txs: usize, seed: &mut u64) -> Duration {
+        pay_random(&self.sim, addresses, txs, seed);
+        let h = tip(&self.sim) + 1;
+        self.sim.call("sim_generate", json!([1])).unwrap();
+        self.wait(h, Instant::now()).await
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Puts `txs` transactions paying random subscribers into the mempool (a deterministic LCG).
+fn pay_random(sim: &verusd_sim::Simulator, addresses: &[String], txs: usize, seed: &mut u64) {
+    for _ in 0..txs {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let who = &addresses[(*seed >> 33) as usize % addresses.len()];
+        sim.call("sim_fund", json!([who, "1.5"])).unwrap();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+fn report(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{label}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+        samples.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        percentile(&samples, 1.0)
+    );
+}
+
+fn backend() -> String {
+    std::env::var("BENCH_DATABASE_URL")
+        .map(|u| u.split(':').next().unwrap_or("?").to_owned())
+        .unwrap_or_else(|_| "sqlite".into())
+}
+
+async fn blocks(subscribers: usize, count: usize) {
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    let t = tip(&b.sim);
+    let since = Instant::now();
+    b.start(1);
+    b.wait(t, since).await;
+    eprintln!("caught up to {t}");
+    let mut seed = 42;
+    // Warm-up.
+    for _ in 0..3 {
+        b.block(&addresses, 200, &mut seed).await;
+    }
+    let rows_before = b.rows().await;
+    let (_, calls_before) = b.sim.rpc_counts();
+    let (requests_before, _) = b.sim.rpc_counts();
+    let mut samples = Vec::new();
+    for _ in 0..count {
+        samples.push(b.block(&addresses, 200, &mut seed).await);
+    }
+    let (requests, calls) = b.sim.rpc_counts();
+    let rows = b.rows().await - rows_before;
+    let (rss, peak) = b.rss();
+    println!(
+        "blocks: backend={} subscribers={subscribers} utxos/subscriber=5 txs/block=200",
+        backend()
+    );
+    report("  block latency", samples);
+    println!(
+        "  per block: {:.1} RPC calls in {:.1} HTTP requests, {:.1} rows inserted (net)",
+        (calls - calls_before) as f64 / count as f64,
+        (requests - requests_before) as f64 / count as f64,
+        rows as f64 / count as f64
+    );
+    println!("  pool RSS {rss:.0} MiB (peak {peak:.0} MiB)");
+}
+
+async fn startup(subscribers: usize) {
+    let (mut b, _) = Bench::new(subscribers, 5).await;
+    let t = tip(&b.sim);
+    let (_, calls_before) = b.sim.rpc_counts();
+    let (requests_before, _) = b.sim.rpc_counts();
+    let since = Instant::now();
+    // A new pool whose first block is the tip: it discovers every subscriber, reads their
+    // identities and seeds their UTXOs.
+    b.start(t);
+    let took = b.wait(t, since).await;
+    let (requests, calls) = b.sim.rpc_counts();
+    let count: i64 =
+        b.db.query_one_raw(sea_orm::Statement::from_string(
+            b.db.get_database_backend(),
+            "SELECT COUNT(*) FROM subscriber".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    println!(
+        "startup: backend={} subscribers={subscribers} (found {count}) utxos/subscriber=5",
+        backend()
+    );
+    println!(
+        "  from spawn to the first block committed: {:.2} s, {} RPC calls in {} HTTP requests",
+        took.as_secs_f64(),
+        calls - calls_before,
+        requests - requests_before
+    );
+}
+
+async fn catchup(missed: usize) {
+    let (mut b, addresses) = Bench::new(100, 5).await;
+    let t = tip(&b.sim);
+    b.start(1);
+    b.wait(t, Instant::now()).await;
+    b.kill();
+    let mut seed = 7;
+    for _ in 0..missed {
+        pay_random(&b.sim, &addresses, 10, &mut seed);
+        b.sim.call("sim_generate", json!([1])).unwrap();
+    }
+    let target = tip(&b.sim);
+    let since = Instant::now();
+    b.start(1);
+    let took = b.wait(target, since).await;
+    println!(
+        "catchup: backend={} subscribers=100 missed={missed} txs/block=10",
+        backend()
+    );
+    println!(
+        "  {:.2} s including start-up: {:.0} blocks/s",
+        took.as_secs_f64(),
+        missed as f64 / took.as_secs_f64()
+    );
+}
+
+async fn maturity(subscribers: usize) {
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    let t = tip(&b.sim);
+    b.start(1);
+    b.wait(t, Instant::now()).await;
+    b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
+    let staked = tip(&b.sim);
+    b.sim.call("sim_generate", json!([149])).unwrap();
+    b.wait(staked + 149, Instant::now()).await;
+    let mut seed = 3;
+    let normal = b.block(&addresses, 0, &mut seed).await; // 150 confirmations: not yet
+    let h = tip(&b.sim) + 1;
+    let since = Instant::now();
+    b.sim.call("sim_generate", json!([1])).unwrap();
+    let took = b.wait(h, since).await;
+    let credits: i64 =
+        b.db.query_one_raw(sea_orm::Statement::from_string(
+            b.db.get_database_backend(),
+            "SELECT COUNT(*) FROM credit".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap();
+    println!(
+        "maturity: backend={} subscribers={subscribers} credits={credits}",
+        backend()
+    );
+    println!(
+        "  the maturing block: {:.1} ms (a block before it: {:.1} ms)",
+        took.as_secs_f64() * 1000.0,
+        normal.as_secs_f64() * 1000.0
+    );
+}
+
+async fn memory(subscribers: usize, run: usize) {
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    let mut seed = 11;
+    for _ in 0..run {
+        pay_random(&b.sim, &addresses, 10, &mut seed);
+        b.sim.call("sim_generate", json!([1])).unwrap();
+    }
+    let t = tip(&b.sim);
+    let since = Instant::now();
+    b.start(1);
+    b.wait(t, since).await;
+    let took = since.elapsed();
+    let (rss, peak) = b.rss();
+    println!(
+        "memory: backend={} subscribers={subscribers} blocks={t} (processed in {:.0} s)",
+        backend(),
+        took.as_secs_f64()
+    );
+    println!("  pool RSS {rss:.0} MiB, peak {peak:.0} MiB");
+}
+
+async fn serve(subscribers: usize) {
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    let t = tip(&b.sim);
+    b.start(1);
+    b.wait(t, Instant::now()).await;
+    println!("serving on {} (subscriber {} exists)", b.http, addresses[0]);
+    println!("stdin: a line 'stake' mines a stake by the first subscriber; EOF stops");
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    while stdin.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.trim() == "stake" {
+            let at = chrono::Utc::now().timestamp_micros();
+            b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
+            println!("staked at {at}");
+        }
+        line.clear();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let arg = |i: usize, default: usize| -> usize {
+        args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default)
+    };
+    // The simulator serves HTTP with actix-web: run everything in an actix system.
+    actix_web::rt::System::new().block_on(async {
+        match args.first().map(String::as_str) {
+            Some("blocks") => blocks(arg(1, 1000), arg(2, 30)).await,
+            Some("startup") => startup(arg(1, 1000)).await,
+            Some("catchup") => catchup(arg(1, 1440)).await,
+            Some("maturity") => maturity(arg(1, 1000)).await,
+            Some("memory") => memory(arg(1, 1000), arg(2, 1000)).await,
+            Some("serve") => serve(arg(1, 1000)).await,
+            _ => eprintln!(
+                "usage: cargo bench --bench pool -- blocks|startup|catchup|maturity|memory|serve [N] [M]"
+            ),
+        }
+    });
+}
