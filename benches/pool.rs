@@ -6,7 +6,9 @@
 //! cargo bench --bench pool -- catchup 1440        # catching up missed blocks (10 txs each)
 //! cargo bench --bench pool -- maturity 10000      # the block that matures a stake
 //! cargo bench --bench pool -- memory 10000 10000  # RSS after a long run
-//! cargo bench --bench pool -- serve 1000          # a pool to point wrk / the fan-out client at
+//! cargo bench --bench pool -- reads 1000 100      # the dashboard query under wrk, 100 connections
+//! cargo bench --bench pool -- fanout 2000         # 2,000 WebSocket subscribers get STAKE_FOUND
+//! cargo bench --bench pool -- serve 1000          # a pool to point other tools at
 //! ```
 //!
 //! The simulated daemon runs in this process; the pool runs as a real `coinstaker serve` child
@@ -442,6 +444,93 @@ async fn memory(subscribers: usize, run: usize) {
     println!("  pool RSS {rss:.0} MiB, peak {peak:.0} MiB");
 }
 
+/// The Python of the test virtualenv (`cargo test` creates it; it has `websockets`).
+fn python() -> std::path::PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    assert!(
+        python.exists(),
+        "run `cargo test --test api live::` once first: it creates target/test-venv with websockets"
+    );
+    python
+}
+
+async fn reads(subscribers: usize, connections: usize) {
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    let t = tip(&b.sim);
+    b.start(1);
+    b.wait(t, Instant::now()).await;
+    // Some credits to read: a stake by the first subscriber, matured.
+    b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
+    b.sim.call("sim_generate", json!([150])).unwrap();
+    b.wait(tip(&b.sim), Instant::now()).await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/clients/dashboard.lua");
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            "-d15s",
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("{}/graphql", b.http))
+        .env("SUBSCRIBER", &addresses[0])
+        .output()
+        .expect("wrk (apt install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "reads: backend={} subscribers={subscribers} connections={connections} (wrk -t2 -d15s)",
+        backend()
+    );
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with("Requests/sec")
+            || l.starts_with("50%")
+            || l.starts_with("99%")
+            || l.contains("requests in")
+            || l.starts_with("Non-2xx")
+            || l.starts_with("Socket errors")
+        {
+            println!("  {l}");
+        }
+    }
+}
+
+async fn fanout(clients: usize) {
+    let (mut b, addresses) = Bench::new(100, 5).await;
+    let t = tip(&b.sim);
+    b.start(1);
+    b.wait(t, Instant::now()).await;
+    let ws = format!("{}/graphql", b.http.replace("http://", "ws://"));
+    let mut child = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/clients/fanout.py"))
+        .arg(&ws)
+        .arg(clients.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    use std::io::BufRead;
+    lines.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "{line}");
+    let staked_at = chrono::Utc::now().timestamp_micros();
+    b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
+    line.clear();
+    lines.read_line(&mut line).unwrap();
+    child.wait().ok();
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let (count, last): (usize, i64) = (parts[1].parse().unwrap(), parts[2].parse().unwrap());
+    println!(
+        "fanout: backend={} clients={clients} (received {count})",
+        backend()
+    );
+    println!(
+        "  from the stake block being mined to the last client having STAKE_FOUND: {:.0} ms (notifier poll interval 200 ms)",
+        (last - staked_at) as f64 / 1000.0
+    );
+}
+
 async fn serve(subscribers: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
     let t = tip(&b.sim);
@@ -477,9 +566,11 @@ fn main() {
             Some("catchup") => catchup(arg(1, 1440)).await,
             Some("maturity") => maturity(arg(1, 1000)).await,
             Some("memory") => memory(arg(1, 1000), arg(2, 1000)).await,
+            Some("reads") => reads(arg(1, 1000), arg(2, 100)).await,
+            Some("fanout") => fanout(arg(1, 2000)).await,
             Some("serve") => serve(arg(1, 1000)).await,
             _ => eprintln!(
-                "usage: cargo bench --bench pool -- blocks|startup|catchup|maturity|memory|serve [N] [M]"
+                "usage: cargo bench --bench pool -- blocks|startup|catchup|maturity|memory|reads|fanout|serve [N] [M]"
             ),
         }
     });

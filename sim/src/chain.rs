@@ -886,6 +886,14 @@ impl Chain {
     }
 
     fn add_to_mempool(&mut self, tx: Tx) -> Result<String, SimError> {
+        if tx.inputs.is_empty() {
+            // Nothing to conflict with (faucet payments, registrations): no mempool scan, so
+            // queueing thousands of them stays linear.
+            let txid = tx.txid.clone();
+            self.txs.insert(txid.clone(), tx);
+            self.mempool.push(txid.clone());
+            return Ok(txid);
+        }
         let in_mempool: HashSet<&OutPoint> = self
             .mempool
             .iter()

@@ -59,6 +59,34 @@ impl TrackerCore {
         &self.chain.name
     }
 
+    /// The pool's eligible supply and count at `h`: stepped from `h − 1` when that row
+    /// exists, and recounted in full every `RECOUNT_EVERY` blocks as a check (a difference is
+    /// logged as an error and the recount wins).
+    async fn supply(
+        &self,
+        db: &impl ConnectionTrait,
+        h: Height,
+    ) -> Result<(Sats, i32), ActorError> {
+        let previous = stats::at(db, self.name(), h - 1).await?;
+        let Some(p) = previous else {
+            return Ok(stats::supply_at(db, self.name(), h).await?);
+        };
+        let stepped =
+            stats::supply_step(db, self.name(), h, (p.staking_supply, p.active_subscribers))
+                .await?;
+        if h % stats::RECOUNT_EVERY != 0 {
+            return Ok(stepped);
+        }
+        let full = stats::supply_at(db, self.name(), h).await?;
+        if full != stepped {
+            log::error!(
+                "chain {}: height {h}: the running staking supply {stepped:?} differs from a full recount {full:?}; using the recount",
+                self.name()
+            );
+        }
+        Ok(full)
+    }
+
     async fn start_height(&self, db: &impl ConnectionTrait) -> Result<Height, ActorError> {
         Ok(chain_store::get_chain(db, self.name())
             .await?
@@ -325,7 +353,7 @@ impl TrackerCore {
                 self.mature(&txn, s, h, &mut out).await?;
             }
         }
-        let (supply, active) = stats::supply_at(&txn, self.name(), h).await?;
+        let (supply, active) = self.supply(&txn, h).await?;
         stats::record(
             &txn,
             self.name(),

@@ -40,6 +40,8 @@ use crate::store::utxos::{self, Utxo};
 
 /// The registry's name in `actor_cursor`.
 pub const ACTOR: &str = "registry";
+/// Identities seeded per round of `getaddressutxos` / `getaddressdeltas` requests.
+pub const SEED_CHUNK: usize = 200;
 
 /// The outcome of checking an identity against the conditions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,80 +149,104 @@ impl RegistryCore {
         Ok(chain_store::processed_height(&self.db, self.name()).await?)
     }
 
-    /// The UTXOs of `identity` as of `as_of` (inclusive), from the tip snapshot corrected with
-    /// the address index: outputs mined later removed, outputs held then and spent later added.
-    async fn seed_utxos(&self, identity: &str, as_of: Height) -> Result<Vec<Utxo>, RpcError> {
-        let addresses = [identity.to_owned()];
-        let snapshot = self.rpc.get_address_utxos(&addresses).await?;
-        let mut held: Vec<(String, u32, i64, Height)> = snapshot
-            .utxos
-            .iter()
-            .filter(|u| u.height <= as_of && u.satoshis > 0)
-            .map(|u| (u.txid.clone(), u.output_index, u.satoshis, u.height))
-            .collect();
-        if snapshot.height > as_of {
-            let deltas = self
-                .rpc
-                .get_address_deltas(&addresses, 1, snapshot.height)
-                .await?;
-            let funded: HashMap<(String, u32), (i64, Height)> = deltas
+    /// The UTXOs of each identity as of `as_of` (inclusive), from the tip snapshot corrected
+    /// with the address index: outputs mined later removed, outputs held then and spent later
+    /// added. Identities go [`SEED_CHUNK`] at a time into one `getaddressutxos`, one
+    /// `getaddressdeltas` and one batch of `getrawtransaction`, so seeding thousands of
+    /// identities takes a few requests per chunk instead of several per identity.
+    async fn seed_utxos_many(
+        &self,
+        identities: &[String],
+        as_of: Height,
+    ) -> Result<HashMap<String, Vec<Utxo>>, RpcError> {
+        let mut out: HashMap<String, Vec<Utxo>> = HashMap::new();
+        for chunk in identities.chunks(SEED_CHUNK) {
+            let snapshot = self.rpc.get_address_utxos(chunk).await?;
+            // (address, txid, vout, satoshis, height)
+            let mut held: Vec<(String, String, u32, i64, Height)> = snapshot
+                .utxos
                 .iter()
-                .filter(|d| d.satoshis > 0)
-                .map(|d| ((d.txid.clone(), d.index), (d.satoshis, d.height)))
+                .filter(|u| u.height <= as_of && u.satoshis > 0)
+                .map(|u| {
+                    (
+                        u.address.clone(),
+                        u.txid.clone(),
+                        u.output_index,
+                        u.satoshis,
+                        u.height,
+                    )
+                })
                 .collect();
-            let spends: Vec<(String, u32)> = deltas
-                .iter()
-                .filter(|d| d.satoshis < 0 && d.height > as_of)
-                .map(|d| (d.txid.clone(), d.index))
-                .collect();
-            let params: Vec<(String, i32)> = spends.iter().map(|(t, _)| (t.clone(), 1)).collect();
+            if snapshot.height > as_of {
+                let deltas = self
+                    .rpc
+                    .get_address_deltas(chunk, 1, snapshot.height)
+                    .await?;
+                let funded: HashMap<(String, u32), (String, i64, Height)> = deltas
+                    .iter()
+                    .filter(|d| d.satoshis > 0)
+                    .map(|d| {
+                        (
+                            (d.txid.clone(), d.index),
+                            (d.address.clone(), d.satoshis, d.height),
+                        )
+                    })
+                    .collect();
+                let spends: Vec<(String, u32)> = deltas
+                    .iter()
+                    .filter(|d| d.satoshis < 0 && d.height > as_of)
+                    .map(|d| (d.txid.clone(), d.index))
+                    .collect();
+                let params: Vec<(String, i32)> =
+                    spends.iter().map(|(t, _)| (t.clone(), 1)).collect();
+                let txs = self
+                    .rpc
+                    .call_batch::<Tx, _>("getrawtransaction", &params)
+                    .await?;
+                for ((_, input), tx) in spends.iter().zip(txs) {
+                    let tx = tx?;
+                    let Some(vin) = tx.vin.get(*input as usize) else {
+                        continue;
+                    };
+                    let (Some(prev), Some(n)) = (vin.txid.clone(), vin.vout) else {
+                        continue;
+                    };
+                    if let Some((address, sats, height)) = funded.get(&(prev.clone(), n))
+                        && *height <= as_of
+                    {
+                        held.push((address.clone(), prev, n, *sats, *height));
+                    }
+                }
+            }
+            // Which of them the pool identity paid (not counted against max_utxos).
+            let mut funding: Vec<String> = held.iter().map(|(_, t, ..)| t.clone()).collect();
+            funding.sort();
+            funding.dedup();
+            let params: Vec<(String, i32)> = funding.iter().map(|t| (t.clone(), 1)).collect();
             let txs = self
                 .rpc
                 .call_batch::<Tx, _>("getrawtransaction", &params)
                 .await?;
-            for ((_, input), tx) in spends.iter().zip(txs) {
-                let tx = tx?;
-                let Some(vin) = tx.vin.get(*input as usize) else {
-                    continue;
-                };
-                let (Some(prev), Some(n)) = (vin.txid.clone(), vin.vout) else {
-                    continue;
-                };
-                if let Some((sats, height)) = funded.get(&(prev.clone(), n))
-                    && *height <= as_of
-                {
-                    held.push((prev, n, *sats, *height));
+            let pool = self.chain.pool_identity.as_str();
+            let mut from_pool = HashSet::new();
+            for (txid, tx) in funding.iter().zip(txs) {
+                if tx?.vin.iter().any(|v| vin_from(v, pool)) {
+                    from_pool.insert(txid.clone());
                 }
             }
-        }
-        // Which of them the pool identity paid (not counted against max_utxos).
-        let mut funding: Vec<String> = held.iter().map(|(t, ..)| t.clone()).collect();
-        funding.sort();
-        funding.dedup();
-        let params: Vec<(String, i32)> = funding.iter().map(|t| (t.clone(), 1)).collect();
-        let txs = self
-            .rpc
-            .call_batch::<Tx, _>("getrawtransaction", &params)
-            .await?;
-        let pool = self.chain.pool_identity.as_str();
-        let mut from_pool = HashSet::new();
-        for (txid, tx) in funding.iter().zip(txs) {
-            if tx?.vin.iter().any(|v| vin_from(v, pool)) {
-                from_pool.insert(txid.clone());
+            for (address, txid, vout, sats, height) in held {
+                out.entry(address.clone()).or_default().push(Utxo {
+                    identity_address: address,
+                    from_pool: from_pool.contains(&txid),
+                    txid,
+                    vout,
+                    amount: Sats(sats),
+                    height,
+                    spent_height: None,
+                });
             }
         }
-        Ok(held
-            .into_iter()
-            .map(|(txid, vout, sats, height)| Utxo {
-                identity_address: identity.to_owned(),
-                from_pool: from_pool.contains(&txid),
-                txid,
-                vout,
-                amount: Sats(sats),
-                height,
-                spent_height: None,
-            })
-            .collect())
+        Ok(out)
     }
 
     /// Evaluates `identity` at `height` and applies the status transition it implies.
@@ -390,15 +416,19 @@ impl RegistryCore {
             }
         }
         // Identities that start listing the pool's address: their UTXOs as of the block before.
-        let mut seeds = Vec::new();
-        for v in &changes {
-            if self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address) {
-                seeds.push((
-                    v.facts.address.clone(),
-                    self.seed_utxos(&v.facts.address, h - 1).await?,
-                ));
-            }
-        }
+        let joining: Vec<String> = changes
+            .iter()
+            .filter(|v| self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address))
+            .map(|v| v.facts.address.clone())
+            .collect();
+        let mut seeded = self.seed_utxos_many(&joining, h - 1).await?;
+        let seeds: Vec<(String, Vec<Utxo>)> = joining
+            .into_iter()
+            .map(|a| {
+                let utxos = seeded.remove(&a).unwrap_or_default();
+                (a, utxos)
+            })
+            .collect();
         let mut tracked = self.tracked.clone();
         let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
         for v in &changes {
@@ -572,28 +602,52 @@ impl RegistryCore {
         reply: &IdentityReply,
         at: Height,
     ) -> Result<IdentityCheck, ActorError> {
-        let facts = facts_of(reply);
-        let address = facts.address.clone();
-        let version = IdentityVersion {
-            height: reply.blockheight,
-            txid: reply.txid.clone(),
-            name: reply.identity.name.clone(),
-            facts,
-        };
-        let seed = self.seed_utxos(&address, at).await?;
-        let mut tracked = self.tracked.clone();
-        tracked.insert(address.clone(), version.clone());
-        let txn = crate::store::begin_write(&self.db).await?;
-        identities::record(&txn, self.name(), &version).await?;
-        utxos::delete_identity(&txn, self.name(), &address).await?;
-        utxos::insert(&txn, self.name(), &seed).await?;
-        let mut out = Vec::new();
-        self.evaluate(&txn, &address, at, &tracked, None, &mut out)
-            .await?;
-        events::append(&txn, &out).await?;
-        txn.commit().await?;
-        self.tracked = tracked;
-        self.check(&address, reply, at).await
+        self.track_many(std::slice::from_ref(reply), at).await?;
+        self.check(&reply.identity.identityaddress, reply, at).await
+    }
+
+    /// Starts tracking identities as of the processed height `at`, [`SEED_CHUNK`] at a time:
+    /// one round of seeding requests and one transaction per chunk.
+    async fn track_many(
+        &mut self,
+        replies: &[IdentityReply],
+        at: Height,
+    ) -> Result<(), ActorError> {
+        for chunk in replies.chunks(SEED_CHUNK) {
+            let addresses: Vec<String> = chunk
+                .iter()
+                .map(|r| r.identity.identityaddress.clone())
+                .collect();
+            let mut seeded = self.seed_utxos_many(&addresses, at).await?;
+            let mut tracked = self.tracked.clone();
+            let txn = crate::store::begin_write(&self.db).await?;
+            let mut out = Vec::new();
+            for reply in chunk {
+                let facts = facts_of(reply);
+                let address = facts.address.clone();
+                let version = IdentityVersion {
+                    height: reply.blockheight,
+                    txid: reply.txid.clone(),
+                    name: reply.identity.name.clone(),
+                    facts,
+                };
+                tracked.insert(address.clone(), version.clone());
+                identities::record(&txn, self.name(), &version).await?;
+                utxos::delete_identity(&txn, self.name(), &address).await?;
+                utxos::insert(
+                    &txn,
+                    self.name(),
+                    &seeded.remove(&address).unwrap_or_default(),
+                )
+                .await?;
+                self.evaluate(&txn, &address, at, &tracked, None, &mut out)
+                    .await?;
+            }
+            events::append(&txn, &out).await?;
+            txn.commit().await?;
+            self.tracked = tracked;
+        }
+        Ok(())
     }
 
     /// Finds identities that list the pool's address (`getidentitieswithaddress`) and tracks
@@ -622,7 +676,7 @@ impl RegistryCore {
             .map(|a| (a, Some(at)))
             .collect();
         let replies = self.rpc.get_identities(&new).await?;
-        let mut count = 0;
+        let mut listing = Vec::new();
         for reply in replies {
             let reply = match reply {
                 Ok(r) => r,
@@ -630,10 +684,11 @@ impl RegistryCore {
                 Err(e) => return Err(e.into()),
             };
             if self.lists_pool(&facts_of(&reply)) {
-                self.track(&reply, at).await?;
-                count += 1;
+                listing.push(reply);
             }
         }
+        let count = listing.len();
+        self.track_many(&listing, at).await?;
         log::info!(
             "chain {}: {count} identities listing the pool's address found at height {at}",
             self.name()

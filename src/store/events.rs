@@ -127,22 +127,30 @@ pub async fn append(db: &impl ConnectionTrait, events: &[NewEvent]) -> StoreResu
         .ok_or_else(|| StoreError::Corrupt("the event counter row is missing".into()))?;
     let first = last - n + 1;
     let at = now();
-    let rows = events.iter().enumerate().map(|(i, e)| event::ActiveModel {
-        id: Set(first + i as i64),
-        chain: Set(e.chain.clone()),
-        kind: Set(e.kind.as_str().to_owned()),
-        alert: Set(e.alert.map(|a| a.as_str().to_owned())),
-        height: Set(e.height),
-        identity_address: Set(e.identity_address.clone()),
-        block_hash: Set(e.block_hash.clone()),
-        payment_id: Set(e.payment_id),
-        message: Set(e.message.clone()),
-        data: Set(e.data.as_ref().map(|d| d.to_string())),
-        created_at: Set(at),
-    });
-    event::Entity::insert_many(rows)
-        .exec_without_returning(db)
-        .await?;
+    let rows: Vec<event::ActiveModel> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| event::ActiveModel {
+            id: Set(first + i as i64),
+            chain: Set(e.chain.clone()),
+            kind: Set(e.kind.as_str().to_owned()),
+            alert: Set(e.alert.map(|a| a.as_str().to_owned())),
+            height: Set(e.height),
+            identity_address: Set(e.identity_address.clone()),
+            block_hash: Set(e.block_hash.clone()),
+            payment_id: Set(e.payment_id),
+            message: Set(e.message.clone()),
+            data: Set(e.data.as_ref().map(|d| d.to_string())),
+            created_at: Set(at),
+        })
+        .collect();
+    // In slices: one statement's bound variables stay far below SQLite's limit (32,766) when
+    // a block makes thousands of events.
+    for chunk in rows.chunks(500) {
+        event::Entity::insert_many(chunk.iter().cloned())
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok((first..=last).collect())
 }
 

@@ -150,6 +150,158 @@ pub async fn supply_at(
     ))
 }
 
+/// How often (in blocks) [`supply_step`]'s running total is checked against a full
+/// [`supply_at`] recount.
+pub const RECOUNT_EVERY: Height = 100;
+
+/// The pool's eligible supply and eligible count at `height` from those at `height − 1`,
+/// reading only what can differ between the two heights, so that the cost follows the
+/// block's changes and not the number of subscribers:
+///
+/// - identities with an eligibility interval starting or ending at `height` (the only ones
+///   whose eligibility can change): their whole contribution at both heights;
+/// - for every other identity eligible at `height` (and so at `height − 1`): outputs mined at
+///   `height − 150` (they become mature) and outputs spent at `height − 1` (they stop
+///   counting). Same definition as [`supply_at`], which the tests compare it with.
+pub async fn supply_step(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+    previous: (Sats, i32),
+) -> StoreResult<(Sats, i32)> {
+    use std::collections::{HashMap, HashSet};
+
+    use entity::{eligibility_interval as ei, subscriber_utxo as su};
+    use sea_orm::Condition;
+
+    use crate::domain::conditions::COOLDOWN_BLOCKS;
+    let eligible = |intervals: &[(i64, Option<i64>)], at: Height| {
+        intervals
+            .iter()
+            .any(|(from, to)| *from <= at && to.is_none_or(|t| t > at))
+    };
+    // Outputs of `id` counting at `at`.
+    let counting = |o: &su::Model, at: Height| {
+        o.height <= at - COOLDOWN_BLOCKS && o.spent_height.is_none_or(|s| s >= at)
+    };
+    let (mut supply, mut count) = (previous.0.0, previous.1);
+
+    let boundary: HashSet<String> = ei::Entity::find()
+        .filter(ei::Column::Chain.eq(chain))
+        .filter(
+            Condition::any()
+                .add(ei::Column::FromHeight.eq(height))
+                .add(ei::Column::ToHeight.eq(height)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|i| i.identity_address)
+        .collect();
+    if !boundary.is_empty() {
+        let ids: Vec<&str> = boundary.iter().map(String::as_str).collect();
+        let mut intervals: HashMap<String, Vec<(i64, Option<i64>)>> = HashMap::new();
+        for i in ei::Entity::find()
+            .filter(ei::Column::Chain.eq(chain))
+            .filter(ei::Column::IdentityAddress.is_in(ids.iter().copied()))
+            .all(db)
+            .await?
+        {
+            intervals
+                .entry(i.identity_address)
+                .or_default()
+                .push((i.from_height, i.to_height));
+        }
+        let outputs = su::Entity::find()
+            .filter(su::Column::Chain.eq(chain))
+            .filter(su::Column::IdentityAddress.is_in(ids.iter().copied()))
+            .all(db)
+            .await?;
+        for id in &boundary {
+            let ints = intervals.get(id).map(Vec::as_slice).unwrap_or_default();
+            let (before, after) = (eligible(ints, height - 1), eligible(ints, height));
+            let mine = outputs.iter().filter(|o| &o.identity_address == id);
+            if before {
+                supply -= mine
+                    .clone()
+                    .filter(|o| counting(o, height - 1))
+                    .map(|o| o.amount)
+                    .sum::<i64>();
+                count -= 1;
+            }
+            if after {
+                supply += mine
+                    .filter(|o| counting(o, height))
+                    .map(|o| o.amount)
+                    .sum::<i64>();
+                count += 1;
+            }
+        }
+    }
+
+    let changed = su::Entity::find()
+        .filter(su::Column::Chain.eq(chain))
+        .filter(
+            Condition::any()
+                .add(su::Column::Height.eq(height - COOLDOWN_BLOCKS))
+                .add(su::Column::SpentHeight.eq(height - 1)),
+        )
+        .all(db)
+        .await?;
+    let owners: Vec<&str> = changed
+        .iter()
+        .map(|o| o.identity_address.as_str())
+        .filter(|id| !boundary.contains(*id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut eligible_now = HashSet::new();
+    for chunk in owners.chunks(500) {
+        eligible_now.extend(
+            ei::Entity::find()
+                .filter(ei::Column::Chain.eq(chain))
+                .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
+                .filter(ei::Column::FromHeight.lte(height))
+                .filter(
+                    Condition::any()
+                        .add(ei::Column::ToHeight.is_null())
+                        .add(ei::Column::ToHeight.gt(height)),
+                )
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|i| i.identity_address),
+        );
+    }
+    for o in changed
+        .iter()
+        .filter(|o| eligible_now.contains(&o.identity_address))
+    {
+        // Counted at `height` but not at `height − 1` (it just matured), or the reverse
+        // (it was spent at `height − 1`).
+        supply += match (counting(o, height), counting(o, height - 1)) {
+            (true, false) => o.amount,
+            (false, true) => -o.amount,
+            _ => 0,
+        };
+    }
+    Ok((Sats(supply), count))
+}
+
+/// The row at `height`, if that height was processed.
+pub async fn at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<Option<PoolStats>> {
+    Ok(pool_stats::Entity::find()
+        .filter(pool_stats::Column::Chain.eq(chain))
+        .filter(pool_stats::Column::Height.eq(height))
+        .one(db)
+        .await?
+        .map(PoolStats::from))
+}
+
 /// The rows at exactly these heights (those that exist), oldest first.
 pub async fn at_heights(
     db: &impl ConnectionTrait,

@@ -92,21 +92,29 @@ pub async fn mark_spent(
     if txids.is_empty() {
         return Ok(touched);
     }
-    let candidates = subscriber_utxo::Entity::find()
-        .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::Txid.is_in(txids))
-        .all(db)
-        .await?;
+    // In slices: a block can spend more outputs than one statement may bind on SQLite.
+    let txids: Vec<&str> = txids.into_iter().collect();
+    let mut candidates = Vec::new();
+    for chunk in txids.chunks(1000) {
+        candidates.extend(
+            subscriber_utxo::Entity::find()
+                .filter(subscriber_utxo::Column::Chain.eq(chain))
+                .filter(subscriber_utxo::Column::Txid.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?,
+        );
+    }
+    let spender: std::collections::HashMap<(&str, i64), &String> = spent
+        .iter()
+        .map(|(t, v, by)| ((t.as_str(), i64::from(*v)), by))
+        .collect();
     for row in candidates {
-        let Some((_, _, by)) = spent
-            .iter()
-            .find(|(t, v, _)| *t == row.txid && i64::from(*v) == i64::from(row.vout))
-        else {
+        let Some(by) = spender.get(&(row.txid.as_str(), i64::from(row.vout))) else {
             continue;
         };
         subscriber_utxo::Entity::update_many()
             .col_expr(subscriber_utxo::Column::SpentHeight, height.into())
-            .col_expr(subscriber_utxo::Column::SpentTxid, by.clone().into())
+            .col_expr(subscriber_utxo::Column::SpentTxid, (*by).clone().into())
             .filter(subscriber_utxo::Column::Id.eq(row.id))
             .exec(db)
             .await?;

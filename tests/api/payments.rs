@@ -450,6 +450,26 @@ async fn a_two_thousand_block_run_balances_to_the_satoshi() {
         rewards,
         "every matured satoshi is credited or kept"
     );
+    // The running staking supply (stepped block by block, through joins, leaves, spends and
+    // reorgs) equals a full recount at every height.
+    let tip = store::chain::tip(db, "VRSC").await.unwrap().unwrap().height;
+    let heights: Vec<i64> = (1..=tip).collect();
+    let recorded = store::stats::at_heights(db, "VRSC", &heights)
+        .await
+        .unwrap();
+    assert_eq!(recorded.len() as i64, tip);
+    for row in &recorded {
+        let full = store::stats::supply_at(db, "VRSC", row.height)
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.staking_supply, row.active_subscribers),
+            full,
+            "height {}",
+            row.height
+        );
+    }
+    assert!(recorded.iter().any(|r| r.active_subscribers > 10));
     app.stop().await;
     sim.stop().await;
 }
