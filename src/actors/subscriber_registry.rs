@@ -495,7 +495,13 @@ impl RegistryCore {
         let cooling =
             subscribers::all_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
                 .await?;
-        evaluate.extend(cooling.into_iter().map(|s| s.identity_address));
+        // A cooling subscriber changes only when its cooldown is over (or its identity
+        // changes, which `changes` covers): evaluate just those, not every one every block.
+        evaluate.extend(cooling.into_iter().map(|s| s.identity_address).filter(|a| {
+            tracked
+                .get(a)
+                .is_none_or(|v| h - v.height >= COOLDOWN_BLOCKS)
+        }));
         if from == h {
             // The conditions changed at this height: everyone is evaluated again.
             evaluate.extend(tracked.keys().cloned());

@@ -513,6 +513,32 @@ pub fn mine(sim: &verusd_sim::Simulator, n: u32) -> i64 {
         .unwrap()
 }
 
+/// A child process that is killed when dropped, so a failing test never leaves a server
+/// running (CI once found a `coinstaker serve` orphaned by a test run).
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs `coinstaker serve` as a child process against `sim` on the database `url`, with
 /// `extra` lines added to the chain section and an optional `COINSTAKER_FAULT`; returns the
 /// child and the lines of its log.
@@ -522,7 +548,7 @@ pub fn serve(
     url: &str,
     extra: &str,
     fault: Option<&str>,
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let state = sim.call("sim_state", serde_json::json!([])).unwrap();
     let config = dir.join("pool.toml");
@@ -545,7 +571,7 @@ pub fn serve(
     if let Some(f) = fault {
         cmd.env("COINSTAKER_FAULT", f);
     }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = KillOnDrop(cmd.spawn().unwrap());
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
