@@ -201,29 +201,45 @@ pub async fn supply_step(
     if !boundary.is_empty() {
         let ids: Vec<&str> = boundary.iter().map(String::as_str).collect();
         let mut intervals: HashMap<String, Vec<(i64, Option<i64>)>> = HashMap::new();
-        for i in ei::Entity::find()
-            .filter(ei::Column::Chain.eq(chain))
-            .filter(ei::Column::IdentityAddress.is_in(ids.iter().copied()))
-            .all(db)
-            .await?
-        {
-            intervals
-                .entry(i.identity_address)
-                .or_default()
-                .push((i.from_height, i.to_height));
+        let mut outputs = Vec::new();
+        // In slices: thousands of identities can become eligible at one height.
+        for chunk in ids.chunks(500) {
+            for i in ei::Entity::find()
+                .filter(ei::Column::Chain.eq(chain))
+                .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?
+            {
+                intervals
+                    .entry(i.identity_address)
+                    .or_default()
+                    .push((i.from_height, i.to_height));
+            }
+            outputs.extend(
+                su::Entity::find()
+                    .filter(su::Column::Chain.eq(chain))
+                    .filter(su::Column::IdentityAddress.is_in(chunk.iter().copied()))
+                    .all(db)
+                    .await?,
+            );
         }
-        let outputs = su::Entity::find()
-            .filter(su::Column::Chain.eq(chain))
-            .filter(su::Column::IdentityAddress.is_in(ids.iter().copied()))
-            .all(db)
-            .await?;
+        let mut by_identity: HashMap<&str, Vec<&su::Model>> = HashMap::new();
+        for o in &outputs {
+            by_identity
+                .entry(o.identity_address.as_str())
+                .or_default()
+                .push(o);
+        }
         for id in &boundary {
             let ints = intervals.get(id).map(Vec::as_slice).unwrap_or_default();
             let (before, after) = (eligible(ints, height - 1), eligible(ints, height));
-            let mine = outputs.iter().filter(|o| &o.identity_address == id);
+            let mine = by_identity
+                .get(id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if before {
                 supply -= mine
-                    .clone()
+                    .iter()
                     .filter(|o| counting(o, height - 1))
                     .map(|o| o.amount)
                     .sum::<i64>();
@@ -231,6 +247,7 @@ pub async fn supply_step(
             }
             if after {
                 supply += mine
+                    .iter()
                     .filter(|o| counting(o, height))
                     .map(|o| o.amount)
                     .sum::<i64>();
