@@ -169,6 +169,14 @@ impl Bench {
         ));
     }
 
+    /// Starts the pool from height 1 and waits until it has processed the tip.
+    async fn start_and_catch_up(&mut self) {
+        let t = tip(&self.sim);
+        let since = Instant::now();
+        self.start(1);
+        self.wait(t, since).await;
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.pool.take() {
             child.kill().ok();
@@ -294,11 +302,7 @@ fn backend() -> String {
 
 async fn blocks(subscribers: usize, count: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
-    let t = tip(&b.sim);
-    let since = Instant::now();
-    b.start(1);
-    b.wait(t, since).await;
-    eprintln!("caught up to {t}");
+    b.start_and_catch_up().await;
     let mut seed = 42;
     // Warm-up.
     for _ in 0..3 {
@@ -363,9 +367,7 @@ async fn startup(subscribers: usize) {
 
 async fn catchup(missed: usize) {
     let (mut b, addresses) = Bench::new(100, 5).await;
-    let t = tip(&b.sim);
-    b.start(1);
-    b.wait(t, Instant::now()).await;
+    b.start_and_catch_up().await;
     b.kill();
     let mut seed = 7;
     for _ in 0..missed {
@@ -389,9 +391,7 @@ async fn catchup(missed: usize) {
 
 async fn maturity(subscribers: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
-    let t = tip(&b.sim);
-    b.start(1);
-    b.wait(t, Instant::now()).await;
+    b.start_and_catch_up().await;
     b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
     let staked = tip(&b.sim);
     b.sim.call("sim_generate", json!([149])).unwrap();
@@ -456,9 +456,7 @@ fn python() -> std::path::PathBuf {
 
 async fn reads(subscribers: usize, connections: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
-    let t = tip(&b.sim);
-    b.start(1);
-    b.wait(t, Instant::now()).await;
+    b.start_and_catch_up().await;
     // Some credits to read: a stake by the first subscriber, matured.
     b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
     b.sim.call("sim_generate", json!([150])).unwrap();
@@ -498,9 +496,7 @@ async fn reads(subscribers: usize, connections: usize) {
 
 async fn fanout(clients: usize) {
     let (mut b, addresses) = Bench::new(100, 5).await;
-    let t = tip(&b.sim);
-    b.start(1);
-    b.wait(t, Instant::now()).await;
+    b.start_and_catch_up().await;
     let ws = format!("{}/graphql", b.http.replace("http://", "ws://"));
     let mut child = Command::new(python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/clients/fanout.py"))
@@ -533,9 +529,7 @@ async fn fanout(clients: usize) {
 
 async fn serve(subscribers: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
-    let t = tip(&b.sim);
-    b.start(1);
-    b.wait(t, Instant::now()).await;
+    b.start_and_catch_up().await;
     println!("serving on {} (subscriber {} exists)", b.http, addresses[0]);
     println!("stdin: a line 'stake' mines a stake by the first subscriber; EOF stops");
     let stdin = std::io::stdin();

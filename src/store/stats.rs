@@ -103,6 +103,18 @@ pub async fn delete_from(
     Ok(())
 }
 
+/// Eligibility intervals that contain `height` (`from ≤ height < to`, `to` open when null).
+fn eligible_at(height: Height) -> sea_orm::Condition {
+    use entity::eligibility_interval as ei;
+    sea_orm::Condition::all()
+        .add(ei::Column::FromHeight.lte(height))
+        .add(
+            sea_orm::Condition::any()
+                .add(ei::Column::ToHeight.is_null())
+                .add(ei::Column::ToHeight.gt(height)),
+        )
+}
+
 /// The pool's eligible staking supply at `height` and how many subscribers are eligible then
 /// (DESIGN §3): outputs mined at or below `height − 150`, not spent before `height`, of
 /// identities inside an eligibility interval at `height`.
@@ -115,12 +127,7 @@ pub async fn supply_at(
     use sea_orm::Condition;
     let eligible: Vec<String> = ei::Entity::find()
         .filter(ei::Column::Chain.eq(chain))
-        .filter(ei::Column::FromHeight.lte(height))
-        .filter(
-            Condition::any()
-                .add(ei::Column::ToHeight.is_null())
-                .add(ei::Column::ToHeight.gt(height)),
-        )
+        .filter(eligible_at(height))
         .all(db)
         .await?
         .into_iter()
@@ -278,12 +285,7 @@ pub async fn supply_step(
             ei::Entity::find()
                 .filter(ei::Column::Chain.eq(chain))
                 .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
-                .filter(ei::Column::FromHeight.lte(height))
-                .filter(
-                    Condition::any()
-                        .add(ei::Column::ToHeight.is_null())
-                        .add(ei::Column::ToHeight.gt(height)),
-                )
+                .filter(eligible_at(height))
                 .all(db)
                 .await?
                 .into_iter()
