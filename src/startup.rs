@@ -186,14 +186,17 @@ impl Application {
         // A webhook seen for the first time gets the events from now on; one that ran before
         // resumes after the last event it acknowledged.
         for hook in &config.webhooks {
-            let deliverer = WebhookDeliverer::new(
-                hook.clone(),
-                db.clone(),
-                feed.watch(),
-                last_event,
-                metrics.clone(),
-            )
-            .start();
+            // Chain names are case-insensitive in the config; events carry the configured
+            // spelling of the `[[chain]]` section.
+            let mut hook = hook.clone();
+            hook.chain = hook
+                .chain
+                .as_deref()
+                .and_then(|c| config.chain(c))
+                .map(|c| c.name.clone());
+            let deliverer =
+                WebhookDeliverer::new(hook, db.clone(), feed.watch(), last_event, metrics.clone())
+                    .start();
             stoppers.push(deliverer.recipient());
         }
 

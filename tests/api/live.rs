@@ -578,7 +578,8 @@ async fn webhooks_survive_a_failing_restarted_receiver_and_a_restarted_pool() {
         url: format!("http://127.0.0.1:{port}/hook"),
         secret: Secret::new(SECRET),
         kinds: Vec::new(),
-        chain: None,
+        // Chain names are case-insensitive: the configured chain is "VRSC".
+        chain: Some("vrsc".into()),
         timeout_secs: 5,
         max_backoff_secs: 2,
     };
