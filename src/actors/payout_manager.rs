@@ -362,7 +362,7 @@ impl PayoutCore {
             );
             return Ok(Vec::new());
         }
-        if let Err(why) = ledger::check(&self.db, self.name()).await? {
+        if let Err(why) = ledger::check_snapshot(&self.db, self.name()).await? {
             log::error!("chain {}: {why}; payouts paused", self.name());
             settings::set_payouts_paused(&self.db, self.name(), true, Some(&why)).await?;
             return Ok(Vec::new());

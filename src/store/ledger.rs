@@ -272,6 +272,28 @@ pub async fn pending_balances(
         .collect())
 }
 
+/// [`check`] on one consistent snapshot of the books: its sums are read in a single
+/// repeatable-read transaction, so a payment confirmed or a stake credited between two of its
+/// reads cannot make the books look unbalanced (found by the 2,000-block run: a confirmation
+/// between reading the in-flight and the paid sums counted the payment twice).
+pub async fn check_snapshot(
+    db: &sea_orm::DatabaseConnection,
+    chain: &str,
+) -> StoreResult<Result<(), String>> {
+    use sea_orm::{DbBackend, IsolationLevel, TransactionTrait};
+    // SQLite: a read transaction reads one snapshot already (WAL); it has no isolation levels.
+    let txn = match db.get_database_backend() {
+        DbBackend::Sqlite => db.begin().await?,
+        _ => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+                .await?
+        }
+    };
+    let result = check(&txn, chain).await;
+    txn.rollback().await?;
+    result
+}
+
 /// The ledger check of DESIGN §5: Σ credits = Σ pending + Σ in flight (PLANNED, SUBMITTED,
 /// SENT) + Σ confirmed, the balances agree with the payments, and no balance is negative.
 /// `Err` says what is wrong.

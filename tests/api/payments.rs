@@ -133,7 +133,10 @@ async fn a_payout_cycle_pays_everyone_once() {
         assert_eq!((b.pending, b.in_flight, b.paid), (Sats(0), Sats(0), owed));
         assert_eq!(paid_on_chain(&sim, who), (owed.0, 1), "paid once, on chain");
     }
-    assert_eq!(store::ledger::check(db, "VRSC").await.unwrap(), Ok(()));
+    assert_eq!(
+        store::ledger::check_snapshot(db, "VRSC").await.unwrap(),
+        Ok(())
+    );
     let reply = app.graphql(&format!("{{ subscriber(identity: \"{alice}\") {{ paidTotal pendingBalance payments {{ edges {{ node {{ status txid }} }} }} }} pool {{ totalPaid payoutsPaused }} }}")).await;
     assert_eq!(
         reply["data"]["subscriber"]["paidTotal"],
@@ -259,7 +262,7 @@ async fn crash_case(fault: &str, restart_daemon: bool) {
         );
     }
     assert_eq!(
-        store::ledger::check(&conn, "VRSC").await.unwrap(),
+        store::ledger::check_snapshot(&conn, "VRSC").await.unwrap(),
         Ok(()),
         "{fault}"
     );
@@ -419,7 +422,10 @@ async fn a_two_thousand_block_run_balances_to_the_satoshi() {
         .unwrap();
     app.wait_processed(tip).await;
 
-    assert_eq!(store::ledger::check(db, "VRSC").await.unwrap(), Ok(()));
+    assert_eq!(
+        store::ledger::check_snapshot(db, "VRSC").await.unwrap(),
+        Ok(())
+    );
     let matured = store::stakes::with_status(db, "VRSC", coinstaker::domain::StakeStatus::Matured)
         .await
         .unwrap();
