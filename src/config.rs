@@ -32,6 +32,36 @@ pub struct Config {
     /// Endpoints that receive every event as a signed POST.
     #[serde(rename = "webhook", default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// More than one instance on one database.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: instances sharing one PostgreSQL or MySQL database. Each chain is followed and
+/// paid by the one instance holding its lease; the others serve the API and take over when
+/// the leader's lease runs out.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This instance's name, unique among the instances (default: `<hostname>:<port>`). An
+    /// instance restarted under the same name takes its lease back at once.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// The URL where this instance's API is reached, named to clients by followers
+    /// (default: `http://<http.bind>`).
+    #[serde(default)]
+    pub advertise_url: Option<String>,
+    /// Seconds without a renewal after which a follower takes a lease over (renewed every
+    /// third of it); default 15.
+    #[serde(default)]
+    pub lease_secs: Option<u64>,
+}
+
+impl ClusterConfig {
+    /// The lease duration.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_secs.unwrap_or(15))
+    }
 }
 
 /// `[notifier]`
@@ -131,6 +161,13 @@ pub struct HttpConfig {
     /// Serve GraphiQL at `/graphiql`.
     #[serde(default = "default_true")]
     pub graphiql: bool,
+    /// Serve the built-in dashboard at `/`.
+    #[serde(default = "default_true")]
+    pub dashboard: bool,
+    /// Serve the dashboard's files from this directory instead of the copies built into the
+    /// binary (to work on the page without rebuilding).
+    #[serde(default)]
+    pub dashboard_dir: Option<PathBuf>,
     /// SHA-256 hashes (lowercase hex) of the admin tokens; `coinstaker admin-token` makes one.
     #[serde(default)]
     pub admin_token_sha256: Vec<TokenHash>,
@@ -154,6 +191,8 @@ impl Default for HttpConfig {
         HttpConfig {
             bind: default_bind(),
             graphiql: true,
+            dashboard: true,
+            dashboard_dir: None,
             admin_token_sha256: Vec::new(),
             max_body_bytes: default_max_body_bytes(),
             max_complexity: default_max_complexity(),
@@ -551,6 +590,27 @@ impl Config {
             return Err(invalid(
                 "notifier".into(),
                 "buffer and poll_interval_ms must be at least 1 (defaults 1024 and 200)".into(),
+            ));
+        }
+        if self
+            .cluster
+            .lease_secs
+            .is_some_and(|s| !(3..=3600).contains(&s))
+        {
+            return Err(invalid(
+                "cluster.lease_secs".into(),
+                "must be between 3 and 3600 seconds (default 15)".into(),
+            ));
+        }
+        if self
+            .cluster
+            .instance
+            .as_ref()
+            .is_some_and(|i| i.is_empty() || i.len() > 128)
+        {
+            return Err(invalid(
+                "cluster.instance".into(),
+                "an instance name has 1 to 128 characters".into(),
             ));
         }
         let mut names = HashSet::new();

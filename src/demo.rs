@@ -215,6 +215,7 @@ fn print_banner(url: &str, params: &Params, interval: Duration) {
         params.name,
         interval.as_secs_f64()
     );
+    println!("  dashboard  {url}/");
     println!("  GraphiQL   {url}/graphiql");
     println!("  GraphQL    {url}/graphql");
     println!("  health     {url}/healthz");

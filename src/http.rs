@@ -1,5 +1,5 @@
 //! HTTP routes: `POST /graphql`, GraphQL subscriptions over WebSocket on `GET /graphql`,
-//! `/graphiql`, `/healthz` and `/metrics`.
+//! `/graphiql`, `/healthz`, `/metrics` and the dashboard at `/`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
@@ -22,6 +22,11 @@ pub fn configure(
     state: web::Data<AppState>,
 ) {
     let graphiql = state.config.http.graphiql;
+    let dashboard = state
+        .config
+        .http
+        .dashboard
+        .then(|| state.config.http.dashboard_dir.clone());
     cfg.app_data(schema).app_data(state).service(
         web::resource("/graphql")
             .route(web::post().to(graphql))
@@ -35,6 +40,9 @@ pub fn configure(
         .route("/metrics", web::get().to(metrics));
     if graphiql {
         cfg.route("/graphiql", web::get().to(graphiql_page));
+    }
+    if let Some(dir) = dashboard {
+        crate::dashboard::configure(cfg, dir);
     }
 }
 
@@ -240,6 +248,9 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Reads the books of every chain into the metrics (at each scrape).
+/// Blocks the luck metrics look back over (about a day on VRSC).
+const LUCK_WINDOW: i64 = 1440;
+
 async fn refresh_books(state: &AppState) -> Result<(), store::StoreError> {
     for chain in &state.config.chains {
         let name = chain.name.as_str();
@@ -253,6 +264,10 @@ async fn refresh_books(state: &AppState) -> Result<(), store::StoreError> {
             .saturating_add(totals.in_flight_total.0);
         let payments = store::payments::count_by_status(&state.db, name).await?;
         let stakes = store::stakes::count_by_status(&state.db, name).await?;
+        let processed = store::chain::processed_height(&state.db, name).await?;
+        let (expected, found) =
+            store::stats::luck(&state.db, name, processed - LUCK_WINDOW + 1, processed).await?;
+        state.metrics.set_luck(name, expected, found);
         state
             .metrics
             .set_books(name, supply, liabilities, &payments, &stakes);

@@ -36,6 +36,7 @@ fn seconds_histogram() -> Histogram {
 pub struct Metrics {
     registry: Arc<Registry>,
     daemon_up: Family<ChainLabel, Gauge>,
+    leader: Family<ChainLabel, Gauge>,
     tip_height: Family<ChainLabel, Gauge>,
     processed_height: Family<ChainLabel, Gauge>,
     rpc_failures: Family<ChainLabel, Counter>,
@@ -46,6 +47,8 @@ pub struct Metrics {
     staking: Family<ChainLabel, Gauge>,
     network_supply: Family<ChainLabel, Gauge>,
     pool_supply: Family<ChainLabel, Gauge>,
+    expected_stakes: Family<ChainLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    found_stakes: Family<ChainLabel, Gauge>,
     zmq_gaps: Family<ChainLabel, Counter>,
     block_seconds: Family<ChainLabel, Histogram>,
     graphql_seconds: Histogram,
@@ -75,6 +78,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("coinstaker");
         let daemon_up = Family::<ChainLabel, Gauge>::default();
+        let leader = Family::<ChainLabel, Gauge>::default();
         let tip_height = Family::<ChainLabel, Gauge>::default();
         let processed_height = Family::<ChainLabel, Gauge>::default();
         let rpc_failures = Family::<ChainLabel, Counter>::default();
@@ -90,6 +94,11 @@ impl Metrics {
             "webhook_failures",
             "Failed webhook delivery attempts (each is retried)",
             webhook_failures.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this instance holds the chain's lease (follows and pays it)",
+            leader.clone(),
         );
         registry.register(
             "daemon_up",
@@ -120,6 +129,19 @@ impl Metrics {
         let staking = Family::<ChainLabel, Gauge>::default();
         let network_supply = Family::<ChainLabel, Gauge>::default();
         let pool_supply = Family::<ChainLabel, Gauge>::default();
+        let expected_stakes =
+            Family::<ChainLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let found_stakes = Family::<ChainLabel, Gauge>::default();
+        registry.register(
+            "expected_stakes",
+            "Stakes the pool was expected to find in the last 1,440 processed blocks whose network staking supply is known (Σ pool supply / network supply over staked blocks); compare with found_stakes for luck",
+            expected_stakes.clone(),
+        );
+        registry.register(
+            "found_stakes",
+            "Stakes the pool found (not stale) in the same blocks as expected_stakes",
+            found_stakes.clone(),
+        );
         let zmq_gaps = Family::<ChainLabel, Counter>::default();
         let block_seconds =
             Family::<ChainLabel, Histogram>::new_with_constructor(seconds_histogram as fn() -> _);
@@ -181,6 +203,8 @@ impl Metrics {
             staking,
             network_supply,
             pool_supply,
+            expected_stakes,
+            found_stakes,
             zmq_gaps,
             block_seconds,
             graphql_seconds,
@@ -189,6 +213,7 @@ impl Metrics {
             payments,
             stakes,
             daemon_up,
+            leader,
             tip_height,
             processed_height,
             rpc_failures,
@@ -269,6 +294,16 @@ impl Metrics {
         }
     }
 
+    /// Records the luck window: stakes expected and found.
+    pub fn set_luck(&self, chain: &str, expected: f64, found: i64) {
+        self.expected_stakes
+            .get_or_create(&Self::label(chain))
+            .set(expected);
+        self.found_stakes
+            .get_or_create(&Self::label(chain))
+            .set(found);
+    }
+
     /// Counts a subscription as open until the guard is dropped.
     pub fn subscription_opened(&self) -> SubscriptionGuard {
         self.subscriptions.inc();
@@ -289,6 +324,13 @@ impl Metrics {
         ChainLabel {
             chain: chain.to_owned(),
         }
+    }
+
+    /// Records whether this instance leads the chain.
+    pub fn set_leader(&self, chain: &str, leader: bool) {
+        self.leader
+            .get_or_create(&Self::label(chain))
+            .set(i64::from(leader));
     }
 
     /// Records a daemon probe.

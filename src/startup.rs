@@ -12,18 +12,13 @@ use actix::Actor;
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context as _;
 
-use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
 use crate::actors::events::Shutdown;
 use crate::actors::notifier::Notifier;
-use crate::actors::payout_manager::{PayoutCore, PayoutManager};
-use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
-use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
-use crate::actors::webhooks::WebhookDeliverer;
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
-use crate::daemon::zmq::ZmqListener;
 use crate::graphql;
 use crate::health::{DaemonStatus, Health, run_daemon_probe};
+use crate::leader::{ChainParts, Leadership, LeaseKeeper};
 use crate::metrics::Metrics;
 use crate::state::{AppState, ChainRuntime};
 use crate::store;
@@ -33,30 +28,9 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     state: AppState,
-    listeners: Vec<ZmqListener>,
     stoppers: Vec<actix::Recipient<Shutdown>>,
-}
-
-/// Forwards ZMQ notifications of one chain to its watcher as `Wake`s.
-fn spawn_zmq(
-    chain: &str,
-    url: &str,
-    watcher: actix::Addr<ChainWatcher>,
-    metrics: Metrics,
-) -> anyhow::Result<ZmqListener> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let listener = ZmqListener::spawn(chain, url, tx)
-        .with_context(|| format!("chain {chain}: cannot open the ZMQ socket {url}"))?;
-    let name = chain.to_owned();
-    actix_web::rt::spawn(async move {
-        while let Some(notification) = rx.recv().await {
-            if notification.anomaly.is_some() {
-                metrics.zmq_gap(&name);
-            }
-            watcher.do_send(Wake);
-        }
-    });
-    Ok(listener)
+    stop_keepers: tokio::sync::watch::Sender<bool>,
+    keepers: Vec<actix_web::rt::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -80,7 +54,6 @@ impl Application {
         let health = Health::new(config.chains.iter().map(|c| c.name.as_str()));
         let metrics = Metrics::new();
         let mut runtimes = HashMap::new();
-        let mut listeners = Vec::new();
         let mut stoppers: Vec<actix::Recipient<Shutdown>> = Vec::new();
         for chain in &config.chains {
             store::chain::ensure_chain(&db, &chain.name).await?;
@@ -112,50 +85,11 @@ impl Application {
                         metrics.clone(),
                         Duration::from_secs(chain.poll_interval_secs),
                     ));
-                    let shared = Arc::new(chain.clone());
-                    let shared_for_payouts = Arc::clone(&shared);
-                    let mut core =
-                        RegistryCore::new(Arc::clone(&shared), db.clone(), Arc::clone(&rpc));
-                    core.load().await?;
-                    let registry = SubscriberRegistry::new(core).start();
-                    let tracker =
-                        StakeTracker::new(TrackerCore::new(Arc::clone(&shared), db.clone()))
-                            .start();
-                    let watcher = ChainWatcher::new(WatcherParts {
-                        chain: shared,
-                        db: db.clone(),
-                        rpc: Arc::clone(&rpc),
-                        registry: registry.clone(),
-                        tracker: tracker.clone(),
-                        health: health.clone(),
-                        metrics: metrics.clone(),
-                    })
-                    .start();
-                    if let Some(url) = &chain.zmq_block_url {
-                        listeners.push(spawn_zmq(
-                            &chain.name,
-                            url,
-                            watcher.clone(),
-                            metrics.clone(),
-                        )?);
-                    }
-                    stoppers.push(watcher.clone().recipient());
-                    stoppers.push(registry.clone().recipient());
-                    stoppers.push(tracker.recipient());
-                    let payouts = PayoutManager::new(PayoutCore::new(
-                        Arc::clone(&shared_for_payouts),
-                        db.clone(),
-                        Arc::clone(&rpc),
-                        metrics.clone(),
-                    ))
-                    .start();
-                    stoppers.push(payouts.clone().recipient());
                     runtimes.insert(
                         chain.name.clone(),
                         ChainRuntime {
                             rpc,
-                            registry,
-                            payouts,
+                            leadership: Leadership::default(),
                         },
                     );
                 }
@@ -183,23 +117,6 @@ impl Application {
             Duration::from_millis(config.notifier.poll_interval_ms),
         );
         stoppers.push(notifier.start().recipient());
-        // A webhook seen for the first time gets the events from now on; one that ran before
-        // resumes after the last event it acknowledged.
-        for hook in &config.webhooks {
-            // Chain names are case-insensitive in the config; events carry the configured
-            // spelling of the `[[chain]]` section.
-            let mut hook = hook.clone();
-            hook.chain = hook
-                .chain
-                .as_deref()
-                .and_then(|c| config.chain(c))
-                .map(|c| c.name.clone());
-            let deliverer =
-                WebhookDeliverer::new(hook, db.clone(), feed.watch(), last_event, metrics.clone())
-                    .start();
-            stoppers.push(deliverer.recipient());
-        }
-
         let state = AppState {
             config: Arc::clone(&config),
             db,
@@ -224,13 +141,78 @@ impl Application {
             .first()
             .copied()
             .context("the HTTP server bound no address")?;
-        log::info!("listening on http://{addr} (GraphQL at /graphql, health at /healthz)");
+        log::info!(
+            "listening on http://{addr} (dashboard at /, GraphQL at /graphql, health at /healthz)"
+        );
+
+        // Each chain is followed by the instance holding its lease (this one, when it runs
+        // alone). A webhook is delivered by the leader of its chain (of the first chain when
+        // it has none). A webhook seen for the first time gets the events from now on; one
+        // that ran before resumes after the last event it acknowledged.
+        let instance = config.cluster.instance.clone().unwrap_or_else(|| {
+            if config.http.bind.port() == 0 && config.database.url.backend() != "sqlite" {
+                log::warn!(
+                    "http.bind has port 0 and cluster.instance is not set: every such instance is named the same; set cluster.instance when several instances share the database"
+                );
+            }
+            crate::leader::default_instance_name(config.http.bind.port())
+        });
+        let url = config
+            .cluster
+            .advertise_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let (stop_keepers, stop) = tokio::sync::watch::channel(false);
+        let mut keepers = Vec::new();
+        let first_chain = config.chains.first().map(|c| c.name.clone());
+        for chain in &config.chains {
+            let Some(runtime) = state.chains.get(&chain.name) else {
+                continue;
+            };
+            let webhooks = config
+                .webhooks
+                .iter()
+                .filter_map(|hook| {
+                    // Chain names are case-insensitive in the config; events carry the
+                    // configured spelling of the `[[chain]]` section.
+                    let mut hook = hook.clone();
+                    hook.chain = hook
+                        .chain
+                        .as_deref()
+                        .and_then(|c| config.chain(c))
+                        .map(|c| c.name.clone());
+                    let owner = hook.chain.clone().or_else(|| first_chain.clone());
+                    (owner.as_deref() == Some(chain.name.as_str())).then_some(hook)
+                })
+                .collect();
+            let keeper = LeaseKeeper {
+                parts: ChainParts {
+                    chain: Arc::new(chain.clone()),
+                    db: state.db.clone(),
+                    rpc: Arc::clone(&runtime.rpc),
+                    health: state.health.clone(),
+                    metrics: state.metrics.clone(),
+                    webhooks,
+                    events: state.feed.watch(),
+                    last_event,
+                },
+                instance: instance.clone(),
+                url: url.clone(),
+                lease: config.cluster.lease(),
+                leadership: runtime.leadership.clone(),
+            };
+            let mut first = crate::leader::KeeperState::default();
+            let wait = keeper.tick(&mut first).await;
+            keepers.push(actix_web::rt::spawn(keeper.run(first, wait, stop.clone())));
+        }
+        log::info!("instance {instance} ({url})");
         Ok(Application {
             server: server.run(),
             addr,
             state,
-            listeners,
             stoppers,
+            stop_keepers,
+            keepers,
         })
     }
 
@@ -252,11 +234,14 @@ impl Application {
     /// Serves until the server is stopped (Ctrl-C, SIGTERM or `handle().stop()`).
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // The keepers stop their chains' actors and release the leases (so another instance
+        // takes over at once).
+        let _ = self.stop_keepers.send(true);
+        for keeper in self.keepers {
+            let _ = keeper.await;
+        }
         for actor in &self.stoppers {
             actor.do_send(Shutdown);
-        }
-        for listener in self.listeners {
-            listener.stop();
         }
         self.state.db.clone().close().await.ok();
         log::info!("stopped");

@@ -3,15 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix::Addr;
 use sea_orm::DatabaseConnection;
 
 use crate::actors::notifier::EventFeed;
-use crate::actors::payout_manager::PayoutManager;
-use crate::actors::subscriber_registry::SubscriberRegistry;
 use crate::config::{ChainConfig, Config};
 use crate::daemon::rpc::RpcClient;
 use crate::health::Health;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 
 /// Everything a request handler may read. Cheap to clone.
@@ -37,10 +35,8 @@ pub struct AppState {
 pub struct ChainRuntime {
     /// The daemon (read-only calls such as `checkIdentity`).
     pub rpc: Arc<RpcClient>,
-    /// The registry (writes: subscribe, ban, conditions).
-    pub registry: Addr<SubscriberRegistry>,
-    /// The payout manager (writes: run and pause payouts).
-    pub payouts: Addr<PayoutManager>,
+    /// Whether this instance leads the chain, and its actors when it does.
+    pub leadership: Leadership,
 }
 
 /// Well-known chain i-addresses, used until the daemon has told us (`getinfo` → `chainid`).

@@ -12,6 +12,7 @@ pub mod credit;
 pub mod eligibility_interval;
 pub mod event;
 pub mod identity_version;
+pub mod leader_lease;
 pub mod ledger_entry;
 pub mod payment;
 pub mod payment_output;

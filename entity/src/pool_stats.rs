@@ -12,6 +12,7 @@ pub struct Model {
     pub staking_supply: i64,
     pub active_subscribers: i32,
     pub network_staking_supply: Option<i64>,
+    pub proof_of_stake: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

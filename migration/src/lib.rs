@@ -15,6 +15,48 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_initial;
 mod m20261124_000002_stake_coinbase;
 mod m20261124_000003_webhook;
+mod m20261125_000004_lease_and_luck;
+
+/// Creates a table unless it exists. A migration cut off half-way (the process killed) runs
+/// again at the next start with part of its work already done — on PostgreSQL its transaction
+/// was rolled back, but SQLite and MySQL run migrations without one (and MySQL commits each DDL
+/// statement by itself) — so every step must be safe to repeat. (Forcing a transaction on
+/// MySQL left one open on the migrating connection, holding metadata locks.)
+pub(crate) async fn create_table_once(
+    manager: &SchemaManager<'_>,
+    mut stmt: TableCreateStatement,
+) -> Result<(), DbErr> {
+    stmt.if_not_exists();
+    manager.create_table(stmt).await
+}
+
+/// Creates index `name` on `table` unless it exists (see [`create_table_once`]).
+pub(crate) async fn create_index_once(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    name: &str,
+    stmt: IndexCreateStatement,
+) -> Result<(), DbErr> {
+    if manager.has_index(table, name).await? {
+        return Ok(());
+    }
+    manager.create_index(stmt).await
+}
+
+/// Adds column `name` to `table` unless it exists (see [`create_table_once`]).
+pub(crate) async fn add_column_once(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    name: &str,
+    column: ColumnDef,
+) -> Result<(), DbErr> {
+    if manager.has_column(table, name).await? {
+        return Ok(());
+    }
+    manager
+        .alter_table(Table::alter().table(table).add_column(column).take())
+        .await
+}
 
 /// The ordered list of coinstaker's migrations.
 pub struct Migrator;
@@ -26,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261124_000002_stake_coinbase::Migration),
             Box::new(m20261124_000003_webhook::Migration),
+            Box::new(m20261125_000004_lease_and_luck::Migration),
         ]
     }
 }

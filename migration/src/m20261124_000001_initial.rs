@@ -66,7 +66,7 @@ fn index(
     table: &'static str,
     cols: &[&'static str],
     unique: bool,
-) -> IndexCreateStatement {
+) -> (&'static str, String, IndexCreateStatement) {
     let mut stmt = Index::create();
     stmt.name(name).table(table);
     for col in cols {
@@ -75,7 +75,7 @@ fn index(
     if unique {
         stmt.unique();
     }
-    stmt.take()
+    (table, name.to_owned(), stmt.take())
 }
 
 #[async_trait::async_trait]
@@ -352,7 +352,7 @@ impl MigrationTrait for Migration {
                 .take(),
         ];
         for table in tables {
-            manager.create_table(table).await?;
+            crate::create_table_once(manager, table).await?;
         }
 
         let indexes = [
@@ -465,15 +465,22 @@ impl MigrationTrait for Migration {
                 true,
             ),
         ];
-        for stmt in indexes {
-            manager.create_index(stmt).await?;
+        for (table, name, stmt) in indexes {
+            crate::create_index_once(manager, table, &name, stmt).await?;
         }
         // The event id counter must exist before the first event-writing transaction:
         // updating this row is what serialises event ids in commit order.
-        manager
-            .get_connection()
-            .execute_unprepared("INSERT INTO counter (name, value) VALUES ('event', 0)")
+        let db = manager.get_connection();
+        let existing = db
+            .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+                manager.get_database_backend(),
+                "SELECT value FROM counter WHERE name = 'event'",
+            ))
             .await?;
+        if existing.is_none() {
+            db.execute_unprepared("INSERT INTO counter (name, value) VALUES ('event', 0)")
+                .await?;
+        }
         Ok(())
     }
 

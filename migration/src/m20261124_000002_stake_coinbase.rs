@@ -10,24 +10,25 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table("stake")
-                    .add_column(string_len_null("coinbase_txid", 64))
-                    .take(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_stake_coinbase")
-                    .table("stake")
-                    .col("chain")
-                    .col("coinbase_txid")
-                    .take(),
-            )
-            .await
+        crate::add_column_once(
+            manager,
+            "stake",
+            "coinbase_txid",
+            string_len_null("coinbase_txid", 64),
+        )
+        .await?;
+        crate::create_index_once(
+            manager,
+            "stake",
+            "ix_stake_coinbase",
+            Index::create()
+                .name("ix_stake_coinbase")
+                .table("stake")
+                .col("chain")
+                .col("coinbase_txid")
+                .take(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -23,19 +23,19 @@ fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let b = manager.get_database_backend();
-        manager
-            .create_table(
-                Table::create()
-                    .table("webhook_state")
-                    .col(string_len("name", 64).primary_key())
-                    .col(big_integer("cursor"))
-                    .col(integer("attempts"))
-                    .col(text_null("last_error"))
-                    .col(big_integer("delivered"))
-                    .col(ts(b, "updated_at"))
-                    .take(),
-            )
-            .await
+        crate::create_table_once(
+            manager,
+            Table::create()
+                .table("webhook_state")
+                .col(string_len("name", 64).primary_key())
+                .col(big_integer("cursor"))
+                .col(integer("attempts"))
+                .col(text_null("last_error"))
+                .col(big_integer("delivered"))
+                .col(ts(b, "updated_at"))
+                .take(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

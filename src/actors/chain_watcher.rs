@@ -33,6 +33,7 @@ use crate::config::ChainConfig;
 use crate::daemon::Backoff;
 use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::OPTION_ID_STAKING;
+use crate::domain::Sats;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::store::chain::{self as chain_store, BlockRef};
@@ -62,6 +63,8 @@ pub struct WatcherParts {
     pub health: Health,
     /// Metrics.
     pub metrics: Metrics,
+    /// The last network staking supply asked, and when.
+    pub network_supply: Arc<std::sync::Mutex<Option<(Instant, Sats)>>>,
 }
 
 /// The actor.
@@ -212,6 +215,38 @@ async fn check_staking(parts: &WatcherParts) {
     }
 }
 
+/// How long one `getmininginfo` answer stands for the network's staking supply: blocks come a
+/// minute apart, so each live block normally asks; a burst of blocks asks once.
+const NETWORK_SUPPLY_FRESH: Duration = Duration::from_secs(10);
+
+/// The network's staking supply now (`getmininginfo`), asked at most every
+/// [`NETWORK_SUPPLY_FRESH`]; `None` when the daemon does not answer.
+async fn network_supply(parts: &WatcherParts) -> Option<Sats> {
+    let cached = parts
+        .network_supply
+        .lock()
+        .ok()
+        .and_then(|c| *c)
+        .filter(|(at, _)| at.elapsed() < NETWORK_SUPPLY_FRESH)
+        .map(|(_, supply)| supply);
+    if cached.is_some() {
+        return cached;
+    }
+    match parts.rpc.get_mining_info().await {
+        Ok(info) => {
+            let supply = Sats(info.stakingsupply.0.0);
+            if let Ok(mut c) = parts.network_supply.lock() {
+                *c = Some((Instant::now(), supply));
+            }
+            Some(supply)
+        }
+        Err(e) => {
+            log::debug!("chain {}: getmininginfo: {e}", parts.chain.name);
+            None
+        }
+    }
+}
+
 /// Processes every height up to the daemon's tip, handling reorganisations.
 async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     let name = &parts.chain.name;
@@ -245,19 +280,20 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             continue;
         }
         depth = 0;
+        // At the tip, the daemon's staking supply is the network's as of this block: kept
+        // with the block's statistics for the luck metric. Behind the tip it is not.
+        let network_staking_supply = if next == tip {
+            network_supply(parts).await
+        } else {
+            None
+        };
         // The registry first (who is eligible), then the tracker (stakes and work read that).
-        parts
-            .registry
-            .send(BlockConnected {
-                block: Arc::clone(&block),
-            })
-            .await??;
-        parts
-            .tracker
-            .send(BlockConnected {
-                block: Arc::clone(&block),
-            })
-            .await??;
+        let message = BlockConnected {
+            block: Arc::clone(&block),
+            network_staking_supply,
+        };
+        parts.registry.send(message.clone()).await??;
+        parts.tracker.send(message).await??;
         let record = BlockRef {
             height: next,
             hash,

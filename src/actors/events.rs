@@ -16,6 +16,8 @@ use crate::daemon::types::{Block, Tx};
 pub struct BlockConnected {
     /// The block with its transactions (`getblock … 2`).
     pub block: Arc<Block<Tx>>,
+    /// The network's staking supply, asked when the block is the daemon's tip (live).
+    pub network_staking_supply: Option<crate::domain::Sats>,
 }
 
 /// The processed tip left the main chain (a reorganisation); undo what it did.

@@ -42,6 +42,11 @@ use crate::store::{chain as chain_store, settings, subscribers};
 
 /// The network fee of one payment transaction, paid by the pool identity.
 pub const NETWORK_FEE: Sats = Sats(10_000);
+/// Blocks a wallet transaction may be mined in after it is made (verusd's default
+/// `-txexpirydelta`).
+const WALLET_EXPIRY_BLOCKS: i64 = 20;
+/// A payout cycle waits while the pool is more blocks than this behind the daemon's tip.
+const CATCH_UP_MARGIN_BLOCKS: i64 = 5;
 /// Coinbase outputs are spendable after this many confirmations.
 const COINBASE_MATURITY: i64 = 100;
 
@@ -51,6 +56,7 @@ pub struct PayoutCore {
     db: DatabaseConnection,
     rpc: Arc<RpcClient>,
     metrics: Metrics,
+    fence: crate::store::lease::Fence,
 }
 
 impl PayoutCore {
@@ -60,13 +66,22 @@ impl PayoutCore {
         db: DatabaseConnection,
         rpc: Arc<RpcClient>,
         metrics: Metrics,
+        fence: crate::store::lease::Fence,
     ) -> PayoutCore {
         PayoutCore {
             chain,
             db,
             rpc,
             metrics,
+            fence,
         }
+    }
+
+    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
+    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        self.fence.check(&txn).await?;
+        Ok(txn)
     }
 
     fn name(&self) -> &str {
@@ -97,7 +112,7 @@ impl PayoutCore {
 
     /// Moves a payment to FAILED and gives its outputs back to the pending balances.
     async fn fail(&self, mut p: Payment, why: String, tip: Height) -> Result<(), ActorError> {
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         self.post_all(&txn, &p, LedgerKind::PaymentFailed, tip)
             .await?;
         log::warn!(
@@ -106,18 +121,20 @@ impl PayoutCore {
             p.id,
             p.total
         );
+        let from = p.status;
         p.status = PaymentStatus::Failed;
         p.error = Some(why);
-        payments::update(&txn, &p).await?;
+        payments::update(&txn, &p, from).await?;
         txn.commit().await?;
         Ok(())
     }
 
     async fn mark_sent(&self, mut p: Payment, txid: String, tip: Height) -> Result<(), ActorError> {
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
+        let from = p.status;
         p.status = PaymentStatus::Sent;
         p.txid = Some(txid.clone());
-        payments::update(&txn, &p).await?;
+        payments::update(&txn, &p, from).await?;
         let outputs: Vec<serde_json::Value> = p
             .outputs
             .iter()
@@ -133,10 +150,10 @@ impl PayoutCore {
                 self.name(),
                 EventKind::PaymentSent,
                 format!(
-                    "payment {} sent: {} to {} identities in {txid}",
+                    "payment {} sent: {} to {} in {txid}",
                     p.id,
                     p.total,
-                    p.outputs.len()
+                    crate::domain::count_of(p.outputs.len(), "identity", "identities")
                 ),
             )
         };
@@ -281,12 +298,12 @@ impl PayoutCore {
                                 confirmations >= i64::from(self.chain.payment_confirmations);
                             match (p.status, confirmed) {
                                 (PaymentStatus::Sent, true) => {
-                                    let txn = crate::store::begin_write(&self.db).await?;
+                                    let txn = self.begin().await?;
                                     self.post_all(&txn, &q, LedgerKind::PaymentConfirmed, tip)
                                         .await?;
                                     q.status = PaymentStatus::Confirmed;
                                     q.confirmed_height = Some(tip);
-                                    payments::update(&txn, &q).await?;
+                                    payments::update(&txn, &q, p.status).await?;
                                     txn.commit().await?;
                                     log::info!("chain {}: payment {} confirmed", self.name(), q.id);
                                 }
@@ -295,15 +312,19 @@ impl PayoutCore {
                                         < COINBASE_MATURITY =>
                                 {
                                     // Its block was disconnected: back to SENT until it confirms again.
-                                    let txn = crate::store::begin_write(&self.db).await?;
+                                    let txn = self.begin().await?;
                                     self.post_all(&txn, &q, LedgerKind::PaymentUnconfirmed, tip)
                                         .await?;
                                     q.status = PaymentStatus::Sent;
                                     q.confirmed_height = None;
-                                    payments::update(&txn, &q).await?;
+                                    payments::update(&txn, &q, p.status).await?;
                                     txn.commit().await?;
                                 }
-                                _ if q != p => payments::update(&self.db, &q).await?,
+                                _ if q != p => {
+                                    let txn = self.begin().await?;
+                                    payments::update(&txn, &q, p.status).await?;
+                                    txn.commit().await?;
+                                }
                                 _ => {}
                             }
                         }
@@ -419,6 +440,17 @@ impl PayoutCore {
             }
             return Ok(out);
         }
+        // Behind the daemon's tip (catching up), a plan would be stale before it is sent: this
+        // cycle is skipped (and counts as run; the next comes after the payout interval).
+        let tip = i64::try_from(self.rpc.get_block_count().await?).unwrap_or(i64::MAX);
+        if tip > planned_height + CATCH_UP_MARGIN_BLOCKS {
+            log::info!(
+                "chain {}: processed height {planned_height} is behind the tip {tip}; this payout cycle is skipped",
+                self.name()
+            );
+            settings::mark_cycle(&self.db, self.name()).await?;
+            return Ok(Vec::new());
+        }
         let mut available = self.spendable().await?;
         for batch in batches {
             let total: Sats = batch.iter().map(|(_, s)| *s).sum();
@@ -433,7 +465,7 @@ impl PayoutCore {
             }
             available = available.checked_sub(needed).unwrap_or_default();
             // PLANNED: outputs fixed and balances moved, in one transaction.
-            let txn = crate::store::begin_write(&self.db).await?;
+            let txn = self.begin().await?;
             let id = payments::insert_planned(&txn, self.name(), planned_height, &batch).await?;
             let mut p = payments::get(&txn, id)
                 .await?
@@ -442,6 +474,23 @@ impl PayoutCore {
                 .await?;
             txn.commit().await?;
             crate::fault::point("payout-after-planned", planned_height);
+            // A plan the chain has moved on from is not sent: its transaction (which the wallet
+            // lets be mined for WALLET_EXPIRY_BLOCKS) could land after the payment timed out,
+            // failed and had its balances paid again. It stays PLANNED and fails at the timeout.
+            let tip = i64::try_from(self.rpc.get_block_count().await?).unwrap_or(i64::MAX);
+            if tip + WALLET_EXPIRY_BLOCKS
+                >= planned_height + i64::from(self.chain.payment_timeout_blocks)
+            {
+                log::warn!(
+                    "chain {}: payment {id} planned at height {planned_height} is not sent at tip {tip}: too late to be mined before its timeout; it fails then and is planned again",
+                    self.name()
+                );
+                out.push(p);
+                continue;
+            }
+            // Still the leader? A paused or cut-off instance must not send what a new leader
+            // now owns (its PLANNED payment is resolved from the chain). Checked last.
+            self.fence.check(&self.db).await?;
             let outputs: Vec<SendOutput> = batch
                 .iter()
                 .map(|(a, s)| SendOutput {
@@ -458,11 +507,13 @@ impl PayoutCore {
                     crate::fault::point("payout-after-send", planned_height);
                     p.status = PaymentStatus::Submitted;
                     p.opid = Some(opid.clone());
-                    payments::update(&self.db, &p).await?;
+                    let txn = self.begin().await?;
+                    payments::update(&txn, &p, PaymentStatus::Planned).await?;
+                    txn.commit().await?;
                     log::info!(
-                        "chain {}: payment {id} submitted: {total} to {} identities (operation {opid})",
+                        "chain {}: payment {id} submitted: {total} to {} (operation {opid})",
                         self.name(),
-                        batch.len()
+                        crate::domain::count_of(batch.len(), "identity", "identities")
                     );
                     crate::fault::point("payout-after-submitted", planned_height);
                 }
@@ -496,7 +547,7 @@ impl PayoutCore {
         reason: Option<String>,
         audit_entry: &AuditEntry,
     ) -> Result<(), ActorError> {
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_payouts_paused(&txn, self.name(), paused, reason.as_deref()).await?;
         txn.commit().await?;

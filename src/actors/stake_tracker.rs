@@ -47,12 +47,24 @@ pub const COINBASE_MATURITY: Height = 100;
 pub struct TrackerCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
+    fence: crate::store::lease::Fence,
 }
 
 impl TrackerCore {
     /// A tracker for `chain`.
-    pub fn new(chain: Arc<ChainConfig>, db: DatabaseConnection) -> TrackerCore {
-        TrackerCore { chain, db }
+    pub fn new(
+        chain: Arc<ChainConfig>,
+        db: DatabaseConnection,
+        fence: crate::store::lease::Fence,
+    ) -> TrackerCore {
+        TrackerCore { chain, db, fence }
+    }
+
+    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
+    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        self.fence.check(&txn).await?;
+        Ok(txn)
     }
 
     fn name(&self) -> &str {
@@ -278,11 +290,11 @@ impl TrackerCore {
             &s,
             h,
             format!(
-                "stake {} at height {} matured: {} credited to {} identities, {} kept by the pool",
+                "stake {} at height {} matured: {} credited to {}, {} kept by the pool",
                 s.block_hash,
                 s.height,
                 credited,
-                credits.len(),
+                crate::domain::count_of(credits.len(), "identity", "identities"),
                 keep
             ),
         ));
@@ -290,7 +302,11 @@ impl TrackerCore {
     }
 
     /// Applies a connected block (after the registry committed it).
-    pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
+    pub async fn connect(
+        &mut self,
+        block: &Block<Tx>,
+        network_staking_supply: Option<Sats>,
+    ) -> Result<(), ActorError> {
         let h = block.height;
         if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
             if height == h && hash == block.hash {
@@ -306,7 +322,7 @@ impl TrackerCore {
                 cursor = (cursor.0 - 1, prev);
             }
         }
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         let mut out = Vec::new();
         let mut rounds_changed_after: Option<Height> = None;
 
@@ -361,7 +377,8 @@ impl TrackerCore {
                 height: h,
                 staking_supply: supply,
                 active_subscribers: active,
-                network_staking_supply: None,
+                network_staking_supply,
+                proof_of_stake: block.is_stake(),
             },
         )
         .await?;
@@ -475,7 +492,7 @@ impl TrackerCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         let mut out = Vec::new();
         let mut rounds_changed = false;
         stats::delete_from(&txn, self.name(), height).await?;
@@ -552,7 +569,12 @@ impl Handler<BlockConnected> for StakeTracker {
     type Result = ResponseFuture<Result<(), ActorError>>;
     fn handle(&mut self, msg: BlockConnected, _: &mut Self::Context) -> Self::Result {
         let core = Arc::clone(&self.core);
-        Box::pin(async move { core.lock().await.connect(&msg.block).await })
+        Box::pin(async move {
+            core.lock()
+                .await
+                .connect(&msg.block, msg.network_staking_supply)
+                .await
+        })
     }
 }
 

@@ -88,11 +88,42 @@ fn vin_from(vin: &Vin, who: &str) -> bool {
             .is_some_and(|a| a.iter().any(|x| x == who))
 }
 
+/// Changes to the tracked map, undone in reverse order when their transaction fails.
+#[derive(Default)]
+struct Undo(Vec<(String, Option<IdentityVersion>)>);
+
+impl Undo {
+    /// Sets (or, with `None`, removes) `key`, remembering what it was.
+    fn set(
+        &mut self,
+        map: &mut HashMap<String, IdentityVersion>,
+        key: &str,
+        value: Option<IdentityVersion>,
+    ) {
+        let old = match value {
+            Some(v) => map.insert(key.to_owned(), v),
+            None => map.remove(key),
+        };
+        self.0.push((key.to_owned(), old));
+    }
+
+    /// Puts the map back as it was before the first `set`.
+    fn rollback(self, map: &mut HashMap<String, IdentityVersion>) {
+        for (key, old) in self.0.into_iter().rev() {
+            match old {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+    }
+}
+
 /// The registry's logic; the actor serialises access to it.
 pub struct RegistryCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
     rpc: Arc<RpcClient>,
+    fence: crate::store::lease::Fence,
     tracked: HashMap<String, IdentityVersion>,
 }
 
@@ -102,13 +133,22 @@ impl RegistryCore {
         chain: Arc<ChainConfig>,
         db: DatabaseConnection,
         rpc: Arc<RpcClient>,
+        fence: crate::store::lease::Fence,
     ) -> RegistryCore {
         RegistryCore {
             chain,
             db,
             rpc,
+            fence,
             tracked: HashMap::new(),
         }
+    }
+
+    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
+    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        self.fence.check(&txn).await?;
+        Ok(txn)
     }
 
     fn name(&self) -> &str {
@@ -429,26 +469,46 @@ impl RegistryCore {
                 (a, utxos)
             })
             .collect();
-        let mut tracked = self.tracked.clone();
         let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
         for v in &changes {
-            if let Some(old) = tracked.remove(&v.facts.address) {
-                previous.insert(v.facts.address.clone(), old);
+            if let Some(old) = self.tracked.get(&v.facts.address) {
+                previous.insert(v.facts.address.clone(), old.clone());
             } else if let Some(old) =
                 identities::at(&self.db, self.name(), &v.facts.address, h - 1).await?
             {
                 previous.insert(v.facts.address.clone(), old);
             }
-            if self.lists_pool(&v.facts) {
-                tracked.insert(v.facts.address.clone(), v.clone());
-            }
         }
-
-        let txn = crate::store::begin_write(&self.db).await?;
+        // The tracked map changes in place; the undo log puts it back if the block's
+        // transaction fails (cloning the whole map every block cost time and memory in
+        // proportion to the number of subscribers).
+        let mut undo = Undo::default();
         for v in &changes {
+            let value = self.lists_pool(&v.facts).then(|| v.clone());
+            undo.set(&mut self.tracked, &v.facts.address, value);
+        }
+        let result = self.connect_write(block, &changes, &seeds, &previous).await;
+        if result.is_err() {
+            undo.rollback(&mut self.tracked);
+        }
+        result
+    }
+
+    /// The transaction of [`RegistryCore::connect`], with the tracked map already updated.
+    async fn connect_write(
+        &self,
+        block: &Block<Tx>,
+        changes: &[IdentityVersion],
+        seeds: &[(String, Vec<Utxo>)],
+        previous: &HashMap<String, IdentityVersion>,
+    ) -> Result<(), ActorError> {
+        let h = block.height;
+        let tracked = &self.tracked;
+        let txn = self.begin().await?;
+        for v in changes {
             identities::record(&txn, self.name(), v).await?;
         }
-        for (identity, seed) in &seeds {
+        for (identity, seed) in seeds {
             utxos::delete_identity(&txn, self.name(), identity).await?;
             utxos::insert(&txn, self.name(), seed).await?;
         }
@@ -517,22 +577,14 @@ impl RegistryCore {
         evaluate.dedup();
         let mut out = Vec::new();
         for identity in &evaluate {
-            self.evaluate(
-                &txn,
-                identity,
-                h,
-                &tracked,
-                previous.get(identity),
-                &mut out,
-            )
-            .await?;
+            self.evaluate(&txn, identity, h, tracked, previous.get(identity), &mut out)
+                .await?;
         }
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
         crate::fault::point("registry-before-commit", h);
         txn.commit().await?;
         crate::fault::point("registry-after-commit", h);
-        self.tracked = tracked;
         for e in &out {
             log::info!("chain {}: height {h}: {}", self.name(), e.message);
         }
@@ -550,7 +602,7 @@ impl RegistryCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         utxos::undo_height(&txn, self.name(), height).await?;
         let changed = identities::delete_at(&txn, self.name(), height).await?;
         let undone = subscribers::undo_height(&txn, self.name(), height).await?;
@@ -578,14 +630,13 @@ impl RegistryCore {
                 });
             }
         }
-        let mut tracked = self.tracked.clone();
+        // Applied to the tracked map once committed.
+        let mut updates: Vec<(&String, Option<IdentityVersion>)> = Vec::new();
         for identity in &changed {
             match identities::at(&txn, self.name(), identity, Height::MAX).await? {
-                Some(v) if self.lists_pool(&v.facts) => {
-                    tracked.insert(identity.clone(), v);
-                }
+                Some(v) if self.lists_pool(&v.facts) => updates.push((identity, Some(v))),
                 _ => {
-                    tracked.remove(identity);
+                    updates.push((identity, None));
                     utxos::delete_identity(&txn, self.name(), identity).await?;
                 }
             }
@@ -593,7 +644,12 @@ impl RegistryCore {
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
         txn.commit().await?;
-        self.tracked = tracked;
+        for (identity, version) in updates {
+            match version {
+                Some(v) => self.tracked.insert(identity.clone(), v),
+                None => self.tracked.remove(identity),
+            };
+        }
         log::info!(
             "chain {}: height {height}: block {hash} disconnected; its subscriber changes undone",
             self.name()
@@ -624,35 +680,51 @@ impl RegistryCore {
                 .iter()
                 .map(|r| r.identity.identityaddress.clone())
                 .collect();
-            let mut seeded = self.seed_utxos_many(&addresses, at).await?;
-            let mut tracked = self.tracked.clone();
-            let txn = crate::store::begin_write(&self.db).await?;
-            let mut out = Vec::new();
-            for reply in chunk {
-                let facts = facts_of(reply);
-                let address = facts.address.clone();
-                let version = IdentityVersion {
-                    height: reply.blockheight,
-                    txid: reply.txid.clone(),
-                    name: reply.identity.name.clone(),
-                    facts,
-                };
-                tracked.insert(address.clone(), version.clone());
-                identities::record(&txn, self.name(), &version).await?;
-                utxos::delete_identity(&txn, self.name(), &address).await?;
-                utxos::insert(
-                    &txn,
-                    self.name(),
-                    &seeded.remove(&address).unwrap_or_default(),
-                )
-                .await?;
-                self.evaluate(&txn, &address, at, &tracked, None, &mut out)
-                    .await?;
+            let seeded = self.seed_utxos_many(&addresses, at).await?;
+            let mut undo = Undo::default();
+            let result = self.track_chunk(chunk, seeded, at, &mut undo).await;
+            if result.is_err() {
+                undo.rollback(&mut self.tracked);
             }
-            events::append(&txn, &out).await?;
-            txn.commit().await?;
-            self.tracked = tracked;
+            result?;
         }
+        Ok(())
+    }
+
+    /// One chunk of [`RegistryCore::track_many`] in one transaction; `undo` records the
+    /// changes to the tracked map.
+    async fn track_chunk(
+        &mut self,
+        chunk: &[IdentityReply],
+        mut seeded: HashMap<String, Vec<Utxo>>,
+        at: Height,
+        undo: &mut Undo,
+    ) -> Result<(), ActorError> {
+        let txn = self.begin().await?;
+        let mut out = Vec::new();
+        for reply in chunk {
+            let facts = facts_of(reply);
+            let address = facts.address.clone();
+            let version = IdentityVersion {
+                height: reply.blockheight,
+                txid: reply.txid.clone(),
+                name: reply.identity.name.clone(),
+                facts,
+            };
+            undo.set(&mut self.tracked, &address, Some(version.clone()));
+            identities::record(&txn, self.name(), &version).await?;
+            utxos::delete_identity(&txn, self.name(), &address).await?;
+            utxos::insert(
+                &txn,
+                self.name(),
+                &seeded.remove(&address).unwrap_or_default(),
+            )
+            .await?;
+            self.evaluate(&txn, &address, at, &self.tracked, None, &mut out)
+                .await?;
+        }
+        events::append(&txn, &out).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -761,7 +833,7 @@ impl RegistryCore {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
         let from = at + 1;
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
         let mut out = Vec::new();
         if banned && current.status != SubscriberStatus::Banned {
@@ -827,7 +899,7 @@ impl RegistryCore {
             Some(v) => v.settings,
             None => self.chain.settings(),
         };
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(
             &txn,
@@ -863,7 +935,7 @@ impl RegistryCore {
             None => self.chain.settings(),
         };
         let next = PoolSettings { fee, ..current };
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(&txn, self.name(), at + 1, &next, SettingsSource::Admin).await?;
         txn.commit().await?;
@@ -896,7 +968,7 @@ impl RegistryCore {
             .ok_or_else(|| {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
-        let txn = crate::store::begin_write(&self.db).await?;
+        let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_subscriber_fee(&txn, self.name(), identity, at + 1, fee).await?;
         txn.commit().await?;
@@ -1249,5 +1321,47 @@ impl Handler<UpdateConditions> for SubscriberRegistry {
                 .update_conditions(msg.conditions, &msg.audit)
                 .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn version(address: &str, height: Height) -> IdentityVersion {
+        IdentityVersion {
+            height,
+            txid: format!("tx{height}"),
+            name: address.to_owned(),
+            facts: IdentityFacts {
+                address: address.to_owned(),
+                flags: 0,
+                timelock: 0,
+                primary_addresses: Vec::new(),
+                minimum_signatures: 1,
+                revocation_authority: String::new(),
+                recovery_authority: String::new(),
+                revoked_status: false,
+            },
+        }
+    }
+
+    #[test]
+    fn undo_puts_the_tracked_map_back_as_it_was() {
+        let mut map: HashMap<String, IdentityVersion> = HashMap::new();
+        map.insert("a".into(), version("a", 1));
+        map.insert("b".into(), version("b", 2));
+        let before = map.clone();
+        let mut undo = Undo::default();
+        undo.set(&mut map, "a", Some(version("a", 10))); // changed
+        undo.set(&mut map, "a", None); // then removed in the same block
+        undo.set(&mut map, "b", None); // removed
+        undo.set(&mut map, "c", Some(version("c", 11))); // added
+        undo.set(&mut map, "c", Some(version("c", 12))); // and changed again
+        assert_eq!(map.len(), 1);
+        assert_eq!(map["c"].height, 12);
+        undo.rollback(&mut map);
+        assert_eq!(map, before);
     }
 }

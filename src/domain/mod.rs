@@ -20,3 +20,8 @@ pub use work::Work;
 
 /// A block height. Verus heights fit easily in `u32`; `i64` matches the database columns.
 pub type Height = i64;
+
+/// `1 identity`, `2 identities`: a count with its noun, for log and event messages.
+pub fn count_of(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

@@ -94,6 +94,30 @@ pub fn runtime<'a>(ctx: &'a Context<'_>, chain: &ChainConfig) -> Result<&'a Chai
     })
 }
 
+/// The chain's SubscriberRegistry when this instance leads the chain; else `UNAVAILABLE`
+/// naming the leader.
+pub fn registry(
+    runtime: &ChainRuntime,
+) -> Result<actix::Addr<crate::actors::subscriber_registry::SubscriberRegistry>> {
+    runtime
+        .leadership
+        .actors()
+        .map(|(registry, _)| registry)
+        .map_err(|why| api_error(Code::Unavailable, why))
+}
+
+/// The chain's PayoutManager when this instance leads the chain; else `UNAVAILABLE` naming
+/// the leader.
+pub fn payouts(
+    runtime: &ChainRuntime,
+) -> Result<actix::Addr<crate::actors::payout_manager::PayoutManager>> {
+    runtime
+        .leadership
+        .actors()
+        .map(|(_, payouts)| payouts)
+        .map_err(|why| api_error(Code::Unavailable, why))
+}
+
 /// The most items one page may ask for.
 pub const MAX_PAGE: i32 = 500;
 

@@ -59,6 +59,13 @@ pub fn store_error(err: StoreError) -> Error {
                 "the database is unavailable; try again shortly",
             )
         }
+        StoreError::LeaseLost(e) | StoreError::Conflict(e) => {
+            log::warn!("{e}");
+            api_error(
+                Code::Unavailable,
+                "this instance no longer leads the chain; send the request to the leader",
+            )
+        }
         StoreError::Corrupt(e) => {
             log::error!("corrupt data while answering a query: {e}");
             api_error(

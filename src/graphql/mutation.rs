@@ -90,7 +90,7 @@ impl MutationRoot {
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
         let check = args::ask(
-            &runtime.registry,
+            &args::registry(runtime)?,
             Subscribe {
                 identity: arg.for_daemon(),
             },
@@ -127,7 +127,7 @@ impl MutationRoot {
             })?;
         let runtime = args::runtime(ctx, chain)?;
         let row = args::ask(
-            &runtime.registry,
+            &args::registry(runtime)?,
             SetMinPayout {
                 identity: current.identity_address,
                 amount: amount.0,
@@ -162,7 +162,11 @@ impl MutationRoot {
             .map_or_else(|| chain.conditions.clone(), |v| v.settings.conditions);
         let conditions = input.apply(current)?;
         let runtime = args::runtime(ctx, chain)?;
-        let applied = args::ask(&runtime.registry, UpdateConditions { conditions, audit }).await?;
+        let applied = args::ask(
+            &args::registry(runtime)?,
+            UpdateConditions { conditions, audit },
+        )
+        .await?;
         Ok(PoolConditions(applied))
     }
 
@@ -185,7 +189,7 @@ impl MutationRoot {
             serde_json::json!({"feePercent": fee_percent}),
         )?;
         let runtime = args::runtime(ctx, chain)?;
-        args::ask(&runtime.registry, SetPoolFee { fee, audit }).await?;
+        args::ask(&args::registry(runtime)?, SetPoolFee { fee, audit }).await?;
         Ok(Pool::new(chain))
     }
 
@@ -222,7 +226,7 @@ impl MutationRoot {
             })?;
         let runtime = args::runtime(ctx, chain)?;
         let row = args::ask(
-            &runtime.registry,
+            &args::registry(runtime)?,
             SetSubscriberFee {
                 identity: current.identity_address,
                 fee,
@@ -250,7 +254,7 @@ impl MutationRoot {
             serde_json::json!({"dryRun": dry_run}),
         )?;
         let runtime = args::runtime(ctx, chain)?;
-        let planned = args::ask(&runtime.payouts, RunPayouts { dry_run, audit }).await?;
+        let planned = args::ask(&args::payouts(runtime)?, RunPayouts { dry_run, audit }).await?;
         Ok(planned.into_iter().map(Payment).collect())
     }
 
@@ -272,7 +276,7 @@ impl MutationRoot {
         )?;
         let runtime = args::runtime(ctx, chain)?;
         args::ask(
-            &runtime.payouts,
+            &args::payouts(runtime)?,
             PausePayouts {
                 paused,
                 reason,
@@ -312,7 +316,7 @@ impl MutationRoot {
             })?;
         let runtime = args::runtime(ctx, chain)?;
         let row = args::ask(
-            &runtime.registry,
+            &args::registry(runtime)?,
             SetBanned {
                 identity: current.identity_address,
                 banned,

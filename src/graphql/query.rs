@@ -277,7 +277,19 @@ impl QueryRoot {
         let rows = store::stats::at_heights(&state.db, &chain.name, &heights)
             .await
             .map_err(store_error)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let staked: std::collections::HashSet<i64> =
+            store::stakes::heights_between(&state.db, &chain.name, from, to)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .collect();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let found = i32::from(staked.contains(&r.height));
+                PoolStats::new(r, found)
+            })
+            .collect())
     }
 
     /// Checks an identity against the pool's conditions as of the processed height; changes

@@ -221,7 +221,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
         chain: Option<String>,
         #[graphql(
-            desc = "The cursor of the last event already seen (`Event.cursor` or an edge cursor of the `events` query); omitted = live events only."
+            desc = "The cursor of the last event already seen (`Event.cursor` or an edge cursor of the `events` query); `\"0\"` = from the first event; omitted = live events only."
         )]
         after: Option<String>,
         #[graphql(desc = "Only these kinds; omitted or empty = every kind.")] kinds: Option<

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod chain;
 pub mod events;
 pub mod identities;
+pub mod lease;
 pub mod ledger;
 pub mod payments;
 pub mod settings;
@@ -34,6 +35,13 @@ pub enum StoreError {
     /// A stored value is not what the schema promises (hand-edited or corrupt rows).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// This instance lost the leader lease: another instance follows the chain now; the
+    /// transaction was rolled back.
+    #[error("{0}")]
+    LeaseLost(String),
+    /// A row changed since it was read (another instance moved it); nothing was written.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Result of a store function.

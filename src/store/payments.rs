@@ -6,6 +6,8 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 
+use sea_orm::sea_query::Expr;
+
 use super::{StoreError, StoreResult, now, parse_stored};
 use crate::domain::{Height, PaymentStatus, Sats};
 
@@ -150,23 +152,38 @@ pub async fn linked_txids(db: &impl ConnectionTrait, chain: &str) -> StoreResult
     Ok(rows.into_iter().flatten().collect())
 }
 
-/// Moves a payment to `status` with the fields that come with it.
-pub async fn update(db: &impl ConnectionTrait, p: &Payment) -> StoreResult<()> {
-    let mut am: payment::ActiveModel = payment::Entity::find_by_id(p.id)
-        .one(db)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt(format!("payment {} vanished", p.id)))?
-        .into();
-    am.status = Set(p.status.as_str().to_owned());
-    am.opid = Set(p.opid.clone());
-    am.txid = Set(p.txid.clone());
-    am.sent_height = Set(p.sent_height);
-    am.confirmed_height = Set(p.confirmed_height);
-    am.expiry_height = Set(p.expiry_height);
-    am.error = Set(p.error.clone());
-    am.updated_at = Set(now());
-    am.update(db).await?;
-    Ok(())
+/// Moves a payment from status `from` (as the caller read it) to `p.status`, with the fields
+/// that come with it. When the stored status is no longer `from` — another instance (a new
+/// leader) moved it meanwhile — nothing is written and [`StoreError::Conflict`] rolls the
+/// caller's transaction back, so a stale view never overwrites a newer one.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    p: &Payment,
+    from: PaymentStatus,
+) -> StoreResult<()> {
+    use payment::Column as C;
+    let moved = payment::Entity::update_many()
+        .col_expr(C::Status, Expr::value(p.status.as_str()))
+        .col_expr(C::Opid, Expr::value(p.opid.clone()))
+        .col_expr(C::Txid, Expr::value(p.txid.clone()))
+        .col_expr(C::SentHeight, Expr::value(p.sent_height))
+        .col_expr(C::ConfirmedHeight, Expr::value(p.confirmed_height))
+        .col_expr(C::ExpiryHeight, Expr::value(p.expiry_height))
+        .col_expr(C::Error, Expr::value(p.error.clone()))
+        .col_expr(C::UpdatedAt, Expr::value(now()))
+        .filter(C::Id.eq(p.id))
+        .filter(C::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    if moved.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "payment {} is no longer {} (another instance moved it)",
+            p.id,
+            from.as_str()
+        )))
+    }
 }
 
 /// How many payments of `chain` are in each status.

@@ -155,6 +155,24 @@ pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> StoreResult<Option<Sta
         .transpose()
 }
 
+/// Heights in `from ..= to` where the pool found a stake that is not stale.
+pub async fn heights_between(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    from: Height,
+    to: Height,
+) -> StoreResult<Vec<Height>> {
+    Ok(stake::Entity::find()
+        .select_only()
+        .column(stake::Column::Height)
+        .filter(stake::Column::Chain.eq(chain))
+        .filter(stake::Column::Height.between(from, to))
+        .filter(stake::Column::Status.ne(StakeStatus::Stale.as_str()))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?)
+}
+
 /// Stakes with `status`, oldest first.
 pub async fn with_status(
     db: &impl ConnectionTrait,

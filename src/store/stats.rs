@@ -21,6 +21,8 @@ pub struct PoolStats {
     pub active_subscribers: i32,
     /// The network's staking supply, when the daemon reported it live.
     pub network_staking_supply: Option<Sats>,
+    /// Whether the block was staked (by anyone) rather than mined.
+    pub proof_of_stake: bool,
 }
 
 impl From<pool_stats::Model> for PoolStats {
@@ -30,6 +32,7 @@ impl From<pool_stats::Model> for PoolStats {
             staking_supply: Sats(m.staking_supply),
             active_subscribers: m.active_subscribers,
             network_staking_supply: m.network_staking_supply.map(Sats),
+            proof_of_stake: m.proof_of_stake,
         }
     }
 }
@@ -42,6 +45,7 @@ pub async fn record(db: &impl ConnectionTrait, chain: &str, s: &PoolStats) -> St
         staking_supply: Set(s.staking_supply.0),
         active_subscribers: Set(s.active_subscribers),
         network_staking_supply: Set(s.network_staking_supply.map(|v| v.0)),
+        proof_of_stake: Set(s.proof_of_stake),
     };
     use pool_stats::Column as C;
     pool_stats::Entity::insert(row)
@@ -51,12 +55,48 @@ pub async fn record(db: &impl ConnectionTrait, chain: &str, s: &PoolStats) -> St
                     C::StakingSupply,
                     C::ActiveSubscribers,
                     C::NetworkStakingSupply,
+                    C::ProofOfStake,
                 ])
                 .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// The pool's luck over `from ..= to`, counting only blocks whose network staking supply is
+/// known: the stakes it was expected to find (Σ pool supply / network supply over the staked
+/// blocks) and the stakes it found there that are not stale.
+pub async fn luck(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    from: Height,
+    to: Height,
+) -> StoreResult<(f64, i64)> {
+    use pool_stats::Column as C;
+    let rows = pool_stats::Entity::find()
+        .filter(C::Chain.eq(chain))
+        .filter(C::Height.between(from, to))
+        .filter(C::NetworkStakingSupply.is_not_null())
+        .all(db)
+        .await?;
+    let mut expected = 0.0;
+    let mut known = std::collections::HashSet::new();
+    for r in &rows {
+        known.insert(r.height);
+        if let (true, Some(network)) = (r.proof_of_stake, r.network_staking_supply)
+            && network > 0
+        {
+            // A ratio for a gauge, not an amount.
+            expected += (r.staking_supply as f64 / network as f64).min(1.0);
+        }
+    }
+    let found = super::stakes::heights_between(db, chain, from, to)
+        .await?
+        .into_iter()
+        .filter(|h| known.contains(h))
+        .count();
+    Ok((expected, i64::try_from(found).unwrap_or(i64::MAX)))
 }
 
 /// The newest statistics row.

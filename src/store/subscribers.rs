@@ -123,8 +123,9 @@ pub struct StatusChange<'a> {
 }
 
 /// Creates or updates the subscriber and appends the change to its history.
-/// `joined_height` is set on entering COOLING_DOWN from outside the pool, `left_height` on
-/// leaving (LEFT or BANNED).
+/// `joined_height` is set on entering the pool (COOLING_DOWN, or ACTIVE at once for an
+/// identity found already past its cooldown) from outside it, `left_height` on leaving (LEFT
+/// or BANNED).
 pub async fn set_status(
     db: &impl ConnectionTrait,
     change: &StatusChange<'_>,
@@ -144,13 +145,17 @@ pub async fn set_status(
         change.status,
         SubscriberStatus::Left | SubscriberStatus::Banned
     );
+    let entering = matches!(
+        change.status,
+        SubscriberStatus::CoolingDown | SubscriberStatus::Active
+    );
     let model = match existing {
         Some(m) => {
             let was_in = matches!(
                 parse_stored(&m.status, SubscriberStatus::parse, "subscriber status")?,
                 SubscriberStatus::CoolingDown | SubscriberStatus::Active
             );
-            let joined = if !was_in && change.status == SubscriberStatus::CoolingDown {
+            let joined = if !was_in && entering {
                 Some(change.height)
             } else {
                 m.joined_height
@@ -170,7 +175,7 @@ pub async fn set_status(
             am.update(db).await?
         }
         None => {
-            let joined = (change.status == SubscriberStatus::CoolingDown).then_some(change.height);
+            let joined = entering.then_some(change.height);
             subscriber::ActiveModel {
                 id: Default::default(),
                 chain: Set(change.chain.to_owned()),

@@ -37,6 +37,14 @@ async fn without_a_daemon_the_server_runs_and_says_so() {
 async fn healthy_daemon_and_pool_fields() {
     let daemon = sim().await;
     daemon.with_node(|n| n.chain.generate(12));
+    // Stakers outside the pool: the network's staking supply the daemon reports.
+    daemon
+        .call("sim_setexternalsupply", json!(["40000"]))
+        .unwrap();
+    assert_eq!(
+        daemon.call("getmininginfo", json!([])).unwrap()["stakingsupply"].as_f64(),
+        Some(40000.0)
+    );
     let mut app = spawn_app(&daemon.rpc_url).await;
     let body = eventually(10, || async {
         let (status, body) = app.get("/healthz").await;
@@ -69,7 +77,8 @@ async fn healthy_daemon_and_pool_fields() {
     assert_eq!(pool["processedHeight"], 12);
     assert_eq!(pool["subscriberCount"], 0);
     assert_eq!(pool["stakingSupply"], "0.00000000");
-    assert_eq!(pool["networkStakingSupply"], serde_json::Value::Null);
+    // Kept with the block processed at the tip (live).
+    assert_eq!(pool["networkStakingSupply"], "40000.00000000");
     assert_eq!(pool["payoutsPaused"], false);
     assert_eq!(
         pool["conditions"],

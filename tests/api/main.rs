@@ -5,8 +5,11 @@
 mod support;
 
 mod cli;
+mod cluster;
 mod config;
 mod daemon;
+mod dashboard;
+mod faults;
 mod fixtures;
 mod hardening;
 mod http;

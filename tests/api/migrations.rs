@@ -96,3 +96,37 @@ async fn timestamps_go_beyond_2038() {
         .unwrap();
     assert_eq!(read.created_at, far);
 }
+
+/// MySQL commits each DDL statement by itself: a process killed after a migration's changes
+/// but before its version was recorded runs it again at the next start. Every migration is
+/// safe to repeat (the fault-injection run found the first one was not).
+#[tokio::test]
+async fn a_migration_whose_version_was_not_recorded_runs_again() {
+    let test_db = TestDb::new(false).await;
+    let db = test_db.connect().await;
+    Migrator::up(&db, None).await.unwrap();
+    let applied = Migrator::get_applied_migrations(&db).await.unwrap().len();
+    assert!(applied >= 4);
+    // Forget every version, as if each migration had been cut off just before recording it.
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "DELETE FROM seaql_migrations")
+        .await
+        .unwrap();
+    assert_eq!(
+        Migrator::get_pending_migrations(&db).await.unwrap().len(),
+        applied
+    );
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(
+        Migrator::get_pending_migrations(&db).await.unwrap().len(),
+        0
+    );
+    // The event counter row exists once, still at 0.
+    let counters = counter::Entity::find().all(&db).await.unwrap();
+    assert_eq!(
+        counters
+            .iter()
+            .map(|c| (c.name.as_str(), c.value))
+            .collect::<Vec<_>>(),
+        vec![("event", 0)]
+    );
+}

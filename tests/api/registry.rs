@@ -726,3 +726,39 @@ async fn an_id_staking_chain_is_refused_and_other_chains_go_on() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn an_identity_found_past_its_cooldown_has_the_height_it_joined_at() {
+    let sim = sim().await;
+    let carol = register(&sim, "carol", json!({}));
+    sim.call("sim_fund", json!([carol, "500"])).unwrap();
+    let tip = mine(&sim, 170);
+    // The pool starts long after carol listed its address: she is ACTIVE at once.
+    let mut app = spawn_app_with(
+        TestDb::new(true).await,
+        pool_for(&sim, tip as u32),
+        &sim.rpc_url,
+    )
+    .await;
+    app.wait_processed(tip).await;
+    let reply = app
+        .graphql(&format!(
+            "{{ subscriber(identity: \"{carol}\") {{ status joinedHeight }} events(first: 50) {{ nodes {{ kind height identityAddress }} }} }}"
+        ))
+        .await;
+    let joined_event = reply["data"]["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "SUBSCRIBER_JOINED" && e["identityAddress"] == carol.as_str())
+        .map(|e| e["height"].clone());
+    assert!(joined_event.is_some(), "{reply}");
+    assert_eq!(reply["data"]["subscriber"]["status"], "ACTIVE", "{reply}");
+    assert_eq!(
+        Some(reply["data"]["subscriber"]["joinedHeight"].clone()),
+        joined_event,
+        "joinedHeight is the height of its SUBSCRIBER_JOINED event: {reply}"
+    );
+    app.stop().await;
+    sim.stop().await;
+}

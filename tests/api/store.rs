@@ -614,6 +614,7 @@ async fn stats_and_audit() {
             staking_supply: Sats::coins(h * 10),
             active_subscribers: h as i32,
             network_staking_supply: (h % 2 == 0).then_some(Sats::coins(1000)),
+            proof_of_stake: h % 3 == 0,
         };
         stats::record(&db, "VRSC", &s).await.unwrap();
     }
@@ -630,6 +631,10 @@ async fn stats_and_audit() {
         vec![2, 3, 4]
     );
     assert_eq!(range[0].network_staking_supply, Some(Sats::coins(1000)));
+    assert_eq!(
+        range.iter().map(|s| s.proof_of_stake).collect::<Vec<_>>(),
+        vec![false, true, false]
+    );
     stats::delete_from(&db, "VRSC", 4).await.unwrap();
     assert_eq!(
         stats::latest(&db, "VRSC").await.unwrap().map(|s| s.height),
@@ -647,4 +652,39 @@ async fn stats_and_audit() {
     let recent = audit::recent(&db, 10).await.unwrap();
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0].0, entry);
+}
+
+#[tokio::test]
+async fn a_payment_moves_only_from_the_status_its_writer_read() {
+    use coinstaker::domain::PaymentStatus;
+    use coinstaker::store::payments;
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let id = payments::insert_planned(&db, "VRSC", 10, &[("iAlice".into(), Sats::coins(2))])
+        .await
+        .unwrap();
+    let planned = payments::get(&db, id).await.unwrap().unwrap();
+    // A new leader marks it SENT.
+    let mut sent = planned.clone();
+    sent.status = PaymentStatus::Sent;
+    sent.txid = Some("ab".repeat(32));
+    payments::update(&db, &sent, PaymentStatus::Planned)
+        .await
+        .unwrap();
+    // The old leader's stale write (it read PLANNED) changes nothing.
+    let mut stale = planned.clone();
+    stale.status = PaymentStatus::Submitted;
+    stale.opid = Some("opid-1".into());
+    let err = payments::update(&db, &stale, PaymentStatus::Planned)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, coinstaker::store::StoreError::Conflict(_)),
+        "{err:?}"
+    );
+    let now = payments::get(&db, id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.status, now.txid, now.opid),
+        (PaymentStatus::Sent, sent.txid, None)
+    );
 }

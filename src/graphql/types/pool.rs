@@ -1,6 +1,7 @@
 //! `Pool` and `PoolConditions`.
 
 use async_graphql::{Context, Object, Result};
+use tokio::sync::OnceCell;
 
 use crate::config::ChainConfig;
 use crate::domain::{Conditions, PoolSettings, SubscriberStatus};
@@ -10,8 +11,16 @@ use crate::state::{AppState, known_chain_id};
 use crate::store;
 
 /// A staking pool on one chain: what a newcomer needs to join, and how the pool is doing.
+///
+/// Several fields read the same rows (the totals, the latest statistics, the processed height,
+/// the payout state): each is read at most once per `Pool` object, that is, once per request,
+/// however many of its fields the request asks for.
 pub struct Pool {
     chain: ChainConfig,
+    totals: OnceCell<store::ledger::PoolTotals>,
+    latest: OnceCell<Option<store::stats::PoolStats>>,
+    processed: OnceCell<i64>,
+    payout_state: OnceCell<store::settings::PayoutState>,
 }
 
 impl Pool {
@@ -19,7 +28,37 @@ impl Pool {
     pub fn new(chain: &ChainConfig) -> Pool {
         Pool {
             chain: chain.clone(),
+            totals: OnceCell::new(),
+            latest: OnceCell::new(),
+            processed: OnceCell::new(),
+            payout_state: OnceCell::new(),
         }
+    }
+
+    async fn totals(&self, ctx: &Context<'_>) -> Result<&store::ledger::PoolTotals> {
+        let state = ctx.data::<AppState>()?;
+        self.totals
+            .get_or_try_init(|| store::ledger::pool_totals(&state.db, self.name()))
+            .await
+            .map_err(store_error)
+    }
+
+    async fn latest(&self, ctx: &Context<'_>) -> Result<Option<&store::stats::PoolStats>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(self
+            .latest
+            .get_or_try_init(|| store::stats::latest(&state.db, self.name()))
+            .await
+            .map_err(store_error)?
+            .as_ref())
+    }
+
+    async fn payout(&self, ctx: &Context<'_>) -> Result<&store::settings::PayoutState> {
+        let state = ctx.data::<AppState>()?;
+        self.payout_state
+            .get_or_try_init(|| store::settings::payout_state(&state.db, self.name()))
+            .await
+            .map_err(store_error)
     }
 
     fn name(&self) -> &str {
@@ -38,6 +77,13 @@ impl Pool {
     }
 
     async fn processed(&self, ctx: &Context<'_>) -> Result<i64> {
+        self.processed
+            .get_or_try_init(|| self.read_processed(ctx))
+            .await
+            .copied()
+    }
+
+    async fn read_processed(&self, ctx: &Context<'_>) -> Result<i64> {
         let state = ctx.data::<AppState>()?;
         if let Some(tip) = store::chain::tip(&state.db, self.name())
             .await
@@ -111,10 +157,14 @@ impl Pool {
     /// The daemon's chain tip height (the processed height while the daemon has not answered).
     async fn tip_height(&self, ctx: &Context<'_>) -> Result<i32> {
         let state = ctx.data::<AppState>()?;
-        match state.health.daemon(self.name()).tip_height {
-            Some(tip) => Ok(i32::try_from(tip).unwrap_or(i32::MAX)),
-            None => Ok(height_i32(self.processed(ctx).await?)),
-        }
+        // The probe's tip can be a poll older than the block just processed: never below it.
+        let processed = self.processed(ctx).await?;
+        let probed = state
+            .health
+            .daemon(self.name())
+            .tip_height
+            .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        Ok(height_i32(processed.max(probed)))
     }
 
     /// The highest block the pool has processed.
@@ -137,71 +187,39 @@ impl Pool {
 
     /// The pool's eligible staking supply at the processed height.
     async fn staking_supply(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        let latest = store::stats::latest(&state.db, self.name())
-            .await
-            .map_err(store_error)?;
+        let latest = self.latest(ctx).await?;
         Ok(Amount(latest.map(|s| s.staking_supply).unwrap_or_default()))
     }
 
     /// The network's staking supply as the daemon last reported it.
     async fn network_staking_supply(&self, ctx: &Context<'_>) -> Result<Option<Amount>> {
-        let state = ctx.data::<AppState>()?;
-        let latest = store::stats::latest(&state.db, self.name())
-            .await
-            .map_err(store_error)?;
+        let latest = self.latest(ctx).await?;
         Ok(latest.and_then(|s| s.network_staking_supply).map(Amount))
     }
 
     /// Everything the pool kept from matured stakes (fees and rounding).
     async fn fees_earned(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        Ok(Amount(
-            store::ledger::pool_totals(&state.db, self.name())
-                .await
-                .map_err(store_error)?
-                .fees_earned,
-        ))
+        Ok(Amount(self.totals(ctx).await?.fees_earned))
     }
 
     /// Everything paid to subscribers and confirmed.
     async fn total_paid(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        Ok(Amount(
-            store::ledger::pool_totals(&state.db, self.name())
-                .await
-                .map_err(store_error)?
-                .total_paid,
-        ))
+        Ok(Amount(self.totals(ctx).await?.total_paid))
     }
 
     /// Everything credited to subscribers and not yet in a payment.
     async fn pending_total(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        Ok(Amount(
-            store::ledger::pool_totals(&state.db, self.name())
-                .await
-                .map_err(store_error)?
-                .pending_total,
-        ))
+        Ok(Amount(self.totals(ctx).await?.pending_total))
     }
 
     /// Whether payouts are paused (by an admin, or because the ledger check failed).
     async fn payouts_paused(&self, ctx: &Context<'_>) -> Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        Ok(store::settings::payout_state(&state.db, self.name())
-            .await
-            .map_err(store_error)?
-            .paused)
+        Ok(self.payout(ctx).await?.paused)
     }
 
     /// Why payouts are paused.
     async fn paused_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(store::settings::payout_state(&state.db, self.name())
-            .await
-            .map_err(store_error)?
-            .reason)
+        Ok(self.payout(ctx).await?.reason.clone())
     }
 }
 

@@ -180,17 +180,41 @@ pub struct PoolStats {
     pub staking_supply: Amount,
     /// Subscribers eligible at that height.
     pub active_subscribers: i32,
-    /// The network's staking supply, when the daemon reported it live.
+    /// The network's staking supply, when the daemon reported it live (at its tip).
     pub network_staking_supply: Option<Amount>,
+    /// Whether the block was staked (by anyone) rather than mined (`false` for blocks processed
+    /// before coinstaker recorded it).
+    pub proof_of_stake: bool,
+    /// The pool's expected stakes in this block: its staking supply divided by the network's
+    /// for a staked block, 0 for a mined one, `null` when the network's supply is unknown
+    /// (blocks processed behind the tip, or before coinstaker recorded it).
+    /// Summed over a range and compared with `poolStakes`, it gives the pool's luck. A ratio,
+    /// not an amount.
+    pub expected_stakes: Option<f64>,
+    /// Stakes the pool found at this height that are not stale (0 or 1).
+    pub pool_stakes: i32,
 }
 
-impl From<store::stats::PoolStats> for PoolStats {
-    fn from(s: store::stats::PoolStats) -> Self {
+impl PoolStats {
+    /// The row of `s`, with `pool_stakes` stakes found at its height.
+    pub fn new(s: store::stats::PoolStats, pool_stakes: i32) -> Self {
+        // Unknown without the network's supply (behind the tip, or processed before this
+        // was recorded); a share for a chart, not an amount.
+        let expected_stakes = s.network_staking_supply.filter(|n| n.0 > 0).map(|n| {
+            if s.proof_of_stake {
+                (s.staking_supply.0 as f64 / n.0 as f64).min(1.0)
+            } else {
+                0.0
+            }
+        });
         PoolStats {
             height: i32::try_from(s.height).unwrap_or(i32::MAX),
             staking_supply: Amount(s.staking_supply),
             active_subscribers: s.active_subscribers,
             network_staking_supply: s.network_staking_supply.map(Amount),
+            proof_of_stake: s.proof_of_stake,
+            expected_stakes,
+            pool_stakes,
         }
     }
 }

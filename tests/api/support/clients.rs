@@ -1,6 +1,7 @@
-//! Real GraphQL WebSocket clients for the tests: Python's `gql` library (both protocols),
-//! installed into `target/test-venv` on first use. A missing Python or a failed install fails
-//! the test with the reason; it never skips.
+//! Real clients for the tests, installed into `target/test-venv` on first use: Python's `gql`
+//! library (GraphQL over WebSocket, both protocols) and `selenium` (drives Debian's headless
+//! Chromium for the dashboard test). A missing Python or a failed install fails the test with
+//! the reason; it never skips.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -9,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-/// The pinned client library (Python `gql` with its `websockets` transport).
-const GQL: &str = "gql[websockets]==4.4.0";
+/// The pinned client libraries: Python `gql` with its `websockets` transport, and selenium.
+const PACKAGES: &[&str] = &["gql[websockets]==4.4.0", "selenium==4.27.1"];
 
 static SETUP: Mutex<()> = Mutex::new(());
 
@@ -18,7 +19,7 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Python of the test virtualenv, created (with `gql`) if needed.
+/// The Python of the test virtualenv, created (with the client libraries) if needed.
 pub fn python() -> PathBuf {
     let _once = SETUP.lock().unwrap_or_else(|e| e.into_inner());
     let venv = std::env::var_os("CARGO_TARGET_DIR")
@@ -28,7 +29,7 @@ pub fn python() -> PathBuf {
     let python = venv.join("bin").join("python");
     let ready = |p: &PathBuf| {
         Command::new(p)
-            .args(["-c", "import gql, websockets"])
+            .args(["-c", "import gql, websockets, selenium"])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -46,14 +47,18 @@ pub fn python() -> PathBuf {
         venv.display()
     );
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", GQL])
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(PACKAGES)
         .status()
         .expect("run pip");
     assert!(
         status.success(),
-        "pip install {GQL} failed: the WebSocket client tests need it (network access to PyPI)"
+        "pip install {PACKAGES:?} failed: the client tests need them (network access to PyPI)"
     );
-    assert!(ready(&python), "{GQL} installed but cannot be imported");
+    assert!(
+        ready(&python),
+        "{PACKAGES:?} installed but cannot be imported"
+    );
     python
 }
 

@@ -165,6 +165,23 @@ impl Drop for TestDb {
                     let sql = if base.starts_with("postgres") {
                         format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                     } else {
+                        // MySQL has no FORCE: end the connections still open on the database
+                        // (an application not stopped, a transaction left open), or the DROP
+                        // waits for their metadata locks while blocking this test's thread.
+                        let open = admin
+                            .query_all_raw(sea_orm::Statement::from_string(
+                                admin.get_database_backend(),
+                                format!(
+                                    "SELECT id FROM information_schema.processlist WHERE db = '{name}'"
+                                ),
+                            ))
+                            .await
+                            .unwrap_or_default();
+                        for row in open {
+                            if let Ok(id) = row.try_get_by_index::<u64>(0) {
+                                let _ = admin.execute_unprepared(&format!("KILL {id}")).await;
+                            }
+                        }
                         format!("DROP DATABASE IF EXISTS {name}")
                     };
                     let _ = admin.execute_unprepared(&sql).await;
@@ -186,6 +203,11 @@ max_connections = 4
 
 [http]
 bind = "127.0.0.1:0"
+
+# A short lease: a test that restarts a pool after dropping it (no clean release) waits
+# for it a renewal period (1 s), not 5 s.
+[cluster]
+lease_secs = 3
 
 [[chain]]
 name = "VRSC"
@@ -555,10 +577,17 @@ pub fn serve(
     std::fs::write(
         &config,
         format!(
-            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n{extra}\n",
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n{cluster}[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n{extra}\n",
             sim.rpc_url,
             state["poolidentity"].as_str().unwrap(),
-            state["poolprimaryaddress"].as_str().unwrap()
+            state["poolprimaryaddress"].as_str().unwrap(),
+            // A short lease (a restarted test pool takes its lease back after 1 s), unless
+            // the test configures the cluster itself.
+            cluster = if extra.contains("[cluster]") {
+                ""
+            } else {
+                "[cluster]\nlease_secs = 3\n"
+            }
         ),
     )
     .unwrap();

@@ -1,0 +1,451 @@
+//! Leadership of a chain: the instance holding the chain's lease (see [`crate::store::lease`])
+//! runs its ChainWatcher, SubscriberRegistry, StakeTracker, PayoutManager and webhooks; every
+//! other instance on the same database serves the API (subscriptions read the shared event
+//! log) and answers mutations with `UNAVAILABLE`, naming the leader.
+//!
+//! One [`LeaseKeeper`] task per chain takes the lease when it is free or silent, renews it
+//! every third of `cluster.lease_secs`, starts the actors when it gets it, and stops them the
+//! moment it cannot prove it still holds it.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr, Recipient};
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
+use crate::actors::events::Shutdown;
+use crate::actors::payout_manager::{PayoutCore, PayoutManager};
+use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
+use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
+use crate::actors::webhooks::WebhookDeliverer;
+use crate::config::{ChainConfig, WebhookConfig};
+use crate::daemon::rpc::RpcClient;
+use crate::daemon::zmq::ZmqListener;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::store::lease::{self, Fence, Lease};
+
+/// How often a follower looks at the lease.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// What this instance is for one chain.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// No lease seen yet.
+    Starting,
+    /// This instance follows and pays the chain.
+    Leader {
+        /// The registry (writes: subscribe, ban, conditions).
+        registry: Addr<SubscriberRegistry>,
+        /// The payout manager (writes: run and pause payouts).
+        payouts: Addr<PayoutManager>,
+    },
+    /// Another instance does; mutations go there.
+    Follower {
+        /// The leader's instance name (empty: none right now).
+        leader: String,
+        /// Where the leader serves its API.
+        leader_url: String,
+    },
+}
+
+/// This instance's role for one chain, shared with the API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Leadership(Arc<RwLock<Role>>);
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Leadership(Arc::new(RwLock::new(Role::Starting)))
+    }
+}
+
+impl Leadership {
+    /// The current role.
+    pub fn role(&self) -> Role {
+        match self.0.read() {
+            Ok(role) => role.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, role: Role) {
+        match self.0.write() {
+            Ok(mut r) => *r = role,
+            Err(poisoned) => *poisoned.into_inner() = role,
+        }
+    }
+
+    /// Whether this instance leads the chain now.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role(), Role::Leader { .. })
+    }
+
+    /// The leader's actors, or why there are none here (for an `UNAVAILABLE` error).
+    pub fn actors(&self) -> Result<(Addr<SubscriberRegistry>, Addr<PayoutManager>), String> {
+        match self.role() {
+            Role::Leader { registry, payouts } => Ok((registry, payouts)),
+            Role::Starting => {
+                Err("this instance is starting and does not lead the chain yet; try again shortly".into())
+            }
+            Role::Follower { leader, .. } if leader.is_empty() => Err(
+                "no instance leads the chain right now (a takeover is under way); try again shortly".into(),
+            ),
+            Role::Follower { leader, leader_url } => Err(format!(
+                "this instance is a follower: instance {leader} leads the chain; send mutations to {leader_url}"
+            )),
+        }
+    }
+}
+
+/// Everything needed to start a chain's actors.
+pub struct ChainParts {
+    /// The chain.
+    pub chain: Arc<ChainConfig>,
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The daemon.
+    pub rpc: Arc<RpcClient>,
+    /// Health.
+    pub health: Health,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The webhooks this chain's leader delivers.
+    pub webhooks: Vec<WebhookConfig>,
+    /// The Notifier's last published event id (wakes the webhooks).
+    pub events: watch::Receiver<i64>,
+    /// The last event id when this process started (a new webhook begins after it).
+    pub last_event: i64,
+}
+
+/// The running actors of a chain this instance leads.
+struct Running {
+    stoppers: Vec<Recipient<Shutdown>>,
+    zmq: Option<ZmqListener>,
+}
+
+impl Running {
+    fn stop(self) {
+        for actor in &self.stoppers {
+            actor.do_send(Shutdown);
+        }
+        if let Some(listener) = self.zmq {
+            // Joins the listener's thread (it polls with a 250 ms timeout).
+            listener.stop();
+        }
+    }
+}
+
+/// Starts the chain's actors under `fence`.
+async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Running, Role)> {
+    let chain = Arc::clone(&parts.chain);
+    let mut core = RegistryCore::new(
+        Arc::clone(&chain),
+        parts.db.clone(),
+        Arc::clone(&parts.rpc),
+        fence.clone(),
+    );
+    core.load().await?;
+    let registry = SubscriberRegistry::new(core).start();
+    let tracker = StakeTracker::new(TrackerCore::new(
+        Arc::clone(&chain),
+        parts.db.clone(),
+        fence.clone(),
+    ))
+    .start();
+    let watcher = ChainWatcher::new(WatcherParts {
+        chain: Arc::clone(&chain),
+        db: parts.db.clone(),
+        rpc: Arc::clone(&parts.rpc),
+        registry: registry.clone(),
+        tracker: tracker.clone(),
+        health: parts.health.clone(),
+        metrics: parts.metrics.clone(),
+        network_supply: Arc::default(),
+    })
+    .start();
+    let payouts = PayoutManager::new(PayoutCore::new(
+        Arc::clone(&chain),
+        parts.db.clone(),
+        Arc::clone(&parts.rpc),
+        parts.metrics.clone(),
+        fence.clone(),
+    ))
+    .start();
+    let mut stoppers: Vec<Recipient<Shutdown>> = vec![
+        watcher.clone().recipient(),
+        registry.clone().recipient(),
+        tracker.recipient(),
+        payouts.clone().recipient(),
+    ];
+    for hook in &parts.webhooks {
+        let deliverer = WebhookDeliverer::new(
+            hook.clone(),
+            parts.db.clone(),
+            parts.events.clone(),
+            parts.last_event,
+            parts.metrics.clone(),
+        )
+        .start();
+        stoppers.push(deliverer.recipient());
+    }
+    let zmq = match &chain.zmq_block_url {
+        Some(url) => Some(spawn_zmq(&chain.name, url, watcher, parts.metrics.clone())?),
+        None => None,
+    };
+    Ok((
+        Running { stoppers, zmq },
+        Role::Leader { registry, payouts },
+    ))
+}
+
+/// Forwards ZMQ notifications of one chain to its watcher as `Wake`s.
+fn spawn_zmq(
+    chain: &str,
+    url: &str,
+    watcher: Addr<ChainWatcher>,
+    metrics: Metrics,
+) -> anyhow::Result<ZmqListener> {
+    use anyhow::Context as _;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let listener = ZmqListener::spawn(chain, url, tx)
+        .with_context(|| format!("chain {chain}: cannot open the ZMQ socket {url}"))?;
+    let name = chain.to_owned();
+    actix_web::rt::spawn(async move {
+        while let Some(notification) = rx.recv().await {
+            if notification.anomaly.is_some() {
+                metrics.zmq_gap(&name);
+            }
+            watcher.do_send(Wake);
+        }
+    });
+    Ok(listener)
+}
+
+/// Keeps (or waits for) the lease of one chain.
+pub struct LeaseKeeper {
+    /// The chain's parts.
+    pub parts: ChainParts,
+    /// This instance's name.
+    pub instance: String,
+    /// Where this instance serves its API.
+    pub url: String,
+    /// The lease duration.
+    pub lease: Duration,
+    /// Shared with the API.
+    pub leadership: Leadership,
+}
+
+/// The keeper's state between two looks at the lease.
+#[derive(Default)]
+pub struct KeeperState {
+    /// The actors, their fence, and the last successful renewal, while leading.
+    running: Option<(Running, Fence, Instant)>,
+    /// The lease as last seen, and since when it has not changed.
+    seen: Option<(Lease, Instant)>,
+    /// Whether this instance has led the chain since it started.
+    led: bool,
+    /// The wait after a failure.
+    retry: Option<Duration>,
+}
+
+impl LeaseKeeper {
+    /// One look at the lease: renew it when leading (stopping the actors if it is lost), else
+    /// take it when it is free or silent (starting the actors). Returns the time until the
+    /// next look. `Application::build` runs the first one itself, so a single instance leads
+    /// before it serves.
+    pub async fn tick(&self, state: &mut KeeperState) -> Duration {
+        let name = self.parts.chain.name.as_str();
+        let renew_every = self.lease / 3;
+        // A follower looks at the lease this often, so a takeover comes soon after the lease
+        // runs out.
+        let watch_every = WATCH_EVERY.min(renew_every);
+        // Until this instance has led once, a lease under its own name is a previous run's.
+        let starting = !state.led;
+        let wait = match state.running.take() {
+            Some((actors, fence, renewed)) => {
+                // Timed from before the call, and bounded: a renewal stuck behind a slow
+                // database must not hold the keeper past the lease.
+                let asked = Instant::now();
+                let renewal = tokio::time::timeout(
+                    renew_every,
+                    lease::renew(&self.parts.db, name, &self.instance, fence.epoch),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(crate::store::StoreError::Db(sea_orm::DbErr::Custom(
+                        "the lease renewal timed out".into(),
+                    )))
+                });
+                match renewal {
+                    Ok(true) => {
+                        state.running = Some((actors, fence, asked));
+                    }
+                    Ok(false) => {
+                        log::error!(
+                            "chain {name}: instance {} lost the lease (another instance took it over); stopping the chain's actors",
+                            self.instance
+                        );
+                        actors.stop();
+                        self.leadership.set(Role::Starting);
+                    }
+                    Err(e) if renewed.elapsed() >= self.lease => {
+                        log::error!(
+                            "chain {name}: cannot renew the lease for {:.0} s ({e}); stepping down, since another instance may take over",
+                            renewed.elapsed().as_secs_f64()
+                        );
+                        actors.stop();
+                        self.leadership.set(Role::Starting);
+                    }
+                    Err(e) => {
+                        log::warn!("chain {name}: cannot renew the lease: {e}");
+                        state.running = Some((actors, fence, renewed));
+                    }
+                }
+                if state.running.is_some() {
+                    renew_every
+                } else {
+                    watch_every
+                }
+            }
+            None => match self.follow(name, &mut state.seen, starting).await {
+                Ok(Some(epoch)) => {
+                    let fence = Fence {
+                        chain: name.to_owned(),
+                        holder: self.instance.clone(),
+                        epoch,
+                    };
+                    match start_actors(&self.parts, &fence).await {
+                        Ok((actors, role)) => {
+                            log::info!(
+                                "chain {name}: instance {} leads the chain (lease epoch {epoch})",
+                                self.instance
+                            );
+                            self.leadership.set(role);
+                            state.led = true;
+                            // Starting may have taken a while: renew at once.
+                            state.running = Some((actors, fence, Instant::now()));
+                            state.retry = None;
+                            Duration::ZERO
+                        }
+                        Err(e) => {
+                            let wait = state.retry.unwrap_or(Duration::from_secs(1));
+                            log::error!(
+                                "chain {name}: cannot start the chain's actors: {e:#}; releasing the lease, retrying in {}s",
+                                wait.as_secs()
+                            );
+                            let _ =
+                                lease::release(&self.parts.db, name, &self.instance, epoch).await;
+                            state.retry = Some((wait * 2).min(Duration::from_secs(60)));
+                            wait
+                        }
+                    }
+                }
+                Ok(None) => watch_every,
+                Err(e) => {
+                    log::warn!("chain {name}: cannot read the lease: {e}");
+                    Duration::from_secs(1)
+                }
+            },
+        };
+        self.parts.metrics.set_leader(name, state.running.is_some());
+        wait
+    }
+
+    /// Looks at the lease again after `wait`, and so on, until `stop` turns true; then stops
+    /// the actors and releases the lease.
+    pub async fn run(
+        self,
+        mut state: KeeperState,
+        mut wait: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let stopping = tokio::select! {
+                () = tokio::time::sleep(wait) => false,
+                // A dropped sender (the application is gone) stops the keeper too.
+                changed = stop.changed() => changed.is_err() || *stop.borrow(),
+            };
+            if stopping {
+                break;
+            }
+            wait = self.tick(&mut state).await;
+        }
+        let name = &self.parts.chain.name;
+        if let Some((actors, fence, _)) = state.running {
+            actors.stop();
+            match lease::release(&self.parts.db, name, &self.instance, fence.epoch).await {
+                Ok(()) => log::info!("chain {name}: lease released"),
+                Err(e) => log::warn!("chain {name}: cannot release the lease: {e}"),
+            }
+        }
+    }
+
+    /// One look at the lease as a follower; `Some(epoch)` when this instance took it.
+    async fn follow(
+        &self,
+        name: &str,
+        seen: &mut Option<(Lease, Instant)>,
+        starting: bool,
+    ) -> Result<Option<i64>, crate::store::StoreError> {
+        let db = &self.parts.db;
+        let current = lease::get(db, name).await?;
+        let take = match &current {
+            None => true,
+            Some(l) if l.holder.is_empty() => true,
+            // The same instance restarted (its old process is gone): it takes its lease back
+            // once the heartbeat has stood still for a renewal period — a live process of the
+            // same name (a misconfiguration) would have renewed by then. Only while starting:
+            // an instance that lost the lease waits the whole lease like any other.
+            Some(l) if l.holder == self.instance && starting => match seen {
+                Some((s, since)) if s == l => since.elapsed() >= self.lease / 3 + WATCH_EVERY,
+                _ => {
+                    *seen = Some((l.clone(), Instant::now()));
+                    false
+                }
+            },
+            Some(l) => match seen {
+                Some((s, since)) if s == l => since.elapsed() >= self.lease,
+                _ => {
+                    *seen = Some((l.clone(), Instant::now()));
+                    false
+                }
+            },
+        };
+        if let Some(l) = &current {
+            self.leadership.set(Role::Follower {
+                leader: l.holder.clone(),
+                leader_url: l.holder_url.clone(),
+            });
+        }
+        if !take {
+            return Ok(None);
+        }
+        if let Some(l) = &current
+            && !l.holder.is_empty()
+            && l.holder != self.instance
+        {
+            log::warn!(
+                "chain {name}: the lease of instance {} was not renewed for {} s; taking over",
+                l.holder,
+                self.lease.as_secs()
+            );
+        }
+        let taken = lease::try_take(db, name, &self.instance, &self.url, current.as_ref()).await?;
+        *seen = None;
+        Ok(taken)
+    }
+}
+
+/// This instance's default name: `<hostname>:<configured port>` (the configured port, not the
+/// bound one, so an instance restarted with the same config keeps its name).
+pub fn default_instance_name(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{port}")
+}
