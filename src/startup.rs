@@ -243,7 +243,14 @@ impl Application {
         for actor in &self.stoppers {
             actor.do_send(Shutdown);
         }
-        self.state.db.clone().close().await.ok();
+        // Closing waits for every connection to come back; a bounded wait, so a stop never
+        // hangs on one (the process is ending: the server drops what is left).
+        if tokio::time::timeout(Duration::from_secs(10), self.state.db.clone().close())
+            .await
+            .is_err()
+        {
+            log::warn!("a database connection was still in use after 10 s; stopping without it");
+        }
         log::info!("stopped");
         result
     }

@@ -66,13 +66,42 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_mysql_pool_opts(|pool| pool.after_release(check_released_mysql));
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {
         // Readers do not block the writer, and the writer waits instead of failing.
         db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
     }
     Ok(db)
+}
+
+/// How long a MySQL connection handed back to the pool may take to answer a ping.
+const RELEASE_PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Tests a MySQL connection handed back to the pool, with a time limit.
+///
+/// A query future dropped mid-flight (an HTTP client that went away, an actor stopped at
+/// shutdown, a timed-out lease renewal) can leave sqlx's MySQL connection waiting for a reply
+/// the server never sends. sqlx then pings it on release with no time limit: the ping waits
+/// forever, the connection is never returned, the pool shrinks by one for good and
+/// `close()` never finishes (found as a hanging test run on MariaDB). A connection that does
+/// not answer within [`RELEASE_PING_TIMEOUT`] is closed instead (an `Err` makes sqlx drop it
+/// without a goodbye), and the pool opens a fresh one when it needs it.
+fn check_released_mysql(
+    conn: &mut sea_orm::sqlx::MySqlConnection,
+    _meta: sea_orm::sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sea_orm::sqlx::Error>> {
+    Box::pin(async move {
+        use sea_orm::sqlx::Connection as _;
+        match tokio::time::timeout(RELEASE_PING_TIMEOUT, conn.ping()).await {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(sea_orm::sqlx::Error::Protocol(
+                "the connection did not answer a ping after a cancelled query".into(),
+            )),
+        }
+    })
 }
 
 /// Applies every pending migration.
