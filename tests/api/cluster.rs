@@ -96,18 +96,6 @@ fn drain(log: &std::sync::mpsc::Receiver<String>, seen: &mut Vec<String>) {
     seen.extend(log.try_iter());
 }
 
-async fn post(client: &reqwest::Client, base: &str, query: &str) -> serde_json::Value {
-    client
-        .post(format!("{base}/graphql"))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("POST /graphql")
-        .json()
-        .await
-        .expect("GraphQL reply is JSON")
-}
-
 #[actix_web::test]
 async fn a_follower_takes_over_when_the_leader_is_killed() {
     let sim = crate::support::sim().await;
@@ -129,14 +117,10 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     let (mut leader, log_a) = crate::support::serve(dir_a.path(), &sim, &db.url, &pool("a"), None);
     let mut lines_a = Vec::new();
     let url_a = address_of(&log_a, &mut lines_a);
-    let led = eventually(60, || async {
-        store::chain::processed_height(&conn, "VRSC")
-            .await
-            .ok()
-            .filter(|h| *h >= tip)
-    })
-    .await;
-    assert!(led.is_some(), "a processes the chain");
+    assert!(
+        crate::support::processes_up_to(&conn, tip, 60).await,
+        "a processes the chain"
+    );
     let (follower, log_b) = crate::support::serve(dir_b.path(), &sim, &db.url, &pool("b"), None);
     let mut lines_b = Vec::new();
     let url_b = address_of(&log_b, &mut lines_b);
@@ -145,7 +129,7 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     // b knows a leads: a mutation names it; queries and the shared event log are served.
     let mutation = "mutation { subscribe(identity: \"alice@\") { status } }";
     let refused = eventually(30, || async {
-        let reply = post(&client, &url_b, mutation).await;
+        let reply = crate::support::post_graphql(&client, &url_b, mutation).await;
         (reply["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
             && reply["errors"][0]["message"]
                 .as_str()
@@ -154,15 +138,15 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     })
     .await;
     assert!(refused.is_some(), "the follower names the leader");
-    let on_a = post(&client, &url_a, mutation).await;
+    let on_a = crate::support::post_graphql(&client, &url_a, mutation).await;
     assert!(
         on_a["errors"].is_null(),
         "the leader runs mutations: {on_a}"
     );
     let events = "{ events(first: 500) { nodes { cursor kind } } }";
     let (from_a, from_b) = (
-        post(&client, &url_a, events).await,
-        post(&client, &url_b, events).await,
+        crate::support::post_graphql(&client, &url_a, events).await,
+        crate::support::post_graphql(&client, &url_b, events).await,
     );
     assert!(
         from_a["data"]["events"]["nodes"]
@@ -175,17 +159,7 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     // a pays: kill it the moment a payment is on the books, before it can finish it.
     let planned = eventually(60, || async {
         mine(&sim, 1);
-        let open = store::payments::with_status(
-            &conn,
-            "VRSC",
-            &[
-                PaymentStatus::Planned,
-                PaymentStatus::Submitted,
-                PaymentStatus::Sent,
-            ],
-        )
-        .await
-        .ok()?;
+        let open = crate::support::open_payments(&conn).await.ok()?;
         (!open.is_empty()).then_some(())
     })
     .await;
@@ -228,32 +202,18 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
         "everyone is paid after the takeover; b's log:\n{}",
         lines_b.join("\n")
     );
-    let reply = post(&client, &url_b, mutation).await;
+    let reply = crate::support::post_graphql(&client, &url_b, mutation).await;
     assert!(reply["errors"].is_null(), "b runs mutations now: {reply}");
     // A stake found and matured after the takeover: b processes it, once.
     sim.call("sim_stake", json!([bob])).unwrap();
     let tip = mine(&sim, 101);
-    let caught_up = eventually(60, || async {
-        store::chain::processed_height(&conn, "VRSC")
-            .await
-            .ok()
-            .filter(|h| *h >= tip)
-    })
-    .await;
-    assert!(caught_up.is_some(), "b follows the chain");
+    assert!(
+        crate::support::processes_up_to(&conn, tip, 60).await,
+        "b follows the chain"
+    );
     let settled = eventually(60, || async {
         mine(&sim, 1);
-        let open = store::payments::with_status(
-            &conn,
-            "VRSC",
-            &[
-                PaymentStatus::Planned,
-                PaymentStatus::Submitted,
-                PaymentStatus::Sent,
-            ],
-        )
-        .await
-        .ok()?;
+        let open = crate::support::open_payments(&conn).await.ok()?;
         open.is_empty().then_some(())
     })
     .await;
@@ -286,7 +246,7 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     );
     // No block processed twice: each stake found and matured once (two stakes: one before
     // the takeover, one after); each payment announced once.
-    let all = post(
+    let all = crate::support::post_graphql(
         &client,
         &url_b,
         "{ events(first: 500) { nodes { kind blockHash payment { id } } } }",

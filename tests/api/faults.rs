@@ -501,17 +501,7 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
     loop {
         sim.with_node(|n| n.chain.generate(1));
         wait_caught_up(&conn, &sim, &mut pool, 0).await;
-        let open = store::payments::with_status(
-            &conn,
-            "VRSC",
-            &[
-                PaymentStatus::Planned,
-                PaymentStatus::Submitted,
-                PaymentStatus::Sent,
-            ],
-        )
-        .await
-        .unwrap();
+        let open = crate::support::open_payments(&conn).await.unwrap();
         let mempool_empty = sim.call("sim_state", json!([])).unwrap()["mempool"]
             .as_array()
             .is_none_or(Vec::is_empty);

@@ -406,17 +406,7 @@ async fn a_two_thousand_block_run_balances_to_the_satoshi() {
     let db = &app.app_state.db;
     let settled = eventually(60, || async {
         mine(&sim, 1);
-        let open = store::payments::with_status(
-            db,
-            "VRSC",
-            &[
-                PaymentStatus::Planned,
-                PaymentStatus::Submitted,
-                PaymentStatus::Sent,
-            ],
-        )
-        .await
-        .unwrap();
+        let open = crate::support::open_payments(db).await.unwrap();
         open.is_empty().then_some(())
     })
     .await;

@@ -244,15 +244,7 @@ pub struct TestApp {
 impl TestApp {
     /// POSTs a GraphQL query and returns the JSON reply.
     pub async fn graphql(&self, query: &str) -> serde_json::Value {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .await
-            .expect("POST /graphql")
-            .json()
-            .await
-            .expect("GraphQL reply is JSON")
+        post_graphql(&self.client, &self.address, query).await
     }
 
     /// GETs a path and returns status and body.
@@ -335,6 +327,50 @@ pub async fn spawn_app_with(
         handle,
         running: Some(running),
     }
+}
+
+/// POSTs a GraphQL query to the server at `base` (`http://host:port`) and returns the JSON
+/// reply.
+pub async fn post_graphql(client: &reqwest::Client, base: &str, query: &str) -> serde_json::Value {
+    client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("GraphQL reply is JSON")
+}
+
+/// The payments of chain `VRSC` not settled yet: planned, submitted or sent.
+pub async fn open_payments(
+    db: &impl ConnectionTrait,
+) -> coinstaker::store::StoreResult<Vec<coinstaker::store::payments::Payment>> {
+    use coinstaker::domain::PaymentStatus;
+    coinstaker::store::payments::with_status(
+        db,
+        "VRSC",
+        &[
+            PaymentStatus::Planned,
+            PaymentStatus::Submitted,
+            PaymentStatus::Sent,
+        ],
+    )
+    .await
+}
+
+/// Whether the pool on `db` (a `serve` child, say) processes chain `VRSC` up to `height`
+/// within `secs` seconds.
+pub async fn processes_up_to(db: &impl ConnectionTrait, height: i64, secs: u64) -> bool {
+    eventually(secs, || async {
+        coinstaker::store::chain::processed_height(db, "VRSC")
+            .await
+            .ok()
+            .filter(|h| *h >= height)
+    })
+    .await
+    .is_some()
 }
 
 /// An address where nothing listens.
