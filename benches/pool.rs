@@ -127,7 +127,10 @@ fn start_pool(dir: &Path, sim: &verusd_sim::Simulator, url: &str, start: i64, po
     Command::new(env!("CARGO_BIN_EXE_coinstaker"))
         .args(["serve", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_POOL_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .unwrap()

@@ -133,6 +133,10 @@ pub struct DatabaseConfig {
     /// Size of the connection pool.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Log every SQL statement with its duration (target `sqlx::query`, level info): for
+    /// finding where a block's time goes, not for production.
+    #[serde(default)]
+    pub log_statements: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -140,6 +144,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: default_database_url(),
             max_connections: default_max_connections(),
+            log_statements: false,
         }
     }
 }

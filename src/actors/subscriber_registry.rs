@@ -553,11 +553,11 @@ impl RegistryCore {
         let (settings, from) = self.settings_at(&txn, h).await?;
         let mut evaluate: Vec<String> = changes.iter().map(|v| v.facts.address.clone()).collect();
         let cooling =
-            subscribers::all_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
+            subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
                 .await?;
         // A cooling subscriber changes only when its cooldown is over (or its identity
         // changes, which `changes` covers): evaluate just those, not every one every block.
-        evaluate.extend(cooling.into_iter().map(|s| s.identity_address).filter(|a| {
+        evaluate.extend(cooling.into_iter().filter(|a| {
             tracked
                 .get(a)
                 .is_none_or(|v| h - v.height >= COOLDOWN_BLOCKS)
@@ -566,9 +566,9 @@ impl RegistryCore {
             // The conditions changed at this height: everyone is evaluated again.
             evaluate.extend(tracked.keys().cloned());
             let members =
-                subscribers::all_with_status(&txn, self.name(), &[SubscriberStatus::Active])
+                subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::Active])
                     .await?;
-            evaluate.extend(members.into_iter().map(|s| s.identity_address));
+            evaluate.extend(members);
         }
         if settings.conditions.max_utxos > 0 {
             evaluate.extend(utxos::changed_at(&txn, self.name(), h - 1).await?);

@@ -3,13 +3,13 @@
 //! Σ credits = Σ pending + Σ in flight + Σ paid (DESIGN §5).
 
 use entity::{balance, ledger_entry};
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 
-use super::{StoreError, StoreResult, now};
+use super::{StoreError, StoreResult, now, sum_i64};
 use crate::domain::{Height, Sats};
 
 /// Kinds of ledger entries and what each does to the identity's balance.
@@ -158,16 +158,6 @@ pub async fn balance(
             })
             .unwrap_or_default(),
     )
-}
-
-/// `SUM(col)` as a BIGINT on every backend (PostgreSQL and MySQL widen sums to NUMERIC).
-fn sum_i64(backend: DbBackend, column: &str) -> SimpleExpr {
-    let cast = match backend {
-        DbBackend::Postgres => "BIGINT",
-        DbBackend::MySql => "SIGNED",
-        _ => "INTEGER",
-    };
-    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS {cast})"))
 }
 
 /// Totals of a pool for dashboards.

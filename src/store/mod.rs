@@ -22,6 +22,7 @@ pub mod webhooks;
 use std::time::Duration;
 
 use migration::MigratorTrait;
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 use crate::config::DatabaseConfig;
@@ -49,11 +50,26 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Connects to the database named by the configuration (SQLite, PostgreSQL or MySQL).
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
-    connect_url(config.url.expose(), config.max_connections).await
+    connect_with(
+        config.url.expose(),
+        config.max_connections,
+        config.log_statements,
+    )
+    .await
 }
 
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, false).await
+}
+
+/// Connects to `url` with at most `max_connections` connections, logging every statement
+/// with its duration when `log_statements` is set.
+async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    log_statements: bool,
+) -> Result<DatabaseConnection, DbErr> {
     // An in-memory SQLite database exists once per connection: keep exactly one.
     let max = if url.contains(":memory:") || url.contains("mode=memory") {
         1
@@ -66,7 +82,7 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
+        .sqlx_logging(log_statements)
         .map_sqlx_mysql_pool_opts(|pool| pool.after_release(check_released_mysql));
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {
@@ -102,6 +118,16 @@ fn check_released_mysql(
             )),
         }
     })
+}
+
+/// `SUM(col)` as a BIGINT on every backend (PostgreSQL and MySQL widen sums to NUMERIC).
+pub(crate) fn sum_i64(backend: DbBackend, column: &str) -> SimpleExpr {
+    let cast = match backend {
+        DbBackend::Postgres => "BIGINT",
+        DbBackend::MySql => "SIGNED",
+        _ => "INTEGER",
+    };
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS {cast})"))
 }
 
 /// Applies every pending migration.
