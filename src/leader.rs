@@ -5,7 +5,9 @@
 //!
 //! One [`LeaseKeeper`] task per chain takes the lease when it is free or silent, renews it
 //! every third of `cluster.lease_secs`, starts the actors when it gets it, and stops them the
-//! moment it cannot prove it still holds it.
+//! moment it finds the lease taken over, or when the database has failed every renewal for a
+//! whole lease (a renewal that waits for a lock held by a write transaction is not a failure:
+//! see [`LeaseKeeper::tick`]).
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -26,6 +28,9 @@ use crate::daemon::zmq::ZmqListener;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::store::lease::{self, Fence, Lease};
+
+/// The longest a lease renewal may wait (below SQLite's 5 s busy timeout).
+const RENEWAL_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How often a follower looks at the lease.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -266,23 +271,38 @@ impl LeaseKeeper {
         let wait = match state.running.take() {
             Some((actors, fence, renewed)) => {
                 // Timed from before the call, and bounded: a renewal stuck behind a slow
-                // database must not hold the keeper past the lease.
+                // database must not hold the keeper past the lease. The bound is below
+                // SQLite's busy timeout (5 s), so a renewal waiting for a lock always ends
+                // here as a timeout rather than as SQLite's "database is locked".
                 let asked = Instant::now();
                 let renewal = tokio::time::timeout(
-                    renew_every,
+                    renew_every.min(RENEWAL_TIMEOUT),
                     lease::renew(&self.parts.db, name, &self.instance, fence.epoch),
                 )
-                .await
-                .unwrap_or_else(|_| {
-                    Err(crate::store::StoreError::Db(sea_orm::DbErr::Custom(
-                        "the lease renewal timed out".into(),
-                    )))
-                });
+                .await;
                 match renewal {
-                    Ok(true) => {
+                    Err(_) => {
+                        // The renewal waited for a lock: the lease row (PostgreSQL, MySQL) or
+                        // the database (SQLite) is held by a write transaction, most often
+                        // one of this instance's own actors committing a big block (10,000
+                        // subscribers becoming eligible at one height take seconds). Every
+                        // such transaction fences itself on the lease, which also counts as a
+                        // renewal, and no other instance can take the lease while it is
+                        // held. So waiting is no reason to step down: stepping down would
+                        // abort that very transaction, and it would be retried and aborted
+                        // again forever. A lease that was really taken over is found by the
+                        // next renewal that gets through (`Ok(false)` below), and the fence
+                        // keeps a deposed leader from committing anything meanwhile.
+                        log::warn!(
+                            "chain {name}: the lease renewal got no answer within {:.1} s (a long write transaction holds the lock, or the database is slow or down); trying again",
+                            renew_every.min(RENEWAL_TIMEOUT).as_secs_f64()
+                        );
+                        state.running = Some((actors, fence, renewed));
+                    }
+                    Ok(Ok(true)) => {
                         state.running = Some((actors, fence, asked));
                     }
-                    Ok(false) => {
+                    Ok(Ok(false)) => {
                         log::error!(
                             "chain {name}: instance {} lost the lease (another instance took it over); stopping the chain's actors",
                             self.instance
@@ -290,7 +310,7 @@ impl LeaseKeeper {
                         actors.stop();
                         self.leadership.set(Role::Starting);
                     }
-                    Err(e) if renewed.elapsed() >= self.lease => {
+                    Ok(Err(e)) if renewed.elapsed() >= self.lease => {
                         log::error!(
                             "chain {name}: cannot renew the lease for {:.0} s ({e}); stepping down, since another instance may take over",
                             renewed.elapsed().as_secs_f64()
@@ -298,7 +318,7 @@ impl LeaseKeeper {
                         actors.stop();
                         self.leadership.set(Role::Starting);
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         log::warn!("chain {name}: cannot renew the lease: {e}");
                         state.running = Some((actors, fence, renewed));
                     }

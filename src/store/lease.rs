@@ -1,9 +1,9 @@
 //! The leader lease: with several instances on one database, the instance holding a chain's
 //! lease is the only one that follows and pays that chain.
 //!
-//! No clocks are compared between machines: the holder bumps `heartbeat` every renewal, and a
-//! follower times how long it has seen the same `(holder, epoch, heartbeat)` on its own
-//! monotonic clock. Every takeover bumps `epoch`, and every write transaction of a leader's
+//! No clocks are compared between machines: the holder bumps `heartbeat` with every renewal
+//! and every fenced write, and a follower times how long it has seen the same
+//! `(holder, epoch, heartbeat)` on its own monotonic clock. Every takeover bumps `epoch`, and every write transaction of a leader's
 //! actors first *fences* itself: it updates the lease row where `holder` and `epoch` are still
 //! its own, so a leader that lost the lease (paused, cut off) cannot commit anything after a
 //! takeover — the row lock orders its transaction before the takeover or makes it fail.
@@ -24,7 +24,7 @@ pub struct Lease {
     pub holder_url: String,
     /// Bumped by every takeover.
     pub epoch: i64,
-    /// Bumped by every renewal.
+    /// Bumped by every renewal and every fenced write transaction.
     pub heartbeat: i64,
 }
 
@@ -97,7 +97,7 @@ pub async fn renew(
     me: &str,
     epoch: i64,
 ) -> StoreResult<bool> {
-    bump(db, chain, me, epoch, leader_lease::Column::Heartbeat).await
+    bump(db, chain, me, epoch, &[leader_lease::Column::Heartbeat]).await
 }
 
 /// Gives the lease up (a clean stop), so a follower takes over without waiting.
@@ -124,11 +124,14 @@ async fn bump(
     chain: &str,
     me: &str,
     epoch: i64,
-    column: leader_lease::Column,
+    columns: &[leader_lease::Column],
 ) -> StoreResult<bool> {
     use leader_lease::Column as C;
-    let result = leader_lease::Entity::update_many()
-        .col_expr(column, Expr::col(column).add(1))
+    let mut update = leader_lease::Entity::update_many();
+    for &column in columns {
+        update = update.col_expr(column, Expr::col(column).add(1));
+    }
+    let result = update
         .filter(C::Chain.eq(chain))
         .filter(C::Holder.eq(me))
         .filter(C::Epoch.eq(epoch))
@@ -153,12 +156,18 @@ impl Fence {
     /// epoch; inside a transaction, it also locks the lease row until the commit, so no
     /// takeover can happen between this check and the commit.
     pub async fn check(&self, db: &impl ConnectionTrait) -> StoreResult<()> {
+        // The heartbeat too: a committed write shows followers this leader is alive, so a
+        // transaction that holds the lease row longer than the lease (a block where
+        // thousands of subscribers become eligible) is not followed by a takeover.
         if bump(
             db,
             &self.chain,
             &self.holder,
             self.epoch,
-            leader_lease::Column::Writes,
+            &[
+                leader_lease::Column::Writes,
+                leader_lease::Column::Heartbeat,
+            ],
         )
         .await?
         {

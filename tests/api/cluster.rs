@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use coinstaker::domain::PaymentStatus;
 use coinstaker::store::{self, lease};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
 use crate::payments::{earn, paid_on_chain};
@@ -33,9 +34,10 @@ async fn a_fenced_write_fails_once_another_instance_took_the_lease() {
     };
     fence_a.check(&db).await.unwrap();
     assert!(lease::renew(&db, "VRSC", "a", 1).await.unwrap());
+    // A fenced write counts as a renewal too: both moved the heartbeat.
     // b watched the lease as it is now, and it stayed so: b takes it over.
     let seen = lease::get(&db, "VRSC").await.unwrap().unwrap();
-    assert_eq!((seen.holder.as_str(), seen.heartbeat), ("a", 1));
+    assert_eq!((seen.holder.as_str(), seen.heartbeat), ("a", 2));
     let b = lease::try_take(&db, "VRSC", "b", "http://b", Some(&seen))
         .await
         .unwrap();
@@ -274,4 +276,59 @@ async fn a_follower_takes_over_when_the_leader_is_killed() {
     assert_eq!(announced, sent.len(), "one PAYMENT_SENT per payment: {all}");
     drop(follower);
     sim.stop().await;
+}
+
+/// A write transaction that holds the lease row (on SQLite: the database) for several lease
+/// durations, as the block where thousands of subscribers become eligible at once does, is no
+/// reason for the leader to step down: stepping down aborted that very transaction, which
+/// was then retried and aborted again, for ever. The leader keeps the lease, leads once, and
+/// goes on with the chain.
+#[actix_web::test]
+async fn a_leader_waiting_behind_a_long_write_transaction_keeps_the_lease() {
+    let sim = crate::support::sim().await;
+    let db = TestDb::new(true).await;
+    let conn = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_pool, log) = crate::support::serve(
+        dir.path(),
+        &sim,
+        &db.url,
+        "[cluster]\ninstance = \"a\"\nlease_secs = 3\n",
+        None,
+    );
+    let mut lines = Vec::new();
+    address_of(&log, &mut lines);
+    let tip = mine(&sim, 3);
+    assert!(
+        crate::support::processes_up_to(&conn, tip, 60).await,
+        "the pool processes the chain"
+    );
+    // Three lease durations behind a transaction that holds the lease row.
+    let txn = store::begin_write(&conn).await.unwrap();
+    txn.execute_unprepared("UPDATE leader_lease SET writes = writes WHERE chain = 'VRSC'")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    txn.commit().await.unwrap();
+    let tip = mine(&sim, 2);
+    assert!(
+        crate::support::processes_up_to(&conn, tip, 60).await,
+        "the pool goes on with the chain"
+    );
+    drain(&log, &mut lines);
+    let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        (
+            count("stepping down") + count("lost the lease"),
+            count("leads the chain")
+        ),
+        (0, 1),
+        "the leader never stepped down: {lines:#?}"
+    );
+    assert!(
+        count("the lease renewal got no answer") > 0,
+        "the renewals did wait: {lines:#?}"
+    );
+    let lease = lease::get(&conn, "VRSC").await.unwrap().unwrap();
+    assert_eq!(lease.holder, "a");
 }
