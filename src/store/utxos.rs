@@ -280,21 +280,22 @@ pub async fn eligible_balance(
     identity: &str,
     height: Height,
 ) -> StoreResult<Sats> {
+    // The identity's outputs, filtered here: with the height range in the query, SQLite
+    // chose `ix_utxo_height` and read every output of the chain below the height (900 µs a
+    // call at 1,000 subscribers: a third of the dashboard query's database time).
     let rows = subscriber_utxo::Entity::find()
         .filter(subscriber_utxo::Column::Chain.eq(chain))
         .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
-        .filter(
-            subscriber_utxo::Column::Height
-                .lte(height - crate::domain::conditions::COOLDOWN_BLOCKS),
-        )
-        .filter(
-            Condition::any()
-                .add(subscriber_utxo::Column::SpentHeight.is_null())
-                .add(subscriber_utxo::Column::SpentHeight.gte(height)),
-        )
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(|r| Sats(r.amount)).sum())
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            r.height <= height - crate::domain::conditions::COOLDOWN_BLOCKS
+                && r.spent_height.is_none_or(|s| s >= height)
+        })
+        .map(|r| Sats(r.amount))
+        .sum())
 }
 
 /// Outputs that may earn work in heights `first..=last`, by identity.
