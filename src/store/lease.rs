@@ -3,10 +3,11 @@
 //!
 //! No clocks are compared between machines: the holder bumps `heartbeat` with every renewal
 //! and every fenced write, and a follower times how long it has seen the same
-//! `(holder, epoch, heartbeat)` on its own monotonic clock. Every takeover bumps `epoch`, and every write transaction of a leader's
-//! actors first *fences* itself: it updates the lease row where `holder` and `epoch` are still
-//! its own, so a leader that lost the lease (paused, cut off) cannot commit anything after a
-//! takeover — the row lock orders its transaction before the takeover or makes it fail.
+//! `(holder, epoch, heartbeat)` on its own monotonic clock. Every takeover bumps `epoch`, and
+//! every write transaction of a leader's actors first *fences* itself: it updates the lease
+//! row where `holder` and `epoch` are still its own, so a leader that lost the lease (paused,
+//! cut off) cannot commit anything after a takeover — the row lock orders its transaction
+//! before the takeover or makes it fail.
 
 use entity::leader_lease;
 use sea_orm::ActiveValue::Set;
