@@ -397,15 +397,10 @@ async fn maturity(subscribers: usize) {
     b.start_and_catch_up().await;
     b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
     let staked = tip(&b.sim);
-    b.sim.call("sim_generate", json!([149])).unwrap();
-    b.wait(staked + 149, Instant::now()).await;
-    let mut seed = 3;
-    let normal = b.block(&addresses, 0, &mut seed).await; // 150 confirmations: not yet
-    let h = tip(&b.sim) + 1;
-    let since = Instant::now();
-    b.sim.call("sim_generate", json!([1])).unwrap();
-    let took = b.wait(h, since).await;
-    let credits: i64 =
+    // The stake matures at its 150th confirmation, height staked + 149 (DESIGN §8).
+    b.sim.call("sim_generate", json!([147])).unwrap();
+    b.wait(staked + 147, Instant::now()).await;
+    let credits = async || -> i64 {
         b.db.query_one_raw(sea_orm::Statement::from_string(
             b.db.get_database_backend(),
             "SELECT COUNT(*) FROM credit".to_owned(),
@@ -414,7 +409,22 @@ async fn maturity(subscribers: usize) {
         .unwrap()
         .unwrap()
         .try_get_by_index(0)
-        .unwrap();
+        .unwrap()
+    };
+    let mut seed = 3;
+    let normal = b.block(&addresses, 0, &mut seed).await; // 149 confirmations: not yet
+    assert_eq!(
+        credits().await,
+        0,
+        "the stake matured before its 150th confirmation"
+    );
+    let h = tip(&b.sim) + 1;
+    assert_eq!(h, staked + 149);
+    let since = Instant::now();
+    b.sim.call("sim_generate", json!([1])).unwrap();
+    let took = b.wait(h, since).await;
+    let credits = credits().await;
+    assert!(credits > 0, "the maturing block credited nobody");
     println!(
         "maturity: backend={} subscribers={subscribers} credits={credits}",
         backend()
