@@ -270,31 +270,21 @@ impl TestApp {
 
     /// POSTs a GraphQL query with an `Authorization: Bearer` token.
     pub async fn graphql_as(&self, token: &str, query: &str) -> serde_json::Value {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .bearer_auth(token)
-            .json(&serde_json::json!({ "query": query }))
-            .send()
-            .await
-            .expect("POST /graphql")
-            .json()
-            .await
-            .expect("GraphQL reply is JSON")
+        send_graphql(
+            self.client
+                .post(format!("{}/graphql", self.address))
+                .bearer_auth(token),
+            query,
+        )
+        .await
     }
 
     /// Waits until the pool has processed `height` (at most 60 s).
     pub async fn wait_processed(&self, height: i64) {
-        let db = &self.app_state.db;
-        let done = eventually(60, || async {
-            let tip = coinstaker::store::chain::tip(db, "VRSC")
-                .await
-                .ok()
-                .flatten()
-                .map_or(-1, |b| b.height);
-            (tip >= height).then_some(())
-        })
-        .await;
-        assert!(done.is_some(), "the pool did not reach height {height}");
+        assert!(
+            processes_up_to(&self.app_state.db, height, 60).await,
+            "the pool did not reach height {height}"
+        );
     }
 }
 
@@ -332,8 +322,12 @@ pub async fn spawn_app_with(
 /// POSTs a GraphQL query to the server at `base` (`http://host:port`) and returns the JSON
 /// reply.
 pub async fn post_graphql(client: &reqwest::Client, base: &str, query: &str) -> serde_json::Value {
-    client
-        .post(format!("{base}/graphql"))
+    send_graphql(client.post(format!("{base}/graphql")), query).await
+}
+
+/// Sends `query` as a GraphQL POST body on `request` and returns the JSON reply.
+async fn send_graphql(request: reqwest::RequestBuilder, query: &str) -> serde_json::Value {
+    request
         .json(&serde_json::json!({ "query": query }))
         .send()
         .await
