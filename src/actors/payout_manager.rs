@@ -95,8 +95,10 @@ impl PayoutCore {
         kind: LedgerKind,
         height: Height,
     ) -> Result<(), ActorError> {
-        for (identity, amount) in &p.outputs {
-            let posting = Posting {
+        let postings: Vec<Posting<'_>> = p
+            .outputs
+            .iter()
+            .map(|(identity, amount)| Posting {
                 chain: self.name(),
                 identity_address: Some(identity),
                 kind,
@@ -104,9 +106,9 @@ impl PayoutCore {
                 stake_id: None,
                 payment_id: Some(p.id),
                 height: Some(height),
-            };
-            ledger::post(db, &posting).await?;
-        }
+            })
+            .collect();
+        ledger::post_many(db, &postings).await?;
         Ok(())
     }
 

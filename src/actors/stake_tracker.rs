@@ -140,17 +140,26 @@ impl TrackerCore {
         Ok(out)
     }
 
+    /// The fee in force at `height` for `identity`: its own if an admin set one, else the
+    /// pool's.
     async fn fee_at(
         &self,
         db: &impl ConnectionTrait,
-        identity: Option<&str>,
+        identity: &str,
         height: Height,
     ) -> Result<FeeRate, ActorError> {
-        if let Some(id) = identity
-            && let Some(own) = settings::subscriber_fee_at(db, self.name(), id, height).await?
-        {
-            return Ok(own);
+        match settings::subscriber_fee_at(db, self.name(), identity, height).await? {
+            Some(own) => Ok(own),
+            None => self.pool_fee_at(db, height).await,
         }
+    }
+
+    /// The pool's fee in force at `height`.
+    async fn pool_fee_at(
+        &self,
+        db: &impl ConnectionTrait,
+        height: Height,
+    ) -> Result<FeeRate, ActorError> {
         Ok(settings::at(db, self.name(), height)
             .await?
             .map_or(self.chain.fee_percent, |v| v.settings.fee))
@@ -203,7 +212,7 @@ impl TrackerCore {
         if s.pool_own {
             keep = s.reward;
         } else if s.solo {
-            let fee = self.fee_at(db, Some(&s.found_by), s.height).await?;
+            let fee = self.fee_at(db, &s.found_by, s.height).await?;
             let result = split(s.reward, &[(s.found_by.clone(), Work(1), fee)]);
             keep = result.pool_keep;
             for share in result.shares {
@@ -221,11 +230,16 @@ impl TrackerCore {
         } else {
             s.round_start_height = self.round_start(db, s.height).await?;
             let work = self.round_work(db, s.round_start_height, s.height).await?;
-            let mut with_fees = Vec::with_capacity(work.len());
-            for (id, w) in work {
-                let fee = self.fee_at(db, Some(&id), s.height).await?;
-                with_fees.push((id, w, fee));
-            }
+            // The fees are read once per stake, not once per subscriber.
+            let pool_fee = self.pool_fee_at(db, s.height).await?;
+            let own = settings::subscriber_fees_at(db, self.name(), s.height).await?;
+            let with_fees: Vec<_> = work
+                .into_iter()
+                .map(|(id, w)| {
+                    let fee = own.get(&id).copied().unwrap_or(pool_fee);
+                    (id, w, fee)
+                })
+                .collect();
             let result = split(s.reward, &with_fees);
             s.total_work = result.total_work;
             keep = result.pool_keep;
@@ -253,33 +267,29 @@ impl TrackerCore {
             }
         }
         stakes::insert_credits(db, self.name(), &credits).await?;
-        for c in credits.iter().filter(|c| c.amount.0 > 0) {
-            ledger::post(
-                db,
-                &Posting {
-                    chain: self.name(),
-                    identity_address: Some(&c.identity_address),
-                    kind: LedgerKind::Credit,
-                    amount: c.amount,
-                    stake_id: Some(s.id),
-                    payment_id: None,
-                    height: Some(h),
-                },
-            )
-            .await?;
-        }
+        let keep_posting = Posting {
+            chain: self.name(),
+            identity_address: None,
+            kind: LedgerKind::PoolKeep,
+            amount: keep,
+            stake_id: Some(s.id),
+            payment_id: None,
+            height: Some(h),
+        };
+        let mut postings: Vec<Posting<'_>> = credits
+            .iter()
+            .filter(|c| c.amount.0 > 0)
+            .map(|c| Posting {
+                identity_address: Some(&c.identity_address),
+                kind: LedgerKind::Credit,
+                amount: c.amount,
+                ..keep_posting.clone()
+            })
+            .collect();
         if keep.0 > 0 {
-            let posting = Posting {
-                chain: self.name(),
-                identity_address: None,
-                kind: LedgerKind::PoolKeep,
-                amount: keep,
-                stake_id: Some(s.id),
-                payment_id: None,
-                height: Some(h),
-            };
-            ledger::post(db, &posting).await?;
+            postings.push(keep_posting);
         }
+        ledger::post_many(db, &postings).await?;
         s.status = StakeStatus::Matured;
         s.status_height = Some(h);
         s.pool_keep = Some(keep);

@@ -3,10 +3,12 @@
 //! Σ credits = Σ pending + Σ in flight + Σ paid (DESIGN §5).
 
 use entity::{balance, ledger_entry};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic,
+    QueryFilter, QuerySelect,
 };
 
 use super::{StoreError, StoreResult, now, sum_i64};
@@ -89,53 +91,101 @@ pub struct Balance {
 
 /// Writes the entry and applies it to the balance. Call it in the transaction of the change.
 pub async fn post(db: &impl ConnectionTrait, p: &Posting<'_>) -> StoreResult<()> {
-    if p.amount.0 < 0 {
+    post_many(db, std::slice::from_ref(p)).await
+}
+
+/// Writes the entries and applies them to the balances, with multi-row statements (500 rows
+/// each): a stake that matures over 10,000 subscribers is 40 statements, not 30,000. Call it in
+/// the transaction of the change.
+pub async fn post_many(db: &impl ConnectionTrait, postings: &[Posting<'_>]) -> StoreResult<()> {
+    if let Some(p) = postings.iter().find(|p| p.amount.0 < 0) {
         return Err(StoreError::Corrupt(format!(
             "negative ledger amount {}",
             p.amount
         )));
     }
     let at = now();
-    ledger_entry::ActiveModel {
-        id: Default::default(),
-        chain: Set(p.chain.to_owned()),
-        identity_address: Set(p.identity_address.map(str::to_owned)),
-        kind: Set(p.kind.as_str().to_owned()),
-        amount: Set(p.amount.0),
-        stake_id: Set(p.stake_id),
-        payment_id: Set(p.payment_id),
-        height: Set(p.height),
-        created_at: Set(at),
-    }
-    .insert(db)
-    .await?;
-    let Some(identity) = p.identity_address else {
-        return Ok(());
-    };
-    let (dp, di, dpaid, dc) = p.kind.deltas(p.amount.0);
-    use balance::Column as C;
-    let updated = balance::Entity::update_many()
-        .col_expr(C::Pending, Expr::col(C::Pending).add(dp))
-        .col_expr(C::InFlight, Expr::col(C::InFlight).add(di))
-        .col_expr(C::Paid, Expr::col(C::Paid).add(dpaid))
-        .col_expr(C::Credited, Expr::col(C::Credited).add(dc))
-        .col_expr(C::UpdatedAt, at.into())
-        .filter(C::Chain.eq(p.chain))
-        .filter(C::IdentityAddress.eq(identity))
-        .exec(db)
-        .await?;
-    if updated.rows_affected == 0 {
-        balance::ActiveModel {
+    for chunk in postings.chunks(500) {
+        let rows = chunk.iter().map(|p| ledger_entry::ActiveModel {
+            id: Default::default(),
             chain: Set(p.chain.to_owned()),
-            identity_address: Set(identity.to_owned()),
-            pending: Set(dp),
-            in_flight: Set(di),
-            paid: Set(dpaid),
-            credited: Set(dc),
-            updated_at: Set(at),
+            identity_address: Set(p.identity_address.map(str::to_owned)),
+            kind: Set(p.kind.as_str().to_owned()),
+            amount: Set(p.amount.0),
+            stake_id: Set(p.stake_id),
+            payment_id: Set(p.payment_id),
+            height: Set(p.height),
+            created_at: Set(at),
+        });
+        ledger_entry::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    let mut deltas: BTreeMap<(&str, &str), Deltas> = BTreeMap::new();
+    for p in postings {
+        if let Some(identity) = p.identity_address {
+            deltas
+                .entry((p.chain, identity))
+                .or_default()
+                .add(p.kind.deltas(p.amount.0));
         }
-        .insert(db)
-        .await?;
+    }
+    apply_deltas(db, &deltas, at).await
+}
+
+/// Changes of one balance: (pending, in flight, paid, credited).
+#[derive(Debug, Clone, Copy, Default)]
+struct Deltas(i64, i64, i64, i64);
+
+impl Deltas {
+    fn add(&mut self, (p, i, paid, c): (i64, i64, i64, i64)) {
+        self.0 += p;
+        self.1 += i;
+        self.2 += paid;
+        self.3 += c;
+    }
+}
+
+/// Adds the deltas to the balances, creating the balances that do not exist yet: one upsert
+/// per 500 identities (`balance = balance + proposed` on conflict).
+async fn apply_deltas(
+    db: &impl ConnectionTrait,
+    deltas: &BTreeMap<(&str, &str), Deltas>,
+    at: chrono::NaiveDateTime,
+) -> StoreResult<()> {
+    use balance::Column as C;
+    let mysql = db.get_database_backend() == DbBackend::MySql;
+    // The value the row would have had if it were new: `VALUES(col)` on MySQL/MariaDB,
+    // `excluded.col` on PostgreSQL and SQLite.
+    let proposed = |c: C| -> Expr {
+        if mysql {
+            Expr::cust(format!("VALUES(`{}`)", c.as_str()))
+        } else {
+            Expr::col((Alias::new("excluded"), c))
+        }
+    };
+    let mut on_conflict = OnConflict::columns([C::Chain, C::IdentityAddress]);
+    for c in [C::Pending, C::InFlight, C::Paid, C::Credited] {
+        on_conflict.value(c, Expr::col((balance::Entity, c)).add(proposed(c)));
+    }
+    on_conflict.update_column(C::UpdatedAt);
+    let entries: Vec<_> = deltas.iter().collect();
+    for chunk in entries.chunks(500) {
+        let rows = chunk
+            .iter()
+            .map(|((chain, identity), d)| balance::ActiveModel {
+                chain: Set((*chain).to_owned()),
+                identity_address: Set((*identity).to_owned()),
+                pending: Set(d.0),
+                in_flight: Set(d.1),
+                paid: Set(d.2),
+                credited: Set(d.3),
+                updated_at: Set(at),
+            });
+        balance::Entity::insert_many(rows)
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(db)
+            .await?;
     }
     Ok(())
 }
@@ -218,27 +268,17 @@ pub async fn reverse_stake(
         .filter(ledger_entry::Column::StakeId.eq(stake_id))
         .all(db)
         .await?;
+    let mut deltas: BTreeMap<(&str, &str), Deltas> = BTreeMap::new();
     for e in &entries {
-        let Some(identity) = &e.identity_address else {
-            continue;
-        };
-        let kind = match e.kind.as_str() {
-            "CREDIT" => LedgerKind::Credit,
-            _ => continue,
-        };
-        let (dp, di, dpaid, dc) = kind.deltas(e.amount);
-        use balance::Column as C;
-        balance::Entity::update_many()
-            .col_expr(C::Pending, Expr::col(C::Pending).sub(dp))
-            .col_expr(C::InFlight, Expr::col(C::InFlight).sub(di))
-            .col_expr(C::Paid, Expr::col(C::Paid).sub(dpaid))
-            .col_expr(C::Credited, Expr::col(C::Credited).sub(dc))
-            .col_expr(C::UpdatedAt, now().into())
-            .filter(C::Chain.eq(chain))
-            .filter(C::IdentityAddress.eq(identity.as_str()))
-            .exec(db)
-            .await?;
+        if let (Some(identity), "CREDIT") = (&e.identity_address, e.kind.as_str()) {
+            let (dp, di, dpaid, dc) = LedgerKind::Credit.deltas(e.amount);
+            deltas
+                .entry((chain, identity.as_str()))
+                .or_default()
+                .add((-dp, -di, -dpaid, -dc));
+        }
     }
+    apply_deltas(db, &deltas, now()).await?;
     ledger_entry::Entity::delete_many()
         .filter(ledger_entry::Column::Chain.eq(chain))
         .filter(ledger_entry::Column::StakeId.eq(stake_id))

@@ -4,6 +4,8 @@
 //! A version applies from its `from_height` on, so a stake is always split with the fee in
 //! force at its height, and a change made by an admin applies from the next block.
 
+use std::collections::HashMap;
+
 use entity::{payout_state, pool_settings, subscriber_fee};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -204,6 +206,37 @@ pub async fn subscriber_fee_at(
             .map(Some)
             .ok_or_else(|| StoreError::Corrupt(format!("subscriber_fee {ppm} ppm"))),
     }
+}
+
+/// Every subscriber's own fee in force at `height` (those an admin set and did not clear), read
+/// with one query: the split of a stake asks it once, not once per subscriber.
+pub async fn subscriber_fees_at(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+) -> StoreResult<HashMap<String, FeeRate>> {
+    let rows = subscriber_fee::Entity::find()
+        .filter(subscriber_fee::Column::Chain.eq(chain))
+        .filter(subscriber_fee::Column::FromHeight.lte(height))
+        .order_by_asc(subscriber_fee::Column::FromHeight)
+        .all(db)
+        .await?;
+    // Later rows override earlier ones: the last one of each identity is in force.
+    let mut latest: HashMap<String, Option<i64>> = HashMap::new();
+    for r in rows {
+        latest.insert(r.identity_address, r.fee_ppm);
+    }
+    let mut fees = HashMap::new();
+    for (identity, ppm) in latest {
+        if let Some(ppm) = ppm {
+            let fee = u32::try_from(ppm)
+                .ok()
+                .and_then(FeeRate::from_ppm)
+                .ok_or_else(|| StoreError::Corrupt(format!("subscriber_fee {ppm} ppm")))?;
+            fees.insert(identity, fee);
+        }
+    }
+    Ok(fees)
 }
 
 /// Sets (or with `None` clears) a subscriber's own fee from `from_height` on.

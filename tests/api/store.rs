@@ -227,6 +227,36 @@ async fn subscriber_fee_overrides_by_height() {
             .unwrap(),
         None
     );
+    // All of them at once (what a stake's split reads) agrees with one at a time.
+    let three = FeeRate::parse_percent("3").unwrap();
+    settings::set_subscriber_fee(&db, "VRSC", BOB, 120, Some(three))
+        .await
+        .unwrap();
+    settings::set_subscriber_fee(&db, "vARRR", ALICE, 10, Some(three))
+        .await
+        .unwrap();
+    for height in [99, 100, 119, 120, 150, 199, 200, 500] {
+        let all = settings::subscriber_fees_at(&db, "VRSC", height)
+            .await
+            .unwrap();
+        for who in [ALICE, BOB] {
+            assert_eq!(
+                all.get(who).copied(),
+                settings::subscriber_fee_at(&db, "VRSC", who, height)
+                    .await
+                    .unwrap(),
+                "{who} at {height}"
+            );
+        }
+        assert!(all.keys().all(|k| k == ALICE || k == BOB), "{all:?}");
+    }
+    let at_150 = settings::subscriber_fees_at(&db, "VRSC", 150)
+        .await
+        .unwrap();
+    assert_eq!(
+        (at_150.get(ALICE), at_150.get(BOB)),
+        (Some(&two), Some(&three))
+    );
 }
 
 #[tokio::test]
@@ -445,6 +475,98 @@ async fn ledger_postings_move_balances_and_totals() {
             .is_err(),
         "negative amounts are refused"
     );
+}
+
+#[tokio::test]
+async fn a_batch_of_postings_moves_every_balance_like_one_at_a_time() {
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    // 1,201 identities: more than two statements' worth (500 rows each); every third one
+    // already has a balance, and the first one is credited twice in the batch.
+    let ids: Vec<String> = (0..1201).map(|i| format!("iBatch{i:05}")).collect();
+    fn posting(who: &str, kind: LedgerKind, sats: i64, stake: Option<i64>) -> Posting<'_> {
+        Posting {
+            chain: "VRSC",
+            identity_address: Some(who),
+            kind,
+            amount: Sats(sats),
+            stake_id: stake,
+            payment_id: None,
+            height: Some(7),
+        }
+    }
+    for (i, who) in ids.iter().enumerate().step_by(3) {
+        let who = who.as_str();
+        ledger::post(
+            &db,
+            &posting(who, LedgerKind::Credit, 1_000 + i as i64, None),
+        )
+        .await
+        .unwrap();
+        ledger::post(&db, &posting(who, LedgerKind::PaymentPlanned, 400, None))
+            .await
+            .unwrap();
+    }
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for who in &ids {
+            v.push(ledger::balance(&db, "VRSC", who).await.unwrap());
+        }
+        v
+    };
+    let mut batch: Vec<Posting<'_>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, who)| posting(who, LedgerKind::Credit, 10 + i as i64, Some(42)))
+        .collect();
+    batch.push(posting(&ids[0], LedgerKind::Credit, 5, Some(42)));
+    batch.push(Posting {
+        identity_address: None,
+        kind: LedgerKind::PoolKeep,
+        amount: Sats(99),
+        ..posting(&ids[0], LedgerKind::PoolKeep, 0, Some(42))
+    });
+    let txn = db.begin().await.unwrap();
+    ledger::post_many(&txn, &batch).await.unwrap();
+    txn.commit().await.unwrap();
+
+    for (i, who) in ids.iter().enumerate() {
+        let extra = 10 + i as i64 + if i == 0 { 5 } else { 0 };
+        let b = ledger::balance(&db, "VRSC", who).await.unwrap();
+        let was = before[i];
+        assert_eq!(b.pending, Sats(was.pending.0 + extra), "{who}");
+        assert_eq!(b.credited, Sats(was.credited.0 + extra), "{who}");
+        assert_eq!((b.in_flight, b.paid), (was.in_flight, was.paid), "{who}");
+    }
+    // The pool's keep is an entry only (no balance).
+    assert_eq!(
+        ledger::pool_totals(&db, "VRSC").await.unwrap().fees_earned,
+        Sats(99)
+    );
+
+    // Taking the stake back restores every balance as it was, and its entries go.
+    ledger::reverse_stake(&db, "VRSC", 42).await.unwrap();
+    for (i, who) in ids.iter().enumerate() {
+        assert_eq!(
+            ledger::balance(&db, "VRSC", who).await.unwrap(),
+            before[i],
+            "{who}"
+        );
+    }
+    assert_eq!(
+        ledger::pool_totals(&db, "VRSC").await.unwrap().fees_earned,
+        Sats(0)
+    );
+    // A negative amount anywhere in a batch writes nothing.
+    batch[600].amount = Sats(-1);
+    assert!(ledger::post_many(&db, &batch).await.is_err());
+    for (i, who) in ids.iter().enumerate().take(3) {
+        assert_eq!(
+            ledger::balance(&db, "VRSC", who).await.unwrap(),
+            before[i],
+            "{who}"
+        );
+    }
 }
 
 #[tokio::test]
