@@ -93,8 +93,15 @@ async fn database() -> (String, DatabaseConnection, tempfile::TempDir) {
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .unwrap();
-            let (prefix, _) = base.rsplit_once('/').unwrap();
-            format!("{prefix}/{name}")
+            // Keep the query (e.g. `?host=/var/run/postgresql` for a Unix socket).
+            let (path, query) = base.split_once('?').unwrap_or((&base, ""));
+            let (prefix, _) = path.rsplit_once('/').unwrap();
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            };
+            format!("{prefix}/{name}{query}")
         }
         Err(_) => format!(
             "sqlite://{}?mode=rwc",
