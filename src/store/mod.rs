@@ -106,7 +106,7 @@ fn warn_about_tcp(url: &str) {
         ),
         PgTransport::RemoteTcp => log::info!(
             "database: PostgreSQL over TCP; sqlx 0.9.0 does not set TCP_NODELAY, so large \
-             statements may wait ~40 ms for a delayed ACK (see README, \"Database\")"
+             statements may wait ~40 ms for a delayed ACK (see the README, \"Configuration\")"
         ),
         PgTransport::NotPostgres | PgTransport::Socket => {}
     }
