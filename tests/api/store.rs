@@ -825,8 +825,11 @@ async fn abandoned_queries_never_cost_the_pool_a_connection() {
     let db = coinstaker::store::connect_url(&t.url, 2).await.unwrap();
     chain::ensure_chain(&db, "VRSC").await.unwrap();
     let backend = db.get_database_backend();
-    let mut finished = 0;
+    let mut cut = 0;
     for i in 0..400i64 {
+        // Cut after 0–3 ms: at every point of the operation's life. How many finish within
+        // that depends on the machine's load (on a busy CI machine none did on PostgreSQL),
+        // so only the cuts are counted.
         let at = Duration::from_micros(25 * (i % 120) as u64);
         let hash = format!("h{i}");
         // A statement never seen before is prepared first: one more round trip to cut.
@@ -859,10 +862,10 @@ async fn abandoned_queries_never_cost_the_pool_a_connection() {
             .await
             .is_ok(),
         };
-        finished += usize::from(done);
+        cut += usize::from(!done);
     }
-    // Some finished and some were cut off, or the test proves nothing.
-    assert!(finished > 0 && finished < 400, "{finished} of 400 finished");
+    // Some were cut off, or the test proves nothing.
+    assert!(cut > 0, "no operation was cut off");
     // Every connection comes back: twenty queries in a row get answers on time...
     for _ in 0..20 {
         let answer = tokio::time::timeout(Duration::from_secs(10), chain::tip(&db, "VRSC")).await;
