@@ -270,7 +270,9 @@ pub async fn reverse_stake(
         .await?;
     let mut deltas: BTreeMap<(&str, &str), Deltas> = BTreeMap::new();
     for e in &entries {
-        if let (Some(identity), "CREDIT") = (&e.identity_address, e.kind.as_str()) {
+        if let Some(identity) = &e.identity_address
+            && e.kind == LedgerKind::Credit.as_str()
+        {
             let (dp, di, dpaid, dc) = LedgerKind::Credit.deltas(e.amount);
             deltas
                 .entry((chain, identity.as_str()))

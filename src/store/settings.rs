@@ -198,14 +198,15 @@ pub async fn subscriber_fee_at(
         .order_by_desc(subscriber_fee::Column::FromHeight)
         .one(db)
         .await?;
-    match row.and_then(|r| r.fee_ppm) {
-        None => Ok(None),
-        Some(ppm) => u32::try_from(ppm)
-            .ok()
-            .and_then(FeeRate::from_ppm)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt(format!("subscriber_fee {ppm} ppm"))),
-    }
+    row.and_then(|r| r.fee_ppm).map(stored_fee).transpose()
+}
+
+/// A stored `subscriber_fee.fee_ppm` as a fee rate.
+fn stored_fee(ppm: i64) -> StoreResult<FeeRate> {
+    u32::try_from(ppm)
+        .ok()
+        .and_then(FeeRate::from_ppm)
+        .ok_or_else(|| StoreError::Corrupt(format!("subscriber_fee {ppm} ppm")))
 }
 
 /// Every subscriber's own fee in force at `height` (those an admin set and did not clear), read
@@ -226,17 +227,10 @@ pub async fn subscriber_fees_at(
     for r in rows {
         latest.insert(r.identity_address, r.fee_ppm);
     }
-    let mut fees = HashMap::new();
-    for (identity, ppm) in latest {
-        if let Some(ppm) = ppm {
-            let fee = u32::try_from(ppm)
-                .ok()
-                .and_then(FeeRate::from_ppm)
-                .ok_or_else(|| StoreError::Corrupt(format!("subscriber_fee {ppm} ppm")))?;
-            fees.insert(identity, fee);
-        }
-    }
-    Ok(fees)
+    latest
+        .into_iter()
+        .filter_map(|(identity, ppm)| ppm.map(|ppm| Ok((identity, stored_fee(ppm)?))))
+        .collect()
 }
 
 /// Sets (or with `None` clears) a subscriber's own fee from `from_height` on.
