@@ -259,9 +259,12 @@ pub struct ChainConfig {
     /// Default minimum payout in coins.
     #[serde(default = "default_min_payout")]
     pub min_payout: Sats,
-    /// Confirmations before a stake is mature and split (≥ 100).
+    /// Confirmations before a stake is mature and split (≥ the coinbase maturity).
     #[serde(default = "default_maturity")]
     pub maturity: u32,
+    /// The chain's coinbase maturity (100–149); `None`: derived from the daemon at start.
+    #[serde(default)]
+    pub coinbase_maturity: Option<u32>,
     /// Seconds between payout cycles.
     #[serde(default = "default_payout_interval")]
     pub payout_interval_secs: u64,
@@ -316,7 +319,7 @@ fn default_min_output() -> Sats {
 /// The protocol's maximum number of primary addresses (`CPrincipal::IsValid`).
 pub const MAX_PRIMARY_ADDRESSES: u32 = 25;
 /// The chain's coinbase maturity on VRSC; the pool never waits less.
-pub const MIN_MATURITY: u32 = 100;
+pub const MIN_MATURITY: u32 = crate::domain::chain::COINBASE_MATURITY as u32;
 /// Wallet transactions expire after 20 blocks; a payment needs some margin beyond that.
 pub const MIN_PAYMENT_TIMEOUT_BLOCKS: u32 = 25;
 /// verusd's `MAX_UNLOCK_DELAY`.
@@ -731,6 +734,26 @@ impl Config {
                         chain.maturity
                     ),
                 ));
+            }
+            if let Some(c) = chain.coinbase_maturity {
+                let max = crate::domain::chain::MAX_COINBASE_MATURITY as u32;
+                if !(MIN_MATURITY..=max).contains(&c) {
+                    return Err(invalid(
+                        key("coinbase_maturity"),
+                        format!(
+                            "{c} is not a Verus coinbase maturity: it is {MIN_MATURITY} to {max} blocks (100 on VRSC); omit it to take it from the daemon"
+                        ),
+                    ));
+                }
+                if chain.maturity < c {
+                    return Err(invalid(
+                        key("maturity"),
+                        format!(
+                            "{} is below the chain's coinbase maturity {c}; rewards can still be orphaned or taken by StakeGuard before it. Set maturity to at least {c}",
+                            chain.maturity
+                        ),
+                    ));
+                }
             }
             if chain.payment_timeout_blocks < MIN_PAYMENT_TIMEOUT_BLOCKS {
                 return Err(invalid(

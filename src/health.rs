@@ -48,10 +48,55 @@ impl Default for DaemonStatus {
     }
 }
 
+/// How the pool follows one chain's daemon.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
+pub enum SyncStatus {
+    /// The pool follows the daemon's chain (or catches up with it).
+    #[default]
+    Following,
+    /// The daemon's tip is below the processed height on the same hashes: it reindexes, was
+    /// restarted from an older copy, or is a fail-over node still syncing. The pool waits and
+    /// changes nothing until the daemon is back at the processed height.
+    Behind {
+        /// The daemon's tip height.
+        daemon_tip: i64,
+        /// The pool's processed height.
+        processed_height: i64,
+    },
+    /// The daemon's chain left the pool's deeper than the reorganisation limit: the pool
+    /// unwinds nothing and stops following until the daemon's chain meets its own again.
+    Stopped {
+        /// Why, in words an operator can act on.
+        reason: String,
+    },
+}
+
+impl SyncStatus {
+    /// The reason in words, for the API and the log; `None` while following.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            SyncStatus::Following => None,
+            SyncStatus::Behind {
+                daemon_tip,
+                processed_height,
+            } => Some(format!(
+                "daemon behind the pool: tip {daemon_tip}, processed {processed_height}"
+            )),
+            SyncStatus::Stopped { reason } => Some(reason.clone()),
+        }
+    }
+}
+
 /// Shared, cheaply cloned health state of every chain's daemon.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     daemons: Arc<RwLock<BTreeMap<String, DaemonStatus>>>,
+    sync: Arc<RwLock<BTreeMap<String, SyncStatus>>>,
 }
 
 impl Health {
@@ -63,6 +108,23 @@ impl Health {
             .collect();
         Health {
             daemons: Arc::new(RwLock::new(map)),
+            sync: Arc::default(),
+        }
+    }
+
+    /// How the pool follows one chain.
+    pub fn sync(&self, chain: &str) -> SyncStatus {
+        self.sync
+            .read()
+            .map(|m| m.get(chain).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Records how the pool follows one chain; returns the previous state.
+    pub fn set_sync(&self, chain: &str, status: SyncStatus) -> SyncStatus {
+        match self.sync.write() {
+            Ok(mut m) => m.insert(chain.to_owned(), status).unwrap_or_default(),
+            Err(_) => SyncStatus::default(),
         }
     }
 

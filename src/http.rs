@@ -168,7 +168,9 @@ async fn graphiql_page() -> HttpResponse {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
-    /// `ok` when the database and every daemon answer, else `unavailable`.
+    /// `ok` when the database and every daemon answer and the pool follows every chain;
+    /// `degraded` (still HTTP 200) when a daemon is behind the pool (it reindexes or is a
+    /// fail-over node still syncing: the pool waits for it); else `unavailable`.
     pub status: &'static str,
     /// The database.
     pub database: DatabaseHealth,
@@ -198,6 +200,9 @@ pub struct ChainHealth {
     pub daemon: DaemonStatus,
     /// The highest processed block, if any.
     pub processed_height: Option<i64>,
+    /// How the pool follows the daemon: `following`, `behind` (with the daemon's tip and the
+    /// processed height) or `stopped` (a reorganisation deeper than the limit, with the reason).
+    pub sync: crate::health::SyncStatus,
 }
 
 /// Checks the database now and reads the daemons' last known state.
@@ -221,14 +226,25 @@ pub async fn health_report(state: &AppState) -> HealthReport {
             name: chain.name.clone(),
             daemon: state.health.daemon(&chain.name),
             processed_height: processed,
+            sync: state.health.sync(&chain.name),
         });
     }
+    use crate::health::SyncStatus;
     let all_up = db.is_ok()
-        && chains
-            .iter()
-            .all(|c| c.daemon.up && c.daemon.refused.is_none());
+        && chains.iter().all(|c| {
+            c.daemon.up
+                && c.daemon.refused.is_none()
+                && !matches!(c.sync, SyncStatus::Stopped { .. })
+        });
+    let behind = chains
+        .iter()
+        .any(|c| matches!(c.sync, SyncStatus::Behind { .. }));
     HealthReport {
-        status: if all_up { "ok" } else { "unavailable" },
+        status: match (all_up, behind) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         database: DatabaseHealth {
             up: db.is_ok(),
             backend: state.config.database.url.backend(),
@@ -240,7 +256,7 @@ pub async fn health_report(state: &AppState) -> HealthReport {
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let report = health_report(&state).await;
-    if report.status == "ok" {
+    if report.status != "unavailable" {
         HttpResponse::Ok().json(report)
     } else {
         HttpResponse::ServiceUnavailable().json(report)

@@ -16,6 +16,7 @@ use actix::{Actor, Addr, Recipient};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
+use crate::actors::ChainFacts;
 use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
 use crate::actors::events::Shutdown;
 use crate::actors::payout_manager::{PayoutCore, PayoutManager};
@@ -145,6 +146,7 @@ impl Running {
 /// Starts the chain's actors under `fence`.
 async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Running, Role)> {
     let chain = Arc::clone(&parts.chain);
+    let facts = ChainFacts::default();
     let mut core = RegistryCore::new(
         Arc::clone(&chain),
         parts.db.clone(),
@@ -157,6 +159,7 @@ async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Runn
         Arc::clone(&chain),
         parts.db.clone(),
         fence.clone(),
+        facts.clone(),
     ))
     .start();
     let watcher = ChainWatcher::new(WatcherParts {
@@ -168,6 +171,7 @@ async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Runn
         health: parts.health.clone(),
         metrics: parts.metrics.clone(),
         network_supply: Arc::default(),
+        facts: facts.clone(),
     })
     .start();
     let payouts = PayoutManager::new(PayoutCore::new(
@@ -176,6 +180,7 @@ async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Runn
         Arc::clone(&parts.rpc),
         parts.metrics.clone(),
         fence.clone(),
+        facts,
     ))
     .start();
     let mut stoppers: Vec<Recipient<Shutdown>> = vec![

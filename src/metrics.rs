@@ -44,6 +44,8 @@ pub struct Metrics {
     subscriptions: Gauge<i64, AtomicI64>,
     webhook_failures: Counter,
     lag: Family<ChainLabel, Gauge>,
+    behind: Family<ChainLabel, Gauge>,
+    stopped: Family<ChainLabel, Gauge>,
     staking: Family<ChainLabel, Gauge>,
     network_supply: Family<ChainLabel, Gauge>,
     pool_supply: Family<ChainLabel, Gauge>,
@@ -126,6 +128,18 @@ impl Metrics {
             database_up.clone(),
         );
         let lag = Family::<ChainLabel, Gauge>::default();
+        let behind = Family::<ChainLabel, Gauge>::default();
+        let stopped = Family::<ChainLabel, Gauge>::default();
+        registry.register(
+            "daemon_behind_blocks",
+            "Blocks the daemon's tip is below the processed height on the same chain (a reindex or a fail-over node still syncing); the pool waits while it is above 0",
+            behind.clone(),
+        );
+        registry.register(
+            "sync_stopped",
+            "1 when the daemon's chain left the pool's deeper than the reorganisation limit and the pool stopped following it",
+            stopped.clone(),
+        );
         let staking = Family::<ChainLabel, Gauge>::default();
         let network_supply = Family::<ChainLabel, Gauge>::default();
         let pool_supply = Family::<ChainLabel, Gauge>::default();
@@ -200,6 +214,8 @@ impl Metrics {
         Metrics {
             registry: Arc::new(registry),
             lag,
+            behind,
+            stopped,
             staking,
             network_supply,
             pool_supply,
@@ -228,6 +244,22 @@ impl Metrics {
         self.lag
             .get_or_create(&Self::label(chain))
             .set((tip - processed).max(0));
+    }
+
+    /// Records how the pool follows the chain (see [`crate::health::SyncStatus`]).
+    pub fn set_sync(&self, chain: &str, status: &crate::health::SyncStatus) {
+        use crate::health::SyncStatus;
+        let behind = match status {
+            SyncStatus::Behind {
+                daemon_tip,
+                processed_height,
+            } => processed_height - daemon_tip,
+            _ => 0,
+        };
+        self.behind.get_or_create(&Self::label(chain)).set(behind);
+        self.stopped
+            .get_or_create(&Self::label(chain))
+            .set(i64::from(matches!(status, SyncStatus::Stopped { .. })));
     }
 
     /// Records `getmininginfo`: staking, and the network's staking supply.

@@ -9,6 +9,8 @@ pub struct Model {
     pub chain: String,
     pub chain_id: Option<String>,
     pub start_height: Option<i64>,
+    /// The highest block the pool held when the reorganisation under way started.
+    pub unwind_from: Option<i64>,
     pub created_at: DateTime,
 }
 

@@ -19,6 +19,7 @@ pub mod payment_output;
 pub mod payout_state;
 pub mod pool_settings;
 pub mod pool_stats;
+pub mod registry_action;
 pub mod stake;
 pub mod subscriber;
 pub mod subscriber_fee;

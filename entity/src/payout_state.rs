@@ -12,6 +12,9 @@ pub struct Model {
     pub paused_reason: Option<String>,
     pub last_cycle_at: Option<DateTime>,
     pub updated_at: DateTime,
+    /// The ledger check that failed and holds payouts until a check passes.
+    #[sea_orm(column_type = "Text")]
+    pub check_failure: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

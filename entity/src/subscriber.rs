@@ -19,6 +19,8 @@ pub struct Model {
     pub unmet: Option<String>,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+    /// The height of the last signed `setMinPayout` accepted (a signature is used once).
+    pub min_payout_height: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

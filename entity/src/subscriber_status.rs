@@ -14,6 +14,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub reason: Option<String>,
     pub created_at: DateTime,
+    /// The `registry_action` this change came from; `None`: the chain.
+    pub action_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

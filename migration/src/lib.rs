@@ -11,11 +11,25 @@
 //!   within MySQL's index size limit.
 
 pub use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
 
 mod m20261124_000001_initial;
 mod m20261124_000002_stake_coinbase;
 mod m20261124_000003_webhook;
 mod m20261125_000004_lease_and_luck;
+mod m20261204_000005_money_safety;
+
+/// A UTC timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does):
+/// `DATETIME(6)` there, `timestamp` on PostgreSQL, text on SQLite. Values are always UTC.
+pub(crate) fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
+    match backend {
+        DatabaseBackend::MySql => ColumnDef::new(name)
+            .custom(Alias::new("DATETIME(6)"))
+            .not_null()
+            .take(),
+        _ => sea_orm_migration::schema::date_time(name),
+    }
+}
 
 /// Creates a table unless it exists. A migration cut off half-way (the process killed) runs
 /// again at the next start with part of its work already done — on PostgreSQL its transaction
@@ -69,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_stake_coinbase::Migration),
             Box::new(m20261124_000003_webhook::Migration),
             Box::new(m20261125_000004_lease_and_luck::Migration),
+            Box::new(m20261204_000005_money_safety::Migration),
         ]
     }
 }

@@ -12,17 +12,7 @@ pub struct Migration;
 /// Short text keys: chain names, addresses, hashes, txids, statuses.
 const KEY: u32 = 64;
 
-/// A UTC timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does):
-/// `DATETIME(6)` there, `timestamp` on PostgreSQL, text on SQLite. Values are always UTC.
-fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
-    match backend {
-        DatabaseBackend::MySql => ColumnDef::new(name)
-            .custom(Alias::new("DATETIME(6)"))
-            .not_null()
-            .take(),
-        _ => date_time(name),
-    }
-}
+use crate::ts;
 
 fn ts_null(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
     ts(backend, name).null().take()

@@ -3,21 +3,11 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// As in the initial migration: `DATETIME(6)` on MySQL (its `TIMESTAMP` ends in 2038).
-fn ts(backend: DatabaseBackend, name: &'static str) -> ColumnDef {
-    match backend {
-        DatabaseBackend::MySql => ColumnDef::new(name)
-            .custom(Alias::new("DATETIME(6)"))
-            .not_null()
-            .take(),
-        _ => date_time(name),
-    }
-}
+use crate::ts;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

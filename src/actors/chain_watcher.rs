@@ -25,21 +25,22 @@ use actix::prelude::*;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
 use super::stake_tracker::StakeTracker;
 use super::subscriber_registry::{Discover, SubscriberRegistry};
+use super::{ActorError, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::Backoff;
 use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::OPTION_ID_STAKING;
-use crate::domain::Sats;
-use crate::health::Health;
+use crate::domain::{Height, Sats};
+use crate::health::{Health, SyncStatus};
 use crate::metrics::Metrics;
 use crate::store::chain::{self as chain_store, BlockRef};
 
-/// Reorganisations deeper than this are refused (verusd refuses beyond 99).
-pub const MAX_REORG_DEPTH: usize = 100;
+/// Reorganisations deeper than this are refused (verusd refuses beyond 99): the pool then
+/// stops following that chain and unwinds nothing.
+pub const MAX_REORG_DEPTH: i64 = 100;
 
 /// Look for new blocks now.
 #[derive(Debug, Clone, Copy, Message)]
@@ -65,6 +66,8 @@ pub struct WatcherParts {
     pub metrics: Metrics,
     /// The last network staking supply asked, and when.
     pub network_supply: Arc<std::sync::Mutex<Option<(Instant, Sats)>>>,
+    /// What the watcher learns about the chain for the other actors (coinbase maturity).
+    pub facts: ChainFacts,
 }
 
 /// The actor.
@@ -167,6 +170,7 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
     let name = &parts.chain.name;
     let info = parts.rpc.get_info().await?;
     // Asked by i-address, so a configured name that differs from the daemon's still works.
+    let mut block_time = None;
     match parts.rpc.get_currency(&info.chainid).await {
         Ok(currency) if currency.options & OPTION_ID_STAKING != 0 => {
             let reason = format!(
@@ -176,7 +180,7 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
             parts.health.set_refused(name, reason);
             return Ok(Prepared::Refused);
         }
-        Ok(_) => {}
+        Ok(currency) => block_time = currency.blocktime,
         Err(RpcError::NotFound { .. } | RpcError::Rpc { .. }) => {
             log::warn!(
                 "chain {name}: getcurrency does not know {}; cannot check for ID staking",
@@ -185,6 +189,24 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
         }
         Err(e) => return Err(e.into()),
     }
+    let (coinbase, source) = match parts.chain.coinbase_maturity {
+        Some(c) => (i64::from(c), "configured"),
+        None => (
+            crate::domain::chain::coinbase_maturity(block_time),
+            "derived from the chain's block time",
+        ),
+    };
+    if i64::from(parts.chain.maturity) < coinbase {
+        let reason = format!(
+            "chain {name}: its coinbase maturity is {coinbase} blocks ({source}), above maturity = {}: rewards could still be orphaned or taken by StakeGuard when the pool splits them. Set maturity to at least {coinbase} in its [[chain]] section",
+            parts.chain.maturity
+        );
+        log::error!("{reason}");
+        parts.health.set_refused(name, reason);
+        return Ok(Prepared::Refused);
+    }
+    parts.facts.set_coinbase_maturity(coinbase);
+    log::info!("chain {name}: coinbase maturity {coinbase} blocks ({source})");
     chain_store::ensure_chain(&parts.db, name).await?;
     chain_store::set_chain_id(&parts.db, name, &info.chainid).await?;
     if chain_store::tip(&parts.db, name).await?.is_none() {
@@ -247,7 +269,32 @@ async fn network_supply(parts: &WatcherParts) -> Option<Sats> {
     }
 }
 
-/// Processes every height up to the daemon's tip, handling reorganisations.
+/// Records how the pool follows the chain, logging each change once.
+fn report_sync(parts: &WatcherParts, status: SyncStatus) {
+    let name = &parts.chain.name;
+    parts.metrics.set_sync(name, &status);
+    let previous = parts.health.set_sync(name, status.clone());
+    if std::mem::discriminant(&previous) == std::mem::discriminant(&status) {
+        return;
+    }
+    match &status {
+        SyncStatus::Following => log::info!(
+            "chain {name}: following the daemon's chain again ({})",
+            previous.reason().unwrap_or_default()
+        ),
+        SyncStatus::Behind { .. } => log::warn!(
+            "chain {name}: {}: it reindexes, was restarted from an older copy or is a fail-over node still syncing. Its blocks match the pool's, so nothing is undone; the pool waits and changes nothing until the daemon is back at the processed height",
+            status.reason().unwrap_or_default()
+        ),
+        SyncStatus::Stopped { reason } => log::error!("chain {name}: {reason}"),
+    }
+}
+
+/// Processes every height up to the daemon's tip, handling reorganisations. A daemon whose
+/// tip is below the processed height is *behind* as long as its block at its tip is ours
+/// (DESIGN §8): nothing is undone then. Only a differing hash starts a reorganisation, from
+/// the fork point found by comparing hashes downwards, and only when it is no deeper than
+/// [`MAX_REORG_DEPTH`].
 async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     let name = &parts.chain.name;
     let tip = i64::try_from(parts.rpc.get_block_count().await?).unwrap_or(i64::MAX);
@@ -256,16 +303,43 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         .and_then(|c| c.start_height)
         .unwrap_or(0);
     let mut stored = chain_store::tip(&parts.db, name).await?;
-    let mut depth = 0usize;
+    if let Some(s) = stored.clone() {
+        // Does the daemon have our block at the highest height both chains reach?
+        let h = s.height.min(tip);
+        let ours = if h == s.height {
+            Some(s.hash.clone())
+        } else {
+            chain_store::block_at(&parts.db, name, h)
+                .await?
+                .map(|b| b.hash)
+        };
+        let same = match ours {
+            Some(ours) => parts.rpc.get_block_hash(h).await? == ours,
+            // Below the first block the pool processed: nothing to compare, nothing to undo.
+            None => true,
+        };
+        if !same {
+            match reorganise(parts, &s, h - 1).await? {
+                Some(t) => stored = t,
+                None => return Ok(()),
+            }
+        } else if s.height > tip {
+            report_sync(
+                parts,
+                SyncStatus::Behind {
+                    daemon_tip: tip,
+                    processed_height: s.height,
+                },
+            );
+            parts.metrics.set_lag(name, tip, s.height);
+            return Ok(());
+        }
+    }
+    report_sync(parts, SyncStatus::Following);
     let began = Instant::now();
     let mut last_log = Instant::now();
     let mut done = 0u64;
     loop {
-        // Our tip above the daemon's: the daemon moved to a shorter branch.
-        if let Some(s) = stored.clone().filter(|s| s.height > tip) {
-            stored = disconnect(parts, &s, &mut depth).await?;
-            continue;
-        }
         let next = stored.as_ref().map_or(start, |b| b.height + 1);
         if next > tip {
             break;
@@ -273,13 +347,17 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         let block_started = Instant::now();
         let hash = parts.rpc.get_block_hash(next).await?;
         let block = Arc::new(parts.rpc.get_block_verbose(&hash).await?);
-        if let Some(s) = &stored
+        if let Some(s) = stored.clone()
             && block.previousblockhash.as_deref() != Some(s.hash.as_str())
         {
-            stored = disconnect(parts, &s.clone(), &mut depth).await?;
-            continue;
+            match reorganise(parts, &s, s.height).await? {
+                Some(t) => {
+                    stored = t;
+                    continue;
+                }
+                None => return Ok(()),
+            }
         }
-        depth = 0;
         // At the tip, the daemon's staking supply is the network's as of this block: kept
         // with the block's statistics for the luck metric. Behind the tip it is not.
         let network_staking_supply = if next == tip {
@@ -328,19 +406,100 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     Ok(())
 }
 
-async fn disconnect(
+/// The highest height at or below `from` where the daemon's main chain and the pool's blocks
+/// agree, looking no further down than `floor`; `None` when they differ all the way down.
+async fn fork_point(
     parts: &WatcherParts,
-    s: &BlockRef,
-    depth: &mut usize,
-) -> Result<Option<BlockRef>, ActorError> {
+    from: Height,
+    floor: Height,
+) -> Result<Option<Height>, ActorError> {
+    const STEP: i64 = 16;
     let name = &parts.chain.name;
-    *depth += 1;
-    if *depth > MAX_REORG_DEPTH {
-        return Err(ActorError::Invalid(format!(
-            "reorganisation deeper than {MAX_REORG_DEPTH} blocks at height {}: refusing to unwind further; check the daemon",
-            s.height
-        )));
+    let mut high = from;
+    while high >= floor {
+        let low = (high - STEP + 1).max(floor);
+        let ours = chain_store::blocks_between(&parts.db, name, low, high).await?;
+        let heights: Vec<(Height,)> = (low..=high).rev().map(|h| (h,)).collect();
+        let theirs = parts
+            .rpc
+            .call_batch::<String, _>("getblockhash", &heights)
+            .await?;
+        let theirs: Vec<(Height, String)> = heights
+            .iter()
+            .zip(theirs)
+            .map(|((h,), r)| r.map(|hash| (*h, hash)))
+            .collect::<Result<_, _>>()?;
+        if let Some(h) = highest_common(&ours, &theirs) {
+            return Ok(Some(h));
+        }
+        high = low - 1;
     }
+    Ok(None)
+}
+
+/// The highest height at which both lists name the same block (a pure decision, unit-tested).
+pub fn highest_common(ours: &[BlockRef], theirs: &[(Height, String)]) -> Option<Height> {
+    let ours: std::collections::HashMap<Height, &str> =
+        ours.iter().map(|b| (b.height, b.hash.as_str())).collect();
+    theirs
+        .iter()
+        .filter(|(h, hash)| ours.get(h).is_some_and(|o| *o == hash))
+        .map(|(h, _)| *h)
+        .max()
+}
+
+/// How deep a reorganisation from the pool's tip `top` to the fork point `fork` goes,
+/// counted from the highest block the pool held when this reorganisation started
+/// (`unwind_from`, kept in the database across calls and restarts), so that a retry never
+/// unwinds the limit again.
+pub fn reorg_depth(top: Height, unwind_from: Option<Height>, fork: Height) -> i64 {
+    top.max(unwind_from.unwrap_or(top)) - fork
+}
+
+/// Unwinds the pool's blocks above the fork point below `from` (the daemon's chain differs
+/// there), or refuses when it is deeper than the limit. Returns the new processed tip, or
+/// `None` when the pool stopped following this chain.
+async fn reorganise(
+    parts: &WatcherParts,
+    top: &BlockRef,
+    from: Height,
+) -> Result<Option<Option<BlockRef>>, ActorError> {
+    let name = &parts.chain.name;
+    let start = chain_store::get_chain(&parts.db, name).await?;
+    let unwind_from = start.as_ref().and_then(|c| c.unwind_from);
+    let start_height = start.and_then(|c| c.start_height).unwrap_or(0);
+    let origin = top.height.max(unwind_from.unwrap_or(top.height));
+    // Looking further down than the limit allows is pointless: refused anyway.
+    let floor = start_height.max(origin - MAX_REORG_DEPTH - 1);
+    let fork = fork_point(parts, from, floor).await?.unwrap_or(floor - 1);
+    let depth = reorg_depth(top.height, unwind_from, fork);
+    if depth > MAX_REORG_DEPTH {
+        report_sync(
+            parts,
+            SyncStatus::Stopped {
+                reason: format!(
+                    "the daemon's chain left the pool's more than {MAX_REORG_DEPTH} blocks below height {origin} (verusd itself refuses reorganisations deeper than 99 blocks): the daemon follows another chain or was pointed at another network. The pool unwinds nothing and stops following until the daemon's chain meets its own again; check the daemon (its chain, its data directory)"
+                ),
+            },
+        );
+        return Ok(None);
+    }
+    log::warn!(
+        "chain {name}: reorganisation: the daemon's chain leaves the pool's above height {fork}; disconnecting {} block(s) from height {}",
+        top.height - fork,
+        top.height
+    );
+    chain_store::set_unwind_from(&parts.db, name, Some(origin)).await?;
+    let mut stored = Some(top.clone());
+    while let Some(s) = stored.clone().filter(|s| s.height > fork) {
+        stored = disconnect(parts, &s).await?;
+    }
+    chain_store::set_unwind_from(&parts.db, name, None).await?;
+    Ok(Some(stored))
+}
+
+async fn disconnect(parts: &WatcherParts, s: &BlockRef) -> Result<Option<BlockRef>, ActorError> {
+    let name = &parts.chain.name;
     log::warn!(
         "chain {name}: block {} at height {} left the main chain; disconnecting it",
         s.hash,

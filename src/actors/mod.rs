@@ -10,8 +10,30 @@ pub mod stake_tracker;
 pub mod subscriber_registry;
 pub mod webhooks;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use crate::daemon::rpc::RpcError;
+use crate::domain::Height;
 use crate::store::StoreError;
+
+/// What the ChainWatcher learns about its chain before it processes any block, for the other
+/// actors of that chain: the coinbase maturity (configured, or derived from the daemon's
+/// `getcurrency`). Cheap to clone; unknown until the watcher has asked.
+#[derive(Clone, Debug, Default)]
+pub struct ChainFacts(Arc<AtomicI64>);
+
+impl ChainFacts {
+    /// The chain's coinbase maturity, once known.
+    pub fn coinbase_maturity(&self) -> Option<Height> {
+        Some(self.0.load(Ordering::Acquire)).filter(|m| *m > 0)
+    }
+
+    /// Records the chain's coinbase maturity.
+    pub fn set_coinbase_maturity(&self, maturity: Height) {
+        self.0.store(maturity, Ordering::Release);
+    }
+}
 
 /// Why an actor could not do what a message asked.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +50,9 @@ pub enum ActorError {
     /// The thing asked about does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Not possible right now (the chain is not followed yet); try again later.
+    #[error("{0}")]
+    Unavailable(String),
     /// The actor is gone (the system is stopping).
     #[error("actor unavailable: {0}")]
     Mailbox(String),

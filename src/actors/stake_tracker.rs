@@ -26,8 +26,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
+use super::{ActorError, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::types::{Block, Tx};
 use crate::domain::split::{split, work_over};
@@ -40,14 +40,13 @@ use crate::store::{settings, stats, subscribers, utxos};
 
 /// The tracker's name in `actor_cursor`.
 pub const ACTOR: &str = "stakes";
-/// Coinbase maturity on VRSC: only a StakeGuard proof can spend a reward younger than this.
-pub const COINBASE_MATURITY: Height = 100;
 
 /// The tracker's logic; the actor serialises access to it.
 pub struct TrackerCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
     fence: crate::store::lease::Fence,
+    facts: ChainFacts,
 }
 
 impl TrackerCore {
@@ -56,8 +55,14 @@ impl TrackerCore {
         chain: Arc<ChainConfig>,
         db: DatabaseConnection,
         fence: crate::store::lease::Fence,
+        facts: ChainFacts,
     ) -> TrackerCore {
-        TrackerCore { chain, db, fence }
+        TrackerCore {
+            chain,
+            db,
+            fence,
+            facts,
+        }
     }
 
     /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
@@ -336,7 +341,12 @@ impl TrackerCore {
         let mut out = Vec::new();
         let mut rounds_changed_after: Option<Height> = None;
 
-        // A reward spent before coinbase maturity was taken by a StakeGuard proof.
+        // A reward spent before coinbase maturity was taken by a StakeGuard proof (only such
+        // a proof can spend it then). The watcher learns the maturity before any block.
+        let coinbase_maturity = self
+            .facts
+            .coinbase_maturity()
+            .unwrap_or(crate::domain::chain::COINBASE_MATURITY);
         let spent_coinbases: HashSet<&str> = block
             .tx
             .iter()
@@ -349,7 +359,7 @@ impl TrackerCore {
                 .coinbase_txid
                 .as_deref()
                 .is_some_and(|t| spent_coinbases.contains(t));
-            if hit && h - s.height < COINBASE_MATURITY {
+            if hit && h - s.height < coinbase_maturity {
                 s.status = StakeStatus::StakeGuard;
                 s.status_height = Some(h);
                 s.note = Some(format!("reward taken by a StakeGuard proof at height {h}"));

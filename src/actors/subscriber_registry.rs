@@ -28,8 +28,10 @@ use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::{Block, IdentityReply, Tx, Vin};
 use crate::domain::conditions::{self, COOLDOWN_BLOCKS, FLAG_LOCKED, FLAG_REVOKED, IdentityFacts};
 use crate::domain::{
-    Conditions, EventKind, Height, IdentityAlertKind, PoolSettings, Sats, SubscriberStatus,
+    ActionKind, Conditions, EventKind, Height, IdentityAlertKind, PoolSettings, Sats,
+    SubscriberStatus,
 };
+use crate::store::actions::{self, Action};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::chain as chain_store;
 use crate::store::events::{self, NewEvent};
@@ -184,9 +186,24 @@ impl RegistryCore {
         })
     }
 
-    /// The processed height.
-    pub async fn processed_height(&self) -> Result<Height, ActorError> {
-        Ok(chain_store::processed_height(&self.db, self.name()).await?)
+    /// The first height the pool has not processed: where admin and subscriber actions take
+    /// effect (DESIGN §8). Read from the registry's own cursor, which moves first (the
+    /// processed height moves only after the tracker also committed a block), and asked
+    /// under the registry's lock, so no block can be half-applied meanwhile.
+    pub async fn next_height(&self) -> Result<Height, ActorError> {
+        if let Some((h, _)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            return Ok(h + 1);
+        }
+        match chain_store::get_chain(&self.db, self.name())
+            .await?
+            .and_then(|c| c.start_height)
+        {
+            Some(start) => Ok(start),
+            None => Err(ActorError::Unavailable(format!(
+                "the pool has not started following {} yet (its daemon has not answered); try again shortly",
+                self.name()
+            ))),
+        }
     }
 
     /// The UTXOs of each identity as of `as_of` (inclusive), from the tip snapshot corrected
@@ -296,10 +313,11 @@ impl RegistryCore {
         txn: &impl sea_orm::ConnectionTrait,
         identity: &str,
         height: Height,
-        tracked: &HashMap<String, IdentityVersion>,
         previous: Option<&IdentityVersion>,
+        action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
+        let tracked = &self.tracked;
         let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
             return Ok(());
         };
@@ -390,6 +408,7 @@ impl RegistryCore {
                     height,
                     reason: Some(&reason_text),
                     unmet: &unmet,
+                    action,
                 },
             )
             .await?;
@@ -469,6 +488,15 @@ impl RegistryCore {
                 (a, utxos)
             })
             .collect();
+        // Identities that start or stop listing the pool's address: the pool can sign for them
+        // now, or no longer, so whoever names them as revocation or recovery authority is
+        // evaluated again (the separate-authority condition is about the authorities as they
+        // are now).
+        let flipped: HashSet<String> = changes
+            .iter()
+            .filter(|v| self.lists_pool(&v.facts) != self.tracked.contains_key(&v.facts.address))
+            .map(|v| v.facts.address.clone())
+            .collect();
         let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
         for v in &changes {
             if let Some(old) = self.tracked.get(&v.facts.address) {
@@ -487,7 +515,9 @@ impl RegistryCore {
             let value = self.lists_pool(&v.facts).then(|| v.clone());
             undo.set(&mut self.tracked, &v.facts.address, value);
         }
-        let result = self.connect_write(block, &changes, &seeds, &previous).await;
+        let result = self
+            .connect_write(block, &changes, &seeds, &previous, &flipped)
+            .await;
         if result.is_err() {
             undo.rollback(&mut self.tracked);
         }
@@ -501,6 +531,7 @@ impl RegistryCore {
         changes: &[IdentityVersion],
         seeds: &[(String, Vec<Utxo>)],
         previous: &HashMap<String, IdentityVersion>,
+        flipped: &HashSet<String>,
     ) -> Result<(), ActorError> {
         let h = block.height;
         let tracked = &self.tracked;
@@ -508,8 +539,9 @@ impl RegistryCore {
         for v in changes {
             identities::record(&txn, self.name(), v).await?;
         }
-        for (identity, seed) in seeds {
-            utxos::delete_identity(&txn, self.name(), identity).await?;
+        // Merged with what is stored: an identity that comes back keeps the history of its
+        // outputs (a round still maturing reads it), and gains what it received meanwhile.
+        for (_, seed) in seeds {
             utxos::insert(&txn, self.name(), seed).await?;
         }
         let spent: Vec<(String, u32, String)> = block
@@ -545,9 +577,9 @@ impl RegistryCore {
             }
         }
         utxos::insert(&txn, self.name(), &outputs).await?;
-        // An identity that drops the pool's address is no longer followed, but its rows stay:
-        // if this block is disconnected it is followed again from them, and if it adds the
-        // address back later its outputs are seeded afresh.
+        // An identity that drops the pool's address is no longer followed, but its rows stay
+        // (spends are still recorded): if this block is disconnected it is followed again from
+        // them, and if it adds the address back later the seed adds what it received meanwhile.
 
         // Who to evaluate at this height.
         let (settings, from) = self.settings_at(&txn, h).await?;
@@ -573,12 +605,28 @@ impl RegistryCore {
         if settings.conditions.max_utxos > 0 {
             evaluate.extend(utxos::changed_at(&txn, self.name(), h - 1).await?);
         }
+        if !flipped.is_empty() {
+            evaluate.extend(
+                tracked
+                    .values()
+                    .filter(|v| {
+                        flipped.contains(&v.facts.revocation_authority)
+                            || flipped.contains(&v.facts.recovery_authority)
+                    })
+                    .map(|v| v.facts.address.clone()),
+            );
+        }
         evaluate.sort();
         evaluate.dedup();
         let mut out = Vec::new();
         for identity in &evaluate {
-            self.evaluate(&txn, identity, h, tracked, previous.get(identity), &mut out)
+            self.evaluate(&txn, identity, h, previous.get(identity), None, &mut out)
                 .await?;
+        }
+        // Then the admins' and subscribers' actions at this height, as a pool that was
+        // running when they were asked applied them.
+        for action in actions::unapplied_at(&txn, self.name(), h).await? {
+            self.apply_action(&txn, &action, &mut out).await?;
         }
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
@@ -605,12 +653,16 @@ impl RegistryCore {
         let txn = self.begin().await?;
         utxos::undo_height(&txn, self.name(), height).await?;
         let changed = identities::delete_at(&txn, self.name(), height).await?;
-        let undone = subscribers::undo_height(&txn, self.name(), height).await?;
+        // With the block, the effects of the actions at its height (and of those applied
+        // ahead of it, at the height the pool had not processed) go; the actions stay and
+        // apply again when their height is connected again.
+        let undone = subscribers::undo_from(&txn, self.name(), height).await?;
+        actions::unapply_from(&txn, self.name(), height).await?;
         let mut out = Vec::new();
         for u in &undone {
             let was = in_pool(Some(u.before));
             let is = in_pool(u.after);
-            if was != is {
+            if was != is && !u.by_action {
                 let (kind, verb) = if is {
                     (EventKind::SubscriberJoined, "is back in")
                 } else {
@@ -633,12 +685,10 @@ impl RegistryCore {
         // Applied to the tracked map once committed.
         let mut updates: Vec<(&String, Option<IdentityVersion>)> = Vec::new();
         for identity in &changed {
+            // Its outputs stay stored either way (see `connect_write`).
             match identities::at(&txn, self.name(), identity, Height::MAX).await? {
                 Some(v) if self.lists_pool(&v.facts) => updates.push((identity, Some(v))),
-                _ => {
-                    updates.push((identity, None));
-                    utxos::delete_identity(&txn, self.name(), identity).await?;
-                }
+                _ => updates.push((identity, None)),
             }
         }
         events::append(&txn, &out).await?;
@@ -657,32 +707,19 @@ impl RegistryCore {
         Ok(())
     }
 
-    /// Starts tracking an identity as of the processed height `at`: its version, its UTXOs,
-    /// and its status. Returns the check.
-    async fn track(
-        &mut self,
-        reply: &IdentityReply,
-        at: Height,
-    ) -> Result<IdentityCheck, ActorError> {
-        self.track_many(std::slice::from_ref(reply), at).await?;
-        self.check(&reply.identity.identityaddress, reply, at).await
-    }
-
-    /// Starts tracking identities as of the processed height `at`, [`SEED_CHUNK`] at a time:
-    /// one round of seeding requests and one transaction per chunk.
-    async fn track_many(
-        &mut self,
-        replies: &[IdentityReply],
-        at: Height,
-    ) -> Result<(), ActorError> {
+    /// Starts following identities the pool did not know, at `h` (the first height it has not
+    /// processed): their versions, their outputs as of `h − 1`, and a `track` action at `h`
+    /// that evaluates them (applied now, and again whenever `h` is connected again).
+    /// [`SEED_CHUNK`] at a time: one round of seeding requests and one transaction per chunk.
+    async fn track_many(&mut self, replies: &[IdentityReply], h: Height) -> Result<(), ActorError> {
         for chunk in replies.chunks(SEED_CHUNK) {
             let addresses: Vec<String> = chunk
                 .iter()
                 .map(|r| r.identity.identityaddress.clone())
                 .collect();
-            let seeded = self.seed_utxos_many(&addresses, at).await?;
+            let seeded = self.seed_utxos_many(&addresses, h - 1).await?;
             let mut undo = Undo::default();
-            let result = self.track_chunk(chunk, seeded, at, &mut undo).await;
+            let result = self.track_chunk(chunk, seeded, h, &mut undo).await;
             if result.is_err() {
                 undo.rollback(&mut self.tracked);
             }
@@ -697,41 +734,123 @@ impl RegistryCore {
         &mut self,
         chunk: &[IdentityReply],
         mut seeded: HashMap<String, Vec<Utxo>>,
-        at: Height,
+        h: Height,
         undo: &mut Undo,
     ) -> Result<(), ActorError> {
         let txn = self.begin().await?;
         let mut out = Vec::new();
+        let mut tracking = Vec::new();
         for reply in chunk {
-            let facts = facts_of(reply);
-            let address = facts.address.clone();
             let version = IdentityVersion {
                 height: reply.blockheight,
                 txid: reply.txid.clone(),
                 name: reply.identity.name.clone(),
-                facts,
+                facts: facts_of(reply),
             };
+            let address = version.facts.address.clone();
             undo.set(&mut self.tracked, &address, Some(version.clone()));
             identities::record(&txn, self.name(), &version).await?;
-            utxos::delete_identity(&txn, self.name(), &address).await?;
+            // Merged with what is stored (see `connect_write`).
             utxos::insert(
                 &txn,
                 self.name(),
                 &seeded.remove(&address).unwrap_or_default(),
             )
             .await?;
-            self.evaluate(&txn, &address, at, &self.tracked, None, &mut out)
-                .await?;
+            tracking
+                .push(actions::record(&txn, self.name(), h, &address, ActionKind::Track).await?);
+        }
+        // Evaluated once all of the chunk is followed: each may be another's authority.
+        for action in &tracking {
+            self.apply_action(&txn, action, &mut out).await?;
         }
         events::append(&txn, &out).await?;
         txn.commit().await?;
         Ok(())
     }
 
+    /// Applies one admin or subscriber action at its height (see [`crate::store::actions`]).
+    /// Its events are written the first time only: applied again after a reorganisation, it
+    /// restores what its subscriber was already told.
+    async fn apply_action(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        action: &Action,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let h = action.height;
+        let identity = action.identity_address.as_str();
+        let mut events = Vec::new();
+        let current = subscribers::get(txn, self.name(), identity).await?;
+        match action.kind {
+            ActionKind::Ban => {
+                if let Some(current) = current.filter(|c| c.status != SubscriberStatus::Banned) {
+                    subscribers::set_status(
+                        txn,
+                        &StatusChange {
+                            chain: self.name(),
+                            identity_address: identity,
+                            name: &current.name,
+                            status: SubscriberStatus::Banned,
+                            height: h,
+                            reason: Some("banned by an admin"),
+                            unmet: &[],
+                            action: Some(action.id),
+                        },
+                    )
+                    .await?;
+                    subscribers::close_interval(txn, self.name(), identity, h).await?;
+                    if in_pool(Some(current.status)) {
+                        events.push(NewEvent {
+                            identity_address: Some(identity.to_owned()),
+                            height: Some(h),
+                            ..NewEvent::new(
+                                self.name(),
+                                EventKind::SubscriberLeft,
+                                format!("{} was banned by an admin", current.name),
+                            )
+                        });
+                    }
+                }
+            }
+            ActionKind::Unban => {
+                if let Some(current) = current.filter(|c| c.status == SubscriberStatus::Banned) {
+                    subscribers::set_status(
+                        txn,
+                        &StatusChange {
+                            chain: self.name(),
+                            identity_address: identity,
+                            name: &current.name,
+                            status: SubscriberStatus::Left,
+                            height: h,
+                            reason: Some("unbanned by an admin"),
+                            unmet: &[],
+                            action: Some(action.id),
+                        },
+                    )
+                    .await?;
+                    // Back in at once if it meets the conditions.
+                    self.evaluate(txn, identity, h, None, Some(action.id), &mut events)
+                        .await?;
+                }
+            }
+            ActionKind::Track => {
+                self.evaluate(txn, identity, h, None, Some(action.id), &mut events)
+                    .await?;
+            }
+        }
+        if !action.announced {
+            out.extend(events);
+        }
+        actions::mark_applied(txn, action.id).await?;
+        Ok(())
+    }
+
     /// Finds identities that list the pool's address (`getidentitieswithaddress`) and tracks
-    /// the ones not tracked yet, as of the processed height.
+    /// the ones not tracked yet, from the first height the pool has not processed.
     pub async fn discover(&mut self) -> Result<usize, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
+        let at = h - 1;
         let found = match self
             .rpc
             .get_identities_with_address(self.chain.pool_primary_address.as_str(), 0, 0, true)
@@ -766,7 +885,7 @@ impl RegistryCore {
             }
         }
         let count = listing.len();
-        self.track_many(&listing, at).await?;
+        self.track_many(&listing, h).await?;
         log::info!(
             "chain {}: {count} identities listing the pool's address found at height {at}",
             self.name()
@@ -794,10 +913,12 @@ impl RegistryCore {
         .await
     }
 
-    /// `subscribe`: looks at an identity now (as of the processed height) and tracks it if it
-    /// lists the pool's address.
+    /// `subscribe`: looks at an identity as of the processed height and, if it lists the
+    /// pool's address and the pool did not know it, follows it from the next height (a `track`
+    /// action, which no reorganisation undoes).
     pub async fn subscribe(&mut self, identity: &str) -> Result<IdentityCheck, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
+        let at = h - 1;
         let reply = self
             .rpc
             .get_identity(identity, Some(at))
@@ -813,74 +934,39 @@ impl RegistryCore {
             && self.lists_pool(&facts_of(&reply))
             && !self.tracked.contains_key(&address)
         {
-            return self.track(&reply, at).await;
+            self.track_many(std::slice::from_ref(&reply), h).await?;
         }
         self.check(&address, &reply, at).await
     }
 
-    /// Bans or unbans a subscriber from the next block, with the audit entry in the same
-    /// transaction.
+    /// Bans or unbans a subscriber from the first height the pool has not processed (an
+    /// action: applied now, and again if a reorganisation takes that height away), with the
+    /// audit entry in the same transaction.
     pub async fn set_banned(
         &mut self,
         identity: &str,
         banned: bool,
         audit_entry: &AuditEntry,
     ) -> Result<Subscriber, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
         let current = subscribers::get(&self.db, self.name(), identity)
             .await?
             .ok_or_else(|| {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
-        let from = at + 1;
         let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
-        let mut out = Vec::new();
-        if banned && current.status != SubscriberStatus::Banned {
-            subscribers::set_status(
-                &txn,
-                &StatusChange {
-                    chain: self.name(),
-                    identity_address: identity,
-                    name: &current.name,
-                    status: SubscriberStatus::Banned,
-                    height: from,
-                    reason: Some("banned by an admin"),
-                    unmet: &[],
-                },
-            )
-            .await?;
-            subscribers::close_interval(&txn, self.name(), identity, from).await?;
-            if in_pool(Some(current.status)) {
-                out.push(NewEvent {
-                    identity_address: Some(identity.to_owned()),
-                    height: Some(from),
-                    ..NewEvent::new(
-                        self.name(),
-                        EventKind::SubscriberLeft,
-                        format!("{} was banned by an admin", current.name),
-                    )
-                });
-            }
-        } else if !banned && current.status == SubscriberStatus::Banned {
-            subscribers::set_status(
-                &txn,
-                &StatusChange {
-                    chain: self.name(),
-                    identity_address: identity,
-                    name: &current.name,
-                    status: SubscriberStatus::Left,
-                    height: from,
-                    reason: Some("unbanned by an admin"),
-                    unmet: &[],
-                },
-            )
-            .await?;
-            // Back in at once if it meets the conditions.
-            self.evaluate(&txn, identity, from, &self.tracked, None, &mut out)
-                .await?;
+        if banned != (current.status == SubscriberStatus::Banned) {
+            let kind = if banned {
+                ActionKind::Ban
+            } else {
+                ActionKind::Unban
+            };
+            let action = actions::record(&txn, self.name(), h, identity, kind).await?;
+            let mut out = Vec::new();
+            self.apply_action(&txn, &action, &mut out).await?;
+            events::append(&txn, &out).await?;
         }
-        events::append(&txn, &out).await?;
         txn.commit().await?;
         subscribers::get(&self.db, self.name(), identity)
             .await?
@@ -894,7 +980,7 @@ impl RegistryCore {
         conditions: Conditions,
         audit_entry: &AuditEntry,
     ) -> Result<Conditions, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
         let current = match settings::latest(&self.db, self.name()).await? {
             Some(v) => v.settings,
             None => self.chain.settings(),
@@ -904,7 +990,7 @@ impl RegistryCore {
         settings::record(
             &txn,
             self.name(),
-            at + 1,
+            h,
             &PoolSettings {
                 conditions: conditions.clone(),
                 ..current
@@ -916,7 +1002,7 @@ impl RegistryCore {
         log::info!(
             "chain {}: pool conditions changed from height {}: {conditions:?}",
             self.name(),
-            at + 1
+            h
         );
         Ok(conditions)
     }
@@ -929,7 +1015,7 @@ impl RegistryCore {
         fee: crate::domain::FeeRate,
         audit_entry: &AuditEntry,
     ) -> Result<PoolSettings, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
         let current = match settings::latest(&self.db, self.name()).await? {
             Some(v) => v.settings,
             None => self.chain.settings(),
@@ -937,20 +1023,20 @@ impl RegistryCore {
         let next = PoolSettings { fee, ..current };
         let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
-        settings::record(&txn, self.name(), at + 1, &next, SettingsSource::Admin).await?;
+        settings::record(&txn, self.name(), h, &next, SettingsSource::Admin).await?;
         txn.commit().await?;
         if fee.ppm() == 0 {
             log::warn!(
                 "chain {}: the pool fee is 0 from height {}: network fees of payments come out of nothing",
                 self.name(),
-                at + 1
+                h
             );
         }
         log::info!(
             "chain {}: pool fee {} % from height {}",
             self.name(),
             fee,
-            at + 1
+            h
         );
         Ok(next)
     }
@@ -962,7 +1048,7 @@ impl RegistryCore {
         fee: Option<crate::domain::FeeRate>,
         audit_entry: &AuditEntry,
     ) -> Result<Subscriber, ActorError> {
-        let at = self.processed_height().await?;
+        let h = self.next_height().await?;
         let row = subscribers::get(&self.db, self.name(), identity)
             .await?
             .ok_or_else(|| {
@@ -970,7 +1056,7 @@ impl RegistryCore {
             })?;
         let txn = self.begin().await?;
         audit::record(&txn, audit_entry).await?;
-        settings::set_subscriber_fee(&txn, self.name(), identity, at + 1, fee).await?;
+        settings::set_subscriber_fee(&txn, self.name(), identity, h, fee).await?;
         txn.commit().await?;
         Ok(row)
     }
@@ -979,7 +1065,9 @@ impl RegistryCore {
 impl RegistryCore {
     /// Sets a subscriber's own minimum payout, authorised by its signature over
     /// `coinstaker:setMinPayout:<chain id>:<identity>:<amount, 8 decimals>:<height>` with the
-    /// height within 10 blocks of the tip (so a signature cannot be replayed later).
+    /// height within 10 blocks of the tip. The message names the chain (a signature for
+    /// another chain does not verify here), and each height is used once: a signature is
+    /// accepted only with a height above the last one accepted, so it cannot be replayed.
     pub async fn set_min_payout(
         &mut self,
         identity: &str,
@@ -1001,7 +1089,12 @@ impl RegistryCore {
         let chain_id = chain_store::get_chain(&self.db, self.name())
             .await?
             .and_then(|c| c.chain_id)
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                ActorError::Unavailable(format!(
+                    "the pool does not know the chain id of {} yet (its daemon has not answered); try again shortly",
+                    self.name()
+                ))
+            })?;
         let message = format!("coinstaker:setMinPayout:{chain_id}:{identity}:{amount}:{height}");
         if !self
             .rpc
@@ -1012,7 +1105,11 @@ impl RegistryCore {
                 "the signature does not verify: sign exactly \"{message}\" with the identity"
             )));
         }
-        subscribers::set_min_payout(&self.db, self.name(), identity, amount).await?;
+        if !subscribers::set_min_payout(&self.db, self.name(), identity, amount, height).await? {
+            return Err(ActorError::Invalid(format!(
+                "a signature with height {height} or a later one was used already: sign again with the current height"
+            )));
+        }
         log::info!(
             "chain {}: {} set its minimum payout to {amount}",
             self.name(),

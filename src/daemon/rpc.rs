@@ -662,10 +662,40 @@ impl RpcClient {
             .await
     }
 
+    /// The number of blocks a new wallet transaction may wait to be mined (verusd
+    /// `-txexpirydelta`, 20 on VRSC by default, up to 60 on fast PBaaS chains): the expiry
+    /// height of an empty `createrawtransaction` minus the next height. Nothing is stored or
+    /// sent. `None` when a block arrived between the two reads (ask again).
+    pub async fn tx_expiry_delta(&self) -> Result<Option<i64>, RpcError> {
+        let before = self.get_block_count().await?;
+        let hex: String = self
+            .call(
+                "createrawtransaction",
+                (serde_json::json!([]), serde_json::json!({})),
+            )
+            .await?;
+        let decoded: DecodedTx = self.call("decoderawtransaction", (hex,)).await?;
+        let after = self.get_block_count().await?;
+        if before != after || decoded.expiryheight <= 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            decoded.expiryheight - (i64::try_from(before).unwrap_or(i64::MAX) + 1),
+        ))
+    }
+
     /// `getcurrency <name|i-address>`.
     pub async fn get_currency(&self, currency: &str) -> Result<Currency, RpcError> {
         self.call("getcurrency", (currency,)).await
     }
+}
+
+/// What the pool reads of `decoderawtransaction`.
+#[derive(Deserialize)]
+struct DecodedTx {
+    /// The last height the transaction may be mined at (0: none).
+    #[serde(default)]
+    expiryheight: i64,
 }
 
 #[derive(Serialize)]

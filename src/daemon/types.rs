@@ -444,6 +444,10 @@ pub struct Currency {
     pub name: String,
     /// Option bits (`0x4`: ID staking).
     pub options: u32,
+    /// Seconds between blocks (printed for PBaaS chain definitions): the coinbase maturity
+    /// follows from it (see [`crate::domain::chain::coinbase_maturity`]).
+    #[serde(default)]
+    pub blocktime: Option<u64>,
 }
 
 /// `getcurrency` option bit: all identities stake equally (value-weighted work is wrong).

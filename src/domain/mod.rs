@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod chain;
 pub mod conditions;
 pub mod fee;
 pub mod split;
@@ -15,7 +16,9 @@ pub use address::{IdentityAddress, RAddress};
 pub use amount::Sats;
 pub use conditions::{Conditions, PoolSettings};
 pub use fee::FeeRate;
-pub use status::{EventKind, IdentityAlertKind, PaymentStatus, StakeStatus, SubscriberStatus};
+pub use status::{
+    ActionKind, EventKind, IdentityAlertKind, PaymentStatus, StakeStatus, SubscriberStatus,
+};
 pub use work::Work;
 
 /// A block height. Verus heights fit easily in `u32`; `i64` matches the database columns.

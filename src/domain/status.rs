@@ -108,6 +108,19 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// An admin's or a subscriber's action on one identity, applied by the registry at the
+    /// first height the pool had not processed (DESIGN §8: not a chain event).
+    ActionKind {
+        /// `banSubscriber(banned: true)`.
+        Ban = "ban",
+        /// `banSubscriber(banned: false)`.
+        Unban = "unban",
+        /// `subscribe` or discovery: start following an identity the pool did not know.
+        Track = "track",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +138,8 @@ mod tests {
             Some(StakeStatus::StakeGuard)
         );
         assert_eq!(PaymentStatus::parse("sent"), None);
+        for k in ActionKind::ALL {
+            assert_eq!(ActionKind::parse(k.as_str()), Some(*k));
+        }
     }
 }

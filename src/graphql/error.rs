@@ -85,6 +85,7 @@ pub fn actor_error(err: crate::actors::ActorError) -> Error {
             api_error(Code::NotFound, m)
         }
         ActorError::Invalid(m) => api_error(Code::InvalidInput, m),
+        ActorError::Unavailable(m) => api_error(Code::Unavailable, m),
         ActorError::Store(e) => store_error(e),
         ActorError::Rpc(e) => rpc_error(e),
         ActorError::Mailbox(m) => {

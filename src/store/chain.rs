@@ -23,6 +23,7 @@ pub async fn ensure_chain(
         chain: Set(chain.to_owned()),
         chain_id: Set(None),
         start_height: Set(None),
+        unwind_from: Set(None),
         created_at: Set(now()),
     };
     match row.insert(db).await {
@@ -127,6 +128,39 @@ pub async fn block_at(
         .one(db)
         .await?
         .map(Into::into))
+}
+
+/// The connected blocks from `low` to `high` (inclusive), highest first.
+pub async fn blocks_between(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    low: Height,
+    high: Height,
+) -> StoreResult<Vec<BlockRef>> {
+    Ok(block::Entity::find()
+        .filter(block::Column::Chain.eq(chain))
+        .filter(block::Column::Height.between(low, high))
+        .order_by_desc(block::Column::Height)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// Records (or, with `None`, clears) the highest block the pool held when the reorganisation
+/// under way started: its depth is counted from there across retries and restarts.
+pub async fn set_unwind_from(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Option<Height>,
+) -> StoreResult<()> {
+    chain_info::Entity::update_many()
+        .col_expr(chain_info::Column::UnwindFrom, height.into())
+        .filter(chain_info::Column::Chain.eq(chain))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// The highest connected block.

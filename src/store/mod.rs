@@ -5,6 +5,7 @@
 //! ledger, events) into one transaction (DESIGN §2). GraphQL reads call these directly.
 //! Nothing here talks to verusd.
 
+pub mod actions;
 pub mod audit;
 pub mod chain;
 pub mod events;

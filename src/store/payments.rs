@@ -139,6 +139,45 @@ pub async fn with_status(
     Ok(out)
 }
 
+/// The payments of `chain` not settled for good, oldest first: planned, submitted or sent, and
+/// confirmed ones whose transaction is not final yet (mined above `final_at`: a payment mined
+/// at or below it is past any reorganisation verusd accepts, and is no longer polled).
+pub async fn unsettled(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    final_at: Height,
+) -> StoreResult<Vec<Payment>> {
+    use sea_orm::Condition;
+    let open = [
+        PaymentStatus::Planned,
+        PaymentStatus::Submitted,
+        PaymentStatus::Sent,
+    ];
+    let rows = payment::Entity::find()
+        .filter(payment::Column::Chain.eq(chain))
+        .filter(
+            Condition::any()
+                .add(payment::Column::Status.is_in(open.iter().map(|s| s.as_str())))
+                .add(
+                    Condition::all()
+                        .add(payment::Column::Status.eq(PaymentStatus::Confirmed.as_str()))
+                        .add(
+                            Condition::any()
+                                .add(payment::Column::SentHeight.is_null())
+                                .add(payment::Column::SentHeight.gt(final_at)),
+                        ),
+                ),
+        )
+        .order_by_asc(payment::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(from_row(db, r).await?);
+    }
+    Ok(out)
+}
+
 /// Every transaction id already linked to a payment of `chain`.
 pub async fn linked_txids(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Vec<String>> {
     let rows: Vec<Option<String>> = payment::Entity::find()

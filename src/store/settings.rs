@@ -261,15 +261,40 @@ pub async fn set_subscriber_fee(
     Ok(())
 }
 
-/// Whether payouts are paused and why, and when the last cycle completed.
+/// Whether payouts are paused and why, and when the last payout cycle completed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PayoutState {
-    /// Paused by an admin or by a failed ledger check.
+    /// Paused by an admin (stays until an admin resumes).
     pub paused: bool,
-    /// Why.
+    /// The admin's reason.
     pub reason: Option<String>,
+    /// The ledger check that failed: payouts wait until a check passes again.
+    pub check_failure: Option<String>,
     /// When the last payout cycle completed.
     pub last_cycle_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PayoutState {
+    /// Whether payouts wait, for either reason.
+    pub fn held(&self) -> bool {
+        self.paused || self.check_failure.is_some()
+    }
+
+    /// Why payouts wait, in words: who paused them (and why), or which check failed.
+    pub fn held_reason(&self) -> Option<String> {
+        let admin = self.paused.then(|| match &self.reason {
+            Some(r) => format!("paused by an admin: {r}"),
+            None => "paused by an admin".to_owned(),
+        });
+        let check = self
+            .check_failure
+            .as_ref()
+            .map(|c| format!("held by the ledger check until it passes again: {c}"));
+        match (admin, check) {
+            (Some(a), Some(c)) => Some(format!("{a}; {c}")),
+            (a, c) => a.or(c),
+        }
+    }
 }
 
 /// The payout state of a chain (not paused, never run, if nothing is stored).
@@ -280,60 +305,80 @@ pub async fn payout_state(db: &impl ConnectionTrait, chain: &str) -> StoreResult
         .map(|m| PayoutState {
             paused: m.paused,
             reason: m.paused_reason,
+            check_failure: m.check_failure,
             last_cycle_at: m.last_cycle_at.map(|t| t.and_utc()),
         })
         .unwrap_or_default())
 }
 
-/// Pauses or resumes payouts.
+/// Writes the payout state of a chain after `change`; only `columns` are updated when the row
+/// exists (so a change of one part never overwrites another part written meanwhile).
+async fn change_payout_state(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    columns: &[payout_state::Column],
+    change: impl FnOnce(&mut PayoutState),
+) -> StoreResult<()> {
+    let mut state = payout_state(db, chain).await?;
+    change(&mut state);
+    let row = payout_state::ActiveModel {
+        chain: Set(chain.to_owned()),
+        paused: Set(state.paused),
+        paused_reason: Set(state.reason),
+        last_cycle_at: Set(state.last_cycle_at.map(|t| t.naive_utc())),
+        updated_at: Set(now()),
+        check_failure: Set(state.check_failure),
+    };
+    use payout_state::Column as C;
+    let mut update = columns.to_vec();
+    update.push(C::UpdatedAt);
+    payout_state::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::Chain)
+                .update_columns(update)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Pauses or resumes payouts (an admin's decision; a failed ledger check is apart).
 pub async fn set_payouts_paused(
     db: &impl ConnectionTrait,
     chain: &str,
     paused: bool,
     reason: Option<&str>,
 ) -> StoreResult<()> {
-    let current = payout_state(db, chain).await?;
-    let row = payout_state::ActiveModel {
-        chain: Set(chain.to_owned()),
-        paused: Set(paused),
-        paused_reason: Set(if paused {
+    use payout_state::Column as C;
+    change_payout_state(db, chain, &[C::Paused, C::PausedReason], |s| {
+        s.paused = paused;
+        s.reason = if paused {
             reason.map(str::to_owned)
         } else {
             None
-        }),
-        last_cycle_at: Set(current.last_cycle_at.map(|t| t.naive_utc())),
-        updated_at: Set(now()),
-    };
-    use payout_state::Column as C;
-    payout_state::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::Chain)
-                .update_columns([C::Paused, C::PausedReason, C::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+        };
+    })
+    .await
+}
+
+/// Records the outcome of a ledger check: `Some(what failed)` holds payouts, `None` lifts that
+/// hold (an admin's pause stays).
+pub async fn set_check_failure(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    failure: Option<&str>,
+) -> StoreResult<()> {
+    change_payout_state(db, chain, &[payout_state::Column::CheckFailure], |s| {
+        s.check_failure = failure.map(str::to_owned);
+    })
+    .await
 }
 
 /// Records that a payout cycle completed now.
 pub async fn mark_cycle(db: &impl ConnectionTrait, chain: &str) -> StoreResult<()> {
-    let current = payout_state(db, chain).await?;
-    let row = payout_state::ActiveModel {
-        chain: Set(chain.to_owned()),
-        paused: Set(current.paused),
-        paused_reason: Set(current.reason),
-        last_cycle_at: Set(Some(now())),
-        updated_at: Set(now()),
-    };
-    use payout_state::Column as C;
-    payout_state::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(C::Chain)
-                .update_columns([C::LastCycleAt, C::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    change_payout_state(db, chain, &[payout_state::Column::LastCycleAt], |s| {
+        s.last_cycle_at = Some(chrono::Utc::now());
+    })
+    .await
 }

@@ -120,6 +120,8 @@ pub struct StatusChange<'a> {
     pub reason: Option<&'a str>,
     /// Conditions not met, in words.
     pub unmet: &'a [String],
+    /// The registry action this change comes from (`None`: the chain).
+    pub action: Option<i64>,
 }
 
 /// Creates or updates the subscriber and appends the change to its history.
@@ -188,6 +190,7 @@ pub async fn set_status(
                 unmet: Set(unmet),
                 created_at: Set(at),
                 updated_at: Set(at),
+                min_payout_height: Set(None),
             }
             .insert(db)
             .await?
@@ -201,6 +204,7 @@ pub async fn set_status(
         status: Set(change.status.as_str().to_owned()),
         reason: Set(change.reason.map(str::to_owned)),
         created_at: Set(at),
+        action_id: Set(change.action),
     }
     .insert(db)
     .await?;
@@ -230,18 +234,28 @@ pub async fn history(
         .collect()
 }
 
-/// Sets a subscriber's own minimum payout.
+/// Sets a subscriber's own minimum payout, authorised by a signature over `signed_height`:
+/// only when that height is above the last one used (in one statement, so two requests with
+/// the same signature cannot both pass). Returns whether it was set.
 pub async fn set_min_payout(
     db: &impl ConnectionTrait,
     chain: &str,
     identity: &str,
     amount: Sats,
+    signed_height: Height,
 ) -> StoreResult<bool> {
+    use sea_orm::Condition;
     let res = subscriber::Entity::update_many()
         .col_expr(subscriber::Column::MinPayout, amount.0.into())
+        .col_expr(subscriber::Column::MinPayoutHeight, signed_height.into())
         .col_expr(subscriber::Column::UpdatedAt, now().into())
         .filter(subscriber::Column::Chain.eq(chain))
         .filter(subscriber::Column::IdentityAddress.eq(identity))
+        .filter(
+            Condition::any()
+                .add(subscriber::Column::MinPayoutHeight.is_null())
+                .add(subscriber::Column::MinPayoutHeight.lt(signed_height)),
+        )
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
@@ -345,7 +359,7 @@ pub async fn addresses_with_status(
         .await?)
 }
 
-/// A membership change undone by [`undo_height`].
+/// A membership change undone by [`undo_from`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undone {
     /// The identity.
@@ -356,29 +370,39 @@ pub struct Undone {
     pub before: SubscriberStatus,
     /// Status after (`None`: it was never a subscriber before that block).
     pub after: Option<SubscriberStatus>,
+    /// Every change undone came from a registry action, which applies again when its height
+    /// is connected again: no event is due.
+    pub by_action: bool,
 }
 
-/// Undoes the status changes and eligibility intervals of a disconnected block: the history
-/// rows at `height` go, each subscriber returns to its last remaining status (or is removed
-/// when none remains), intervals opened at `height` go and intervals closed at it reopen.
-pub async fn undo_height(
+/// Undoes the status changes and eligibility intervals of a disconnected block at `height`,
+/// and those of actions already applied above it (at the height the pool had not processed,
+/// which is now further away): the history rows from `height` up go, each subscriber returns
+/// to its last remaining status (or is removed when none remains), intervals opened from
+/// `height` up go and intervals closed from it up reopen.
+pub async fn undo_from(
     db: &impl ConnectionTrait,
     chain: &str,
     height: Height,
 ) -> StoreResult<Vec<Undone>> {
     let changed = subscriber_status::Entity::find()
         .filter(subscriber_status::Column::Chain.eq(chain))
-        .filter(subscriber_status::Column::Height.eq(height))
+        .filter(subscriber_status::Column::Height.gte(height))
         .all(db)
         .await?;
+    if changed.is_empty() {
+        // Nothing changed at or above the height, and so no interval did either: every
+        // interval row opens or closes with a status row at the same height.
+        return Ok(Vec::new());
+    }
     subscriber_status::Entity::delete_many()
         .filter(subscriber_status::Column::Chain.eq(chain))
-        .filter(subscriber_status::Column::Height.eq(height))
+        .filter(subscriber_status::Column::Height.gte(height))
         .exec(db)
         .await?;
     eligibility_interval::Entity::delete_many()
         .filter(eligibility_interval::Column::Chain.eq(chain))
-        .filter(eligibility_interval::Column::FromHeight.eq(height))
+        .filter(eligibility_interval::Column::FromHeight.gte(height))
         .exec(db)
         .await?;
     eligibility_interval::Entity::update_many()
@@ -387,14 +411,17 @@ pub async fn undo_height(
             sea_orm::sea_query::Expr::value(Option::<i64>::None),
         )
         .filter(eligibility_interval::Column::Chain.eq(chain))
-        .filter(eligibility_interval::Column::ToHeight.eq(height))
+        .filter(eligibility_interval::Column::ToHeight.gte(height))
         .exec(db)
         .await?;
-    let mut identities: Vec<String> = changed.into_iter().map(|r| r.identity_address).collect();
-    identities.sort();
-    identities.dedup();
+    let mut by_identity: std::collections::BTreeMap<String, bool> =
+        std::collections::BTreeMap::new();
+    for r in changed {
+        let all_actions = by_identity.entry(r.identity_address).or_insert(true);
+        *all_actions &= r.action_id.is_some();
+    }
     let mut out = Vec::new();
-    for identity in identities {
+    for (identity, by_action) in by_identity {
         let Some(row) = subscriber::Entity::find()
             .filter(subscriber::Column::Chain.eq(chain))
             .filter(subscriber::Column::IdentityAddress.eq(&identity))
@@ -414,6 +441,7 @@ pub async fn undo_height(
                     name,
                     before,
                     after: None,
+                    by_action,
                 });
             }
             Some((_, status, _)) => {
@@ -446,6 +474,7 @@ pub async fn undo_height(
                     name,
                     before,
                     after: Some(after),
+                    by_action,
                 });
             }
         }

@@ -611,6 +611,7 @@ async fn subscriber_status_changes_keep_history_and_heights() {
         height,
         reason,
         unmet: &[],
+        action: None,
     };
     let s = subscribers::set_status(
         &db,
@@ -702,16 +703,26 @@ async fn subscriber_status_changes_keep_history_and_heights() {
     assert_eq!(page.len(), 1, "paging after alice's id gives bob only");
 
     assert!(
-        subscribers::set_min_payout(&db, "VRSC", ALICE, Sats::coins(3))
+        subscribers::set_min_payout(&db, "VRSC", ALICE, Sats::coins(3), 100)
             .await
             .unwrap()
     );
+    // A signature over a height used already (or an older one) is refused: used once.
+    for height in [100, 99] {
+        assert!(
+            !subscribers::set_min_payout(&db, "VRSC", ALICE, Sats::coins(9), height)
+                .await
+                .unwrap(),
+            "height {height} again"
+        );
+    }
     assert!(
         !subscribers::set_min_payout(
             &db,
             "VRSC",
             "iR1y3gPVjYTgr2oDWdM36V9VjoscQqekTY",
-            Sats::coins(3)
+            Sats::coins(3),
+            100
         )
         .await
         .unwrap()

@@ -7,6 +7,7 @@ use crate::config::ChainConfig;
 use crate::domain::{Conditions, PoolSettings, SubscriberStatus};
 use crate::graphql::error::store_error;
 use crate::graphql::scalars::Amount;
+use crate::health::SyncStatus;
 use crate::state::{AppState, known_chain_id};
 use crate::store;
 
@@ -214,13 +215,55 @@ impl Pool {
 
     /// Whether payouts are paused (by an admin, or because the ledger check failed).
     async fn payouts_paused(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(self.payout(ctx).await?.held())
+    }
+
+    /// Why payouts are paused: "paused by an admin: <reason>" (stays until an admin resumes),
+    /// or "held by the ledger check until it passes again: <the failed check>" (lifts itself
+    /// when the check passes), or both.
+    async fn paused_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.payout(ctx).await?.held_reason())
+    }
+
+    /// Whether payouts are paused by an admin (apart from the ledger check).
+    async fn paused_by_admin(&self, ctx: &Context<'_>) -> Result<bool> {
         Ok(self.payout(ctx).await?.paused)
     }
 
-    /// Why payouts are paused.
-    async fn paused_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        Ok(self.payout(ctx).await?.reason.clone())
+    /// The ledger check that failed and holds payouts until it passes again, if any.
+    async fn ledger_check_failure(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        Ok(self.payout(ctx).await?.check_failure.clone())
     }
+
+    /// How the pool follows the daemon's chain: `FOLLOWING`, `BEHIND` (the daemon's tip is
+    /// below the processed height on the same blocks: it reindexes or is a fail-over node
+    /// still syncing; the pool waits and changes nothing) or `STOPPED` (the daemon's chain
+    /// left the pool's deeper than the reorganisation limit; nothing was undone).
+    async fn sync_state(&self, ctx: &Context<'_>) -> Result<SyncState> {
+        let state = ctx.data::<AppState>()?;
+        Ok(match state.health.sync(self.name()) {
+            SyncStatus::Following => SyncState::Following,
+            SyncStatus::Behind { .. } => SyncState::Behind,
+            SyncStatus::Stopped { .. } => SyncState::Stopped,
+        })
+    }
+
+    /// Why the pool does not simply follow the daemon (see `syncState`), in words.
+    async fn sync_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let state = ctx.data::<AppState>()?;
+        Ok(state.health.sync(self.name()).reason())
+    }
+}
+
+/// How the pool follows the daemon's chain.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    /// Following (or catching up with) the daemon's chain.
+    Following,
+    /// The daemon is behind the pool on the same chain; the pool waits.
+    Behind,
+    /// The daemon's chain left the pool's deeper than the limit; the pool stopped.
+    Stopped,
 }
 
 /// The conditions an identity must meet to be a subscriber; 0 means no lock / no limit.
