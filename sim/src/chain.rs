@@ -17,7 +17,8 @@ pub const FLAG_REVOKED: u32 = 0x8000;
 pub const STAKEGUARD_ADDRESS: &str = "RCG8KwJNDVwpUBcdoa6AoHqHVJsA1uMYMR";
 /// The fee pool's crypto-condition address.
 pub const FEEPOOL_ADDRESS: &str = "RQ55dLQ7uGnLx8scXfkaFV6QS6qVBGyxAG";
-/// Blocks a wallet transaction stays valid (verusd's default expiry delta).
+/// Blocks a wallet transaction stays valid on VRSC (verusd's default `-txexpirydelta`; PBaaS
+/// chains with faster blocks use up to 60).
 pub const TX_EXPIRY_DELTA: i64 = 20;
 /// The network fee of a wallet transaction.
 pub const DEFAULT_FEE: i64 = 10_000;
@@ -37,6 +38,11 @@ pub struct Params {
     pub subsidy: i64,
     /// Coinbase maturity in blocks.
     pub coinbase_maturity: i64,
+    /// Seconds between blocks; printed by `getcurrency` as `blocktime` when not 60 (verusd
+    /// derives the coinbase maturity from it: keep the two consistent).
+    pub block_time: i64,
+    /// Blocks a wallet transaction may be mined in after it is made (`-txexpirydelta`).
+    pub tx_expiry_delta: i64,
     /// Minimum stake age (`VERUS_MIN_STAKEAGE`).
     pub stake_age: i64,
     /// `getcurrency` options bit 0x4.
@@ -57,6 +63,8 @@ impl Default for Params {
             chain_id,
             subsidy: 300_000_000,
             coinbase_maturity: 100,
+            block_time: 60,
+            tx_expiry_delta: TX_EXPIRY_DELTA,
             stake_age: 150,
             id_staking: false,
             genesis_time: 1_761_000_000,
@@ -321,6 +329,9 @@ pub struct Chain {
     pub external_supply: i64,
     announcements: Vec<String>,
     miner: String,
+    /// Transactions the wallet recorded that are not in the mempool (it refused them): their
+    /// inputs count as spent for the wallet until they expire.
+    held: Vec<String>,
 }
 
 impl Chain {
@@ -340,6 +351,7 @@ impl Chain {
             staking: true,
             external_supply: 0,
             announcements: Vec::new(),
+            held: Vec::new(),
         };
         let coinbase = chain.coinbase_tx(
             0,
@@ -926,7 +938,7 @@ impl Chain {
             inputs,
             coinbase: false,
             outputs,
-            expiry_height: self.tip_height() + 1 + TX_EXPIRY_DELTA,
+            expiry_height: self.tip_height() + 1 + self.params.tx_expiry_delta,
             stakeguard_proof: false,
             time: self.params.genesis_time + 60 * (self.tip_height() + 1),
         }
@@ -1029,6 +1041,60 @@ impl Chain {
         outputs: &[(String, i64)],
         fee: i64,
     ) -> Result<String, SimError> {
+        let tx = self.build_send(from, outputs, fee)?;
+        self.add_to_mempool(tx)
+    }
+
+    /// As [`Chain::send_currency`], but the mempool refuses the transaction after the wallet
+    /// recorded it (verusd's `CommitTransaction` adds it to the wallet first and ignores the
+    /// mempool's refusal): it is held, its inputs taken for the wallet, until
+    /// [`Chain::rebroadcast`] or its expiry.
+    pub fn send_currency_held(
+        &mut self,
+        from: &str,
+        outputs: &[(String, i64)],
+        fee: i64,
+    ) -> Result<String, SimError> {
+        let tx = self.build_send(from, outputs, fee)?;
+        let txid = tx.txid.clone();
+        self.txs.insert(txid.clone(), tx);
+        self.held.push(txid.clone());
+        Ok(txid)
+    }
+
+    /// Transactions the wallet holds outside the mempool.
+    pub fn held(&self) -> &[String] {
+        &self.held
+    }
+
+    /// The wallet offers its held transactions to the mempool again (verusd does at start,
+    /// `ReacceptWalletTransactions`): those not expired whose inputs are still unspent enter
+    /// it; expired ones are dropped (their inputs are the wallet's again). Returns the txids
+    /// that entered the mempool.
+    pub fn rebroadcast(&mut self) -> Vec<String> {
+        let next = self.tip_height() + 1;
+        let mut entered = Vec::new();
+        for txid in std::mem::take(&mut self.held) {
+            let Some(tx) = self.txs.get(&txid).cloned() else {
+                continue;
+            };
+            if tx.expiry_height != 0 && next > tx.expiry_height {
+                continue;
+            }
+            if self.add_to_mempool(tx).is_ok() {
+                entered.push(txid);
+            }
+        }
+        entered
+    }
+
+    /// Builds the wallet's transaction for `sendcurrency` without offering it anywhere.
+    fn build_send(
+        &mut self,
+        from: &str,
+        outputs: &[(String, i64)],
+        fee: i64,
+    ) -> Result<Tx, SimError> {
         let source = if from == "*" || from == "i*" {
             self.params.pool_identity.clone()
         } else {
@@ -1042,9 +1108,17 @@ impl Chain {
         }
         let total: i64 = outputs.iter().map(|(_, a)| *a).sum::<i64>() + fee;
         let next = self.tip_height() + 1;
+        // The wallet's own unmined transactions spend their inputs in its eyes, whether the
+        // mempool took them or not (until they expire).
+        self.held.retain(|t| {
+            self.txs
+                .get(t)
+                .is_some_and(|tx| tx.expiry_height == 0 || next <= tx.expiry_height)
+        });
         let in_mempool: HashSet<OutPoint> = self
             .mempool
             .iter()
+            .chain(self.held.iter())
             .filter_map(|t| self.txs.get(t))
             .flat_map(|t| t.inputs.iter().cloned())
             .collect();
@@ -1094,8 +1168,7 @@ impl Chain {
                 script: Script::Identity(source.clone()),
             });
         }
-        let tx = self.new_tx(inputs, outs);
-        self.add_to_mempool(tx)
+        Ok(self.new_tx(inputs, outs))
     }
 
     /// Spends the reward of the stake block `hash` with a StakeGuard proof (someone proved a

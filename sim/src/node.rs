@@ -49,6 +49,19 @@ pub struct FailRule {
     pub malformed: bool,
 }
 
+/// How the next `sendcurrency` operation ends (scripted): the wallet records its
+/// transaction, the mempool refuses it, and the operation reports `status` (`failed`, or
+/// `success` with the txid, as verusd's `CommitTransaction` does); the wallet offers it again
+/// `rebroadcast_after` blocks later (or at the next restart), if it has not expired.
+#[derive(Debug, Clone)]
+pub struct OpFault {
+    /// `failed` or `success`.
+    pub status: &'static str,
+    /// Blocks until the wallet offers the transaction to the mempool again; `None`: only at a
+    /// restart.
+    pub rebroadcast_after: Option<i64>,
+}
+
 /// A reply before it is put in the envelope.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -74,6 +87,15 @@ pub struct Node {
     zmq_seq: u32,
     drop_notifications: u32,
     op_counter: u64,
+    /// While reindexing (or a fail-over node still syncing): the tip the node shows, below
+    /// the chain's; it climbs back by `view_step` a block. `None`: in sync.
+    view: Option<i64>,
+    view_step: i64,
+    /// Announce the tip once the node has caught up (nothing is announced before: IBD).
+    announce_tip: bool,
+    op_faults: Vec<OpFault>,
+    /// The height from which held wallet transactions are offered to the mempool again.
+    rebroadcast_at: Option<i64>,
 }
 
 fn now_unix() -> i64 {
@@ -147,6 +169,38 @@ impl Node {
             zmq_seq: 0,
             drop_notifications: 0,
             op_counter: 0,
+            view: None,
+            view_step: 1,
+            announce_tip: false,
+            op_faults: Vec::new(),
+            rebroadcast_at: None,
+        }
+    }
+
+    /// The tip the node shows: below the chain's while it reindexes.
+    pub fn visible_tip(&self) -> i64 {
+        self.view.unwrap_or_else(|| self.chain.tip_height())
+    }
+
+    /// A reindex (or a fail-over to a node still syncing): the node shows `height` as its tip
+    /// and climbs back on the same blocks by `step` a block (see [`Node::climb`]); nothing is
+    /// announced meanwhile (verusd publishes no ZMQ during initial block download).
+    pub fn reindex(&mut self, height: i64, step: i64) {
+        self.view = Some(height.clamp(0, self.chain.tip_height()));
+        self.view_step = step.max(1);
+    }
+
+    /// The reindexing node gets `blocks` further; at the chain's tip it is in sync again and
+    /// announces its tip.
+    pub fn climb(&mut self, blocks: i64) {
+        if let Some(v) = self.view {
+            let next = v + blocks;
+            if next >= self.chain.tip_height() {
+                self.view = None;
+                self.announce_tip = true;
+            } else {
+                self.view = Some(next);
+            }
         }
     }
 
@@ -154,7 +208,14 @@ impl Node {
     /// consume a sequence number, so a subscriber sees the gap.
     pub fn take_notifications(&mut self) -> Vec<(String, u32)> {
         let mut out = Vec::new();
-        for hash in self.chain.take_announcements() {
+        let mut hashes = self.chain.take_announcements();
+        if self.view.is_some() {
+            return out;
+        }
+        if std::mem::take(&mut self.announce_tip) {
+            hashes = vec![self.chain.tip_hash().to_owned()];
+        }
+        for hash in hashes {
             let seq = self.zmq_seq;
             self.zmq_seq = self.zmq_seq.wrapping_add(1);
             if self.drop_notifications > 0 {
@@ -166,8 +227,16 @@ impl Node {
         out
     }
 
-    /// Executes queued operations (the daemon's async worker).
+    /// Executes queued operations (the daemon's async worker), and offers held wallet
+    /// transactions to the mempool again when their time has come.
     pub fn run_ops(&mut self) {
+        if self
+            .rebroadcast_at
+            .is_some_and(|h| self.chain.tip_height() >= h)
+        {
+            self.rebroadcast_at = None;
+            self.chain.rebroadcast();
+        }
         if self.pause_ops {
             return;
         }
@@ -176,12 +245,29 @@ impl Node {
                 continue;
             }
             let op = self.ops[i].clone();
-            match self.chain.send_currency(&op.from, &op.outputs, op.fee) {
-                Ok(txid) => {
+            let fault = (!self.op_faults.is_empty()).then(|| self.op_faults.remove(0));
+            let result = match &fault {
+                Some(_) => self.chain.send_currency_held(&op.from, &op.outputs, op.fee),
+                None => self.chain.send_currency(&op.from, &op.outputs, op.fee),
+            };
+            match (result, fault) {
+                (Ok(txid), None) => {
                     self.ops[i].status = "success";
                     self.ops[i].txid = Some(txid);
                 }
-                Err(e) => {
+                (Ok(txid), Some(f)) => {
+                    if let Some(after) = f.rebroadcast_after {
+                        let at = self.chain.tip_height() + after.max(1);
+                        self.rebroadcast_at = Some(self.rebroadcast_at.map_or(at, |h| h.min(at)));
+                    }
+                    self.ops[i].status = f.status;
+                    if f.status == "success" {
+                        self.ops[i].txid = Some(txid);
+                    } else {
+                        self.ops[i].error = Some(err(-26, "Transaction rejected by the mempool"));
+                    }
+                }
+                (Err(e), _) => {
                     self.ops[i].status = "failed";
                     self.ops[i].error = Some(e);
                 }
@@ -192,6 +278,8 @@ impl Node {
     /// Mines the next block of the block timer: about half proof of stake, the staker drawn by
     /// eligible balance among the wallet's identities and the stakers outside the pool.
     pub fn auto_block(&mut self) {
+        let step = self.view_step;
+        self.climb(step);
         let chain = &mut self.chain;
         if chain.rng.below(2) == 0 {
             let _ = chain.mine(BlockKind::Work);
@@ -284,15 +372,18 @@ impl Node {
     }
 
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, SimError> {
+        let tip = self.visible_tip();
         let chain = &mut self.chain;
-        let tip = chain.tip_height();
+        // While reindexing, blocks above the tip it shows are not known yet.
+        let known = |height: i64| height <= tip;
         match method {
             "getblockcount" => Ok(json!(tip)),
-            "getbestblockhash" => Ok(json!(chain.tip_hash())),
+            "getbestblockhash" => Ok(json!(chain.block_at(tip).map_or("", |b| b.hash.as_str()))),
             "getblockhash" => {
                 let h = int_param(params, 0)?.ok_or_else(|| err(-1, "missing height"))?;
                 chain
                     .block_at(h)
+                    .filter(|b| known(b.height))
                     .map(|b| json!(b.hash))
                     .ok_or_else(|| err(-8, "Block height out of range"))
             }
@@ -305,7 +396,9 @@ impl Node {
                     Some(_) => return Err(err(-1, "JSON value is not an integer as expected")),
                 };
                 let block = if id.len() == 64 {
-                    chain.block(&id)
+                    chain
+                        .block(&id)
+                        .filter(|b| known(b.height) || !chain.on_main_chain(b))
                 } else {
                     let h: i64 = id.parse().map_err(|_| err(-5, "Block not found"))?;
                     if h < 0 || h > tip {
@@ -459,7 +552,8 @@ impl Node {
                     .get("end")
                     .and_then(Value::as_i64)
                     .filter(|e| *e > 0)
-                    .unwrap_or(tip);
+                    .unwrap_or(tip)
+                    .min(tip);
                 let mut deltas: Vec<(i64, u32, Value)> = Vec::new();
                 for a in &addresses {
                     for d in chain
@@ -503,7 +597,8 @@ impl Node {
                     .get("end")
                     .and_then(Value::as_i64)
                     .filter(|e| *e > 0)
-                    .unwrap_or(tip);
+                    .unwrap_or(tip)
+                    .min(tip);
                 let mut seen = HashSet::new();
                 let mut list: Vec<(i64, u32, String)> = Vec::new();
                 for a in &addresses {
@@ -557,8 +652,10 @@ impl Node {
                 let tx = chain
                     .tx(&txid)
                     .ok_or_else(|| err(-5, "No information available about transaction"))?;
-                let mined = chain.tx_location(&txid).is_some();
-                if !mined && !chain.mempool().contains(&txid) {
+                let mined = chain.tx_location(&txid).map(|(_, h, _)| *h);
+                if mined.is_some_and(|h| !known(h))
+                    || (mined.is_none() && !chain.mempool().contains(&txid))
+                {
                     return Err(err(-5, "No information available about transaction"));
                 }
                 Ok(if verbose {
@@ -627,11 +724,49 @@ impl Node {
                     return Err(err(-5, "Currency not found"));
                 }
                 let options = if chain.params.id_staking { 0x24 } else { 0x20 };
-                Ok(json!({
+                let mut currency = json!({
                     "version": 1, "options": options, "name": chain.params.name, "currencyid": chain.params.chain_id,
                     "parent": "", "systemid": chain.params.chain_id, "notarizationprotocol": 1, "proofprotocol": 1,
                     "launchsystemid": chain.params.chain_id, "startblock": 0, "endblock": 0,
                     "fullyqualifiedname": chain.params.name, "magicnumber": 0,
+                });
+                // PBaaS chain definitions print their block time (verusd derives the coinbase
+                // maturity from it); the simulated VRSC-like chain prints it when not 60.
+                if chain.params.block_time != 60 {
+                    currency["blocktime"] = json!(chain.params.block_time);
+                }
+                Ok(currency)
+            }
+            "createrawtransaction" => {
+                let inputs = param(params, 0)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let outputs = param(params, 1)
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                if !inputs.is_empty() || !outputs.is_empty() {
+                    return Err(err(-8, "the simulator builds only empty raw transactions"));
+                }
+                // As verusd's: expiry at the next height plus the expiry delta, unless given.
+                let expiry =
+                    int_param(params, 3)?.unwrap_or(tip + 1 + chain.params.tx_expiry_delta);
+                Ok(json!(ids::hex(format!("simrawtx:{expiry}").as_bytes())))
+            }
+            "decoderawtransaction" => {
+                let hex = str_param(params, 0, "hexstring")?;
+                let expiry = ids::unhex(&hex)
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|t| {
+                        t.strip_prefix("simrawtx:")
+                            .and_then(|e| e.parse::<i64>().ok())
+                    })
+                    .ok_or_else(|| err(-22, "TX decode failed"))?;
+                Ok(json!({
+                    "txid": ids::hash_hex(&hex, 0), "overwintered": true, "version": 4,
+                    "versiongroupid": "892f2085", "locktime": 0, "expiryheight": expiry,
+                    "vin": [], "vout": [], "vjoinsplit": [],
                 }))
             }
             "z_getoperationstatus" | "z_getoperationresult" => {
@@ -910,10 +1045,50 @@ impl Node {
                 Ok(Value::Null)
             }
             "sim_restart" => {
-                // verusd restarted: async operations and the ZMQ sequence live in memory only.
+                // verusd restarted: async operations and the ZMQ sequence live in memory only;
+                // at start the wallet offers its unmined transactions to the mempool again.
                 self.ops.clear();
                 self.zmq_seq = 0;
                 self.warmup = int_param(params, 0)?.unwrap_or(0).max(0) as u32;
+                let entered = self.chain.rebroadcast();
+                Ok(json!(entered))
+            }
+            "sim_reindex" => {
+                // verusd -reindex: the tip drops and climbs back on the same hashes.
+                let height = int_param(params, 0)?.unwrap_or(0);
+                let step = int_param(params, 1)?.unwrap_or(1);
+                self.reindex(height, step);
+                Ok(json!(self.visible_tip()))
+            }
+            "sim_failover" => {
+                // The pool now talks to another node with the same wallet, `lag` blocks behind
+                // and still syncing: none of this node's operations, a new ZMQ sequence.
+                let lag = int_param(params, 0)?.unwrap_or(10).max(0);
+                let step = int_param(params, 1)?.unwrap_or(1);
+                self.ops.clear();
+                self.zmq_seq = 0;
+                let tip = self.chain.tip_height();
+                self.reindex(tip - lag, step);
+                Ok(json!(self.visible_tip()))
+            }
+            "sim_climb" => {
+                let blocks = int_param(params, 0)?.unwrap_or(1).max(1);
+                self.climb(blocks);
+                Ok(json!(self.visible_tip()))
+            }
+            "sim_failnextop" => {
+                let spec = param(params, 0).cloned().unwrap_or_else(|| json!({}));
+                let status = match spec.get("status").and_then(Value::as_str) {
+                    None | Some("failed") => "failed",
+                    Some("success") => "success",
+                    Some(other) => {
+                        return Err(err(-8, format!("status {other}: failed or success")));
+                    }
+                };
+                self.op_faults.push(OpFault {
+                    status,
+                    rebroadcast_after: spec.get("rebroadcast_after").and_then(Value::as_i64),
+                });
                 Ok(Value::Null)
             }
             "sim_failnext" => {
@@ -955,7 +1130,7 @@ impl Node {
                 "name": chain.params.name, "chainid": chain.params.chain_id, "tip": chain.tip_height(),
                 "tiphash": chain.tip_hash(), "poolidentity": chain.params.pool_identity,
                 "poolprimaryaddress": chain.params.pool_r_address, "mempool": chain.mempool(),
-                "zmqsequence": self.zmq_seq,
+                "zmqsequence": self.zmq_seq, "visibletip": self.view, "held": chain.held(),
             })),
             _ => Err(err(-32601, "Method not found")),
         }

@@ -495,7 +495,7 @@ async fn admin_mutations_over_websocket_take_the_token_from_connection_init() {
         .await;
     assert_eq!(
         admin.results("m")[0]["pausePayouts"],
-        json!({"payoutsPaused": true, "pausedReason": "over a websocket"})
+        json!({"payoutsPaused": true, "pausedReason": "paused by an admin: over a websocket"})
     );
     let audit = store::audit::recent(&app.app_state.db, 10).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");

@@ -210,6 +210,17 @@ impl Subscriber {
         Ok(Amount(b.pending))
     }
 
+    /// In payments planned, submitted or sent but not confirmed yet: `pendingBalance +
+    /// inFlight + paidTotal` is everything ever credited, so a balance never vanishes while
+    /// its payment is on its way.
+    async fn in_flight(&self, ctx: &Context<'_>) -> Result<Amount> {
+        let state = ctx.data::<AppState>()?;
+        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
+            .await
+            .map_err(store_error)?;
+        Ok(Amount(b.in_flight))
+    }
+
     /// Paid and confirmed, in total.
     async fn paid_total(&self, ctx: &Context<'_>) -> Result<Amount> {
         let state = ctx.data::<AppState>()?;
