@@ -15,6 +15,7 @@ mod hardening;
 mod http;
 mod live;
 mod migrations;
+mod money;
 mod payments;
 mod registry;
 mod schema;

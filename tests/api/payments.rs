@@ -53,7 +53,7 @@ pub(crate) fn paid_on_chain(sim: &verusd_sim::Simulator, who: &str) -> (i64, usi
     })
 }
 
-fn config_edit(
+pub(crate) fn config_edit(
     sim: &verusd_sim::Simulator,
 ) -> impl FnOnce(coinstaker::config::Config) -> coinstaker::config::Config + use<> {
     let edit = pool_for(sim, 1);
@@ -85,6 +85,7 @@ async fn a_payout_cycle_pays_everyone_once() {
     ];
     assert!(owed.iter().all(|o| o.0 > 50_000_000), "{owed:?}");
 
+    let state_before = store::settings::payout_state(db, "VRSC").await.unwrap();
     let reply = app.graphql_as(ADMIN_TOKEN, "mutation { runPayouts(dryRun: true) { id status total outputs { identityAddress amount } } }").await;
     let plan = &reply["data"]["runPayouts"];
     assert_eq!(plan[0]["status"], "PLANNED", "{reply}");
@@ -95,6 +96,15 @@ async fn a_payout_cycle_pays_everyone_once() {
             .unwrap()
             .is_empty(),
         "a dry run stores nothing"
+    );
+    assert!(
+        store::audit::recent(db, 10).await.unwrap().is_empty(),
+        "a dry run changes nothing at all, not even the audit log"
+    );
+    assert_eq!(
+        store::settings::payout_state(db, "VRSC").await.unwrap(),
+        state_before,
+        "nor the payout state"
     );
 
     let reply = app
@@ -109,6 +119,17 @@ async fn a_payout_cycle_pays_everyone_once() {
         (pending.pending, pending.in_flight),
         (Sats(0), owed[0]),
         "the balance moved into the payment"
+    );
+    // The API shows it in flight: nothing vanishes between pendingBalance and paidTotal.
+    let reply = app
+        .graphql(&format!(
+            "{{ subscriber(identity: \"{alice}\") {{ pendingBalance inFlight paidTotal }} }}"
+        ))
+        .await;
+    assert_eq!(
+        reply["data"]["subscriber"],
+        json!({"pendingBalance": "0.00000000", "inFlight": owed[0].to_string(), "paidTotal": "0.00000000"}),
+        "{reply}"
     );
     let sent = eventually(20, || async {
         let p = store::payments::list(db, "VRSC", Some(PaymentStatus::Sent), None, None, 1)
@@ -219,7 +240,10 @@ async fn a_payout_cycle_pays_everyone_once() {
         "{reply}"
     );
     let reply = app
-        .graphql_as(ADMIN_TOKEN, "mutation { pausePayouts(paused: false) { payoutsPaused pausedReason } }")
+        .graphql_as(
+            ADMIN_TOKEN,
+            "mutation { pausePayouts(paused: false) { payoutsPaused pausedReason } }",
+        )
         .await;
     assert_eq!(
         reply["data"]["pausePayouts"],
@@ -358,6 +382,26 @@ async fn set_min_payout_needs_the_identitys_signature() {
     let reply = app.graphql(&mutation(tip, &signature)).await;
     assert_eq!(
         reply["data"]["setMinPayout"]["minPayout"], "100.00000000",
+        "{reply}"
+    );
+    // The same signature again (a replay) is refused: each height is used once.
+    let reply = app.graphql(&mutation(tip, &signature)).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
+        "a replayed signature is refused: {reply}"
+    );
+    // A signature for another chain does not verify here.
+    let other = format!(
+        "coinstaker:setMinPayout:iOtherChainXXXXXXXXXXXXXXXXXXXXXXX:{alice}:1.00000000:{}",
+        tip + 1
+    );
+    let foreign = sim.call("signmessage", json!([alice, other])).unwrap()["signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = app.graphql(&mutation(tip + 1, &foreign)).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["code"], "INVALID_INPUT",
         "{reply}"
     );
 

@@ -9,7 +9,10 @@ use verusd_sim::chain::OutPoint;
 use crate::support::{TestDb, mine, pool_for, register, sim, spawn_app_with};
 
 /// (amount, mined at, spent at) of every output an address ever held, from the simulator.
-fn outputs_of(sim: &verusd_sim::Simulator, address: &str) -> Vec<(i64, i64, Option<i64>)> {
+pub(crate) fn outputs_of(
+    sim: &verusd_sim::Simulator,
+    address: &str,
+) -> Vec<(i64, i64, Option<i64>)> {
     sim.with_node(|n| {
         n.chain
             .deltas_of(address)
@@ -30,7 +33,12 @@ fn outputs_of(sim: &verusd_sim::Simulator, address: &str) -> Vec<(i64, i64, Opti
 }
 
 /// Work by the definition: Σ over heights of the eligible balance.
-fn work(outputs: &[(i64, i64, Option<i64>)], eligible_from: i64, first: i64, last: i64) -> u128 {
+pub(crate) fn work(
+    outputs: &[(i64, i64, Option<i64>)],
+    eligible_from: i64,
+    first: i64,
+    last: i64,
+) -> u128 {
     let mut total = 0u128;
     for h in first.max(eligible_from)..=last {
         for &(amount, mined, spent) in outputs {
@@ -42,7 +50,7 @@ fn work(outputs: &[(i64, i64, Option<i64>)], eligible_from: i64, first: i64, las
     total
 }
 
-fn stake(sim: &verusd_sim::Simulator, who: &str) -> (String, i64) {
+pub(crate) fn stake(sim: &verusd_sim::Simulator, who: &str) -> (String, i64) {
     let hash = sim
         .call("sim_stake", json!([who]))
         .unwrap()
