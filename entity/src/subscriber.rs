@@ -21,6 +21,8 @@ pub struct Model {
     pub updated_at: DateTime,
     /// The height of the last signed `setMinPayout` accepted (a signature is used once).
     pub min_payout_height: Option<i64>,
+    /// Whether the event log last told clients the identity is in the pool.
+    pub announced: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,9 @@
 //!   next check that passes), apart from an admin's pause.
 //! - `subscriber.min_payout_height`: the height of the last signed `setMinPayout` accepted, so
 //!   a signature is used once.
+//! - `subscriber.announced`: whether the event log last told clients the identity is in the
+//!   pool (its last `SUBSCRIBER_JOINED` or `SUBSCRIBER_LEFT`), so those events alternate
+//!   whatever reorganisations and actions do in between.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -79,11 +82,32 @@ impl MigrationTrait for Migration {
             "min_payout_height",
             big_integer_null("min_payout_height").take(),
         )
-        .await
+        .await?;
+        if !manager.has_column("subscriber", "announced").await? {
+            crate::add_column_once(
+                manager,
+                "subscriber",
+                "announced",
+                boolean("announced").default(false).take(),
+            )
+            .await?;
+            // Those in the pool were told so when they joined.
+            manager
+                .exec_stmt(
+                    Query::update()
+                        .table("subscriber")
+                        .value("announced", true)
+                        .and_where(Expr::col("status").is_in(["COOLING_DOWN", "ACTIVE"]))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (table, column) in [
+            ("subscriber", "announced"),
             ("subscriber", "min_payout_height"),
             ("payout_state", "check_failure"),
             ("chain_info", "unwind_from"),

@@ -38,9 +38,16 @@ use crate::health::{Health, SyncStatus};
 use crate::metrics::Metrics;
 use crate::store::chain::{self as chain_store, BlockRef};
 
-/// Reorganisations deeper than this are refused (verusd refuses beyond 99): the pool then
-/// stops following that chain and unwinds nothing.
-pub const MAX_REORG_DEPTH: i64 = 100;
+/// The deepest reorganisation the pool follows: verusd's own limit, the coinbase maturity
+/// minus one (`MAX_REORG_LENGTH`, 99 on VRSC). Deeper, the pool stops following that chain
+/// and unwinds nothing; so a stake is never disconnected once it matured.
+fn max_reorg_depth(parts: &WatcherParts) -> i64 {
+    parts
+        .facts
+        .coinbase_maturity()
+        .unwrap_or(crate::domain::chain::COINBASE_MATURITY)
+        - 1
+}
 
 /// Look for new blocks now.
 #[derive(Debug, Clone, Copy, Message)]
@@ -294,7 +301,7 @@ fn report_sync(parts: &WatcherParts, status: SyncStatus) {
 /// tip is below the processed height is *behind* as long as its block at its tip is ours
 /// (DESIGN §8): nothing is undone then. Only a differing hash starts a reorganisation, from
 /// the fork point found by comparing hashes downwards, and only when it is no deeper than
-/// [`MAX_REORG_DEPTH`].
+/// verusd's own limit.
 async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     let name = &parts.chain.name;
     let tip = i64::try_from(parts.rpc.get_block_count().await?).unwrap_or(i64::MAX);
@@ -469,16 +476,17 @@ async fn reorganise(
     let unwind_from = start.as_ref().and_then(|c| c.unwind_from);
     let start_height = start.and_then(|c| c.start_height).unwrap_or(0);
     let origin = top.height.max(unwind_from.unwrap_or(top.height));
+    let limit = max_reorg_depth(parts);
     // Looking further down than the limit allows is pointless: refused anyway.
-    let floor = start_height.max(origin - MAX_REORG_DEPTH - 1);
+    let floor = start_height.max(origin - limit - 1);
     let fork = fork_point(parts, from, floor).await?.unwrap_or(floor - 1);
     let depth = reorg_depth(top.height, unwind_from, fork);
-    if depth > MAX_REORG_DEPTH {
+    if depth > limit {
         report_sync(
             parts,
             SyncStatus::Stopped {
                 reason: format!(
-                    "the daemon's chain left the pool's more than {MAX_REORG_DEPTH} blocks below height {origin} (verusd itself refuses reorganisations deeper than 99 blocks): the daemon follows another chain or was pointed at another network. The pool unwinds nothing and stops following until the daemon's chain meets its own again; check the daemon (its chain, its data directory)"
+                    "the daemon's chain left the pool's more than {limit} blocks below height {origin}, deeper than verusd itself accepts: the daemon follows another chain or was pointed at another network. The pool unwinds nothing and stops following until the daemon's chain meets its own again; check the daemon (its chain, its data directory)"
                 ),
             },
         );

@@ -535,15 +535,15 @@ impl TrackerCore {
                     rounds_changed = true;
                 }
             } else if s.status_height == Some(height) && s.height < height {
-                match s.status {
-                    StakeStatus::Matured => {
-                        ledger::reverse_stake(&txn, self.name(), s.id).await?;
-                        stakes::delete_credits(&txn, s.id).await?;
-                        s.pool_keep = None;
-                    }
-                    StakeStatus::StakeGuard => rounds_changed = true,
-                    _ => continue,
+                // A matured stake stays matured: at maturity it was at least the coinbase
+                // maturity deep, below any reorganisation verusd accepts, and so were the
+                // stakes before it that decide its round; splitting it again at the next block
+                // would give the same credits (and tell wallets twice). Only a StakeGuard spend
+                // in the disconnected block is undone.
+                if s.status != StakeStatus::StakeGuard {
+                    continue;
                 }
+                rounds_changed = true;
                 s.status = StakeStatus::Maturing;
                 s.status_height = Some(s.height);
                 s.note = None;

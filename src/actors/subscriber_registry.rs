@@ -363,20 +363,14 @@ impl RegistryCore {
         let updated_now = version.height == height;
         let next = match (status, unmet.is_empty()) {
             (Some(SubscriberStatus::Banned), _) => None,
-            (s, true) if !in_pool(s) => {
-                out.push(event(
-                    EventKind::SubscriberJoined,
-                    format!("{name} joined the pool"),
-                ));
-                Some(if cooled {
-                    change(SubscriberStatus::Active, Some("meets every condition"))
-                } else {
-                    change(
-                        SubscriberStatus::CoolingDown,
-                        Some("meets every condition; cooling down for 150 blocks"),
-                    )
-                })
-            }
+            (s, true) if !in_pool(s) => Some(if cooled {
+                change(SubscriberStatus::Active, Some("meets every condition"))
+            } else {
+                change(
+                    SubscriberStatus::CoolingDown,
+                    Some("meets every condition; cooling down for 150 blocks"),
+                )
+            }),
             (Some(SubscriberStatus::CoolingDown), true) if cooled => Some(change(
                 SubscriberStatus::Active,
                 Some("150 blocks since the identity's last update"),
@@ -385,20 +379,14 @@ impl RegistryCore {
                 SubscriberStatus::CoolingDown,
                 Some("the identity was updated: 150-block cooldown"),
             )),
-            (s, false) if in_pool(s) => {
-                out.push(event(
-                    EventKind::SubscriberLeft,
-                    format!("{name} left the pool: {}", unmet.join("; ")),
-                ));
-                Some(change(SubscriberStatus::Left, None))
-            }
+            (s, false) if in_pool(s) => Some(change(SubscriberStatus::Left, None)),
             _ => None,
         };
         if let Some((new_status, reason)) = next {
             let reason_text = reason
                 .map(str::to_owned)
                 .unwrap_or_else(|| unmet.join("; "));
-            subscribers::set_status(
+            let (_, announce) = subscribers::set_status(
                 txn,
                 &StatusChange {
                     chain: self.name(),
@@ -412,6 +400,19 @@ impl RegistryCore {
                 },
             )
             .await?;
+            // SUBSCRIBER_JOINED and SUBSCRIBER_LEFT tell clients what they were not told yet,
+            // so they alternate whatever reorganisations did in between.
+            match announce {
+                Some(true) => out.push(event(
+                    EventKind::SubscriberJoined,
+                    format!("{name} joined the pool"),
+                )),
+                Some(false) => out.push(event(
+                    EventKind::SubscriberLeft,
+                    format!("{name} left the pool: {}", unmet.join("; ")),
+                )),
+                None => {}
+            }
             match new_status {
                 SubscriberStatus::Active => {
                     subscribers::open_interval(txn, self.name(), identity, height).await?
@@ -660,9 +661,7 @@ impl RegistryCore {
         actions::unapply_from(&txn, self.name(), height).await?;
         let mut out = Vec::new();
         for u in &undone {
-            let was = in_pool(Some(u.before));
-            let is = in_pool(u.after);
-            if was != is && !u.by_action {
+            if let Some(is) = u.announce {
                 let (kind, verb) = if is {
                     (EventKind::SubscriberJoined, "is back in")
                 } else {
@@ -785,7 +784,7 @@ impl RegistryCore {
         match action.kind {
             ActionKind::Ban => {
                 if let Some(current) = current.filter(|c| c.status != SubscriberStatus::Banned) {
-                    subscribers::set_status(
+                    let (_, announce) = subscribers::set_status(
                         txn,
                         &StatusChange {
                             chain: self.name(),
@@ -800,7 +799,7 @@ impl RegistryCore {
                     )
                     .await?;
                     subscribers::close_interval(txn, self.name(), identity, h).await?;
-                    if in_pool(Some(current.status)) {
+                    if announce.is_some() {
                         events.push(NewEvent {
                             identity_address: Some(identity.to_owned()),
                             height: Some(h),
@@ -815,6 +814,7 @@ impl RegistryCore {
             }
             ActionKind::Unban => {
                 if let Some(current) = current.filter(|c| c.status == SubscriberStatus::Banned) {
+                    // Out of the pool either way: nothing to tell until it is back in.
                     subscribers::set_status(
                         txn,
                         &StatusChange {

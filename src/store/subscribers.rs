@@ -124,14 +124,24 @@ pub struct StatusChange<'a> {
     pub action: Option<i64>,
 }
 
+/// In the pool: COOLING_DOWN or ACTIVE.
+fn in_pool(status: SubscriberStatus) -> bool {
+    matches!(
+        status,
+        SubscriberStatus::CoolingDown | SubscriberStatus::Active
+    )
+}
+
 /// Creates or updates the subscriber and appends the change to its history.
 /// `joined_height` is set on entering the pool (COOLING_DOWN, or ACTIVE at once for an
 /// identity found already past its cooldown) from outside it, `left_height` on leaving (LEFT
-/// or BANNED).
+/// or BANNED). Returns the subscriber, and `Some(in the pool)` when its membership now differs
+/// from what clients were last told (the caller writes the `SUBSCRIBER_JOINED` or
+/// `SUBSCRIBER_LEFT` event; what clients were told is updated here).
 pub async fn set_status(
     db: &impl ConnectionTrait,
     change: &StatusChange<'_>,
-) -> StoreResult<Subscriber> {
+) -> StoreResult<(Subscriber, Option<bool>)> {
     let at = now();
     let unmet = if change.unmet.is_empty() {
         None
@@ -147,10 +157,8 @@ pub async fn set_status(
         change.status,
         SubscriberStatus::Left | SubscriberStatus::Banned
     );
-    let entering = matches!(
-        change.status,
-        SubscriberStatus::CoolingDown | SubscriberStatus::Active
-    );
+    let entering = in_pool(change.status);
+    let told = existing.as_ref().is_some_and(|m| m.announced);
     let model = match existing {
         Some(m) => {
             let was_in = matches!(
@@ -174,6 +182,7 @@ pub async fn set_status(
             am.left_height = Set(left);
             am.unmet = Set(unmet);
             am.updated_at = Set(at);
+            am.announced = Set(entering);
             am.update(db).await?
         }
         None => {
@@ -191,6 +200,7 @@ pub async fn set_status(
                 created_at: Set(at),
                 updated_at: Set(at),
                 min_payout_height: Set(None),
+                announced: Set(entering),
             }
             .insert(db)
             .await?
@@ -208,7 +218,7 @@ pub async fn set_status(
     }
     .insert(db)
     .await?;
-    from_row(model)
+    Ok((from_row(model)?, (told != entering).then_some(entering)))
 }
 
 /// The status history of one identity, oldest first: (height, status, reason).
@@ -370,9 +380,11 @@ pub struct Undone {
     pub before: SubscriberStatus,
     /// Status after (`None`: it was never a subscriber before that block).
     pub after: Option<SubscriberStatus>,
-    /// Every change undone came from a registry action, which applies again when its height
-    /// is connected again: no event is due.
-    pub by_action: bool,
+    /// `Some(in the pool)` when its membership now differs from what clients were last told
+    /// (the caller writes the event). `None` also when every change undone came from a
+    /// registry action, which applies again when its height is connected again: what clients
+    /// were told stands.
+    pub announce: Option<bool>,
 }
 
 /// Undoes the status changes and eligibility intervals of a disconnected block at `height`,
@@ -431,6 +443,7 @@ pub async fn undo_from(
             continue;
         };
         let before = parse_stored(&row.status, SubscriberStatus::parse, "subscriber status")?;
+        let row_told = row.announced;
         let history = history(db, chain, &identity).await?;
         let name = row.name.clone();
         match history.last() {
@@ -441,28 +454,30 @@ pub async fn undo_from(
                     name,
                     before,
                     after: None,
-                    by_action,
+                    announce: (!by_action && row_told).then_some(false),
                 });
             }
             Some((_, status, _)) => {
-                let in_pool = |s: &SubscriberStatus| {
-                    matches!(s, SubscriberStatus::CoolingDown | SubscriberStatus::Active)
-                };
                 // The last entry into the pool, and the last exit after it.
                 let mut joined = None;
                 let mut left = None;
                 let mut previous_in = false;
                 for (h, s, _) in &history {
-                    if in_pool(s) && !previous_in {
+                    if in_pool(*s) && !previous_in {
                         joined = Some(*h);
                     }
-                    if !in_pool(s) && previous_in {
+                    if !in_pool(*s) && previous_in {
                         left = Some(*h);
                     }
-                    previous_in = in_pool(s);
+                    previous_in = in_pool(*s);
                 }
                 let after = *status;
+                let now_in = in_pool(after);
+                let announce = (!by_action && now_in != row_told).then_some(now_in);
                 let mut am: subscriber::ActiveModel = row.into();
+                if announce.is_some() {
+                    am.announced = Set(now_in);
+                }
                 am.status = Set(after.as_str().to_owned());
                 am.joined_height = Set(joined);
                 am.left_height = Set(left);
@@ -474,7 +489,7 @@ pub async fn undo_from(
                     name,
                     before,
                     after: Some(after),
-                    by_action,
+                    announce,
                 });
             }
         }

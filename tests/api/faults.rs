@@ -1,9 +1,17 @@
 //! Fault injection: a long simulated run — subscribers joining and leaving, stakes, reorgs of
-//! depth 1–10, StakeGuard, payments — while the server is killed with SIGKILL at random
-//! moments and restarted, the daemon restarts (forgetting its operations), ZMQ notifications
-//! are dropped and daemon calls fail. After every restart and at the end the books balance and
-//! every payment exists exactly once, on the chain and in the database; at the end the credits
-//! equal those of an uninterrupted run over the same chain.
+//! depth 1–10, StakeGuard, payments, and admin actions (bans, unbans, conditions, fees,
+//! `subscribe`) among them — while the server is killed with SIGKILL at random moments and
+//! restarted, the daemon restarts (forgetting its operations), reindexes or fails over to a
+//! node still syncing, its wallet records sends the mempool refuses (offered again later, or
+//! never), ZMQ notifications are dropped and daemon calls fail.
+//!
+//! Checked after every restart and at the end: the books balance and every payment exists
+//! exactly once, on the chain and in the database. Throughout: the processed height never
+//! decreases unless the block it left is no longer on the chain. At the end: no event was
+//! written twice for the same fact, a banned subscriber earned nothing while banned, each
+//! identity received on chain exactly its credits minus what is still pending, and the
+//! credits equal those of an uninterrupted pool over the same chain with the same admin
+//! actions at the same heights.
 //!
 //! CI runs the reduced form (600 blocks, 60 subscribers). The full form:
 //! `FAULT_BLOCKS=5000 FAULT_MEMBERS=200 cargo test --release --test api faults -- --nocapture`
@@ -16,12 +24,12 @@ use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use coinstaker::domain::{PaymentStatus, Sats, StakeStatus};
+use coinstaker::domain::{ActionKind, EventKind, PaymentStatus, Sats, StakeStatus};
 use coinstaker::store;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel};
 use serde_json::json;
 
-use crate::support::{KillOnDrop, TestDb, pool_for, register, sim, spawn_app_with};
+use crate::support::{ADMIN_TOKEN, KillOnDrop, TestDb, pool_for, register, sim, spawn_app_with};
 
 /// A small deterministic generator (xorshift64*): the same seed, the same scenario.
 struct Rng(u64);
@@ -57,6 +65,8 @@ struct Pool {
     child: Option<KillOnDrop>,
     log: Option<Receiver<String>>,
     lines: Vec<String>,
+    /// Where the running child serves its API (from its log).
+    url: Option<String>,
 }
 
 impl Pool {
@@ -65,6 +75,7 @@ impl Pool {
             crate::support::serve(self.dir.path(), sim, &self.db_url, &self.extra, None);
         self.child = Some(child);
         self.log = Some(log);
+        self.url = None;
     }
 
     fn kill(&mut self) {
@@ -87,7 +98,16 @@ impl Pool {
 
     fn drain(&mut self) {
         if let Some(log) = &self.log {
-            self.lines.extend(log.try_iter());
+            for line in log.try_iter() {
+                if let Some(url) = line
+                    .split("listening on ")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                {
+                    self.url = Some(url.to_owned());
+                }
+                self.lines.push(line);
+            }
         }
         // Keep the tail: enough to explain a failure.
         if self.lines.len() > 400 {
@@ -116,7 +136,12 @@ fn tip(sim: &verusd_sim::Simulator) -> i64 {
     sim.with_node(|n| n.chain.tip_height())
 }
 
-/// Waits until the pool has processed the daemon's tip (within `lag` blocks).
+/// The tip the daemon shows (below the chain's while it reindexes).
+fn visible_tip(sim: &verusd_sim::Simulator) -> i64 {
+    sim.with_node(|n| n.visible_tip())
+}
+
+/// Waits until the pool has processed the tip the daemon shows (within `lag` blocks).
 async fn wait_caught_up(
     conn: &DatabaseConnection,
     sim: &verusd_sim::Simulator,
@@ -131,7 +156,7 @@ async fn wait_caught_up(
             .ok()
             .flatten()
             .map_or(0, |b| b.height);
-        if processed >= tip(sim) - lag {
+        if processed >= visible_tip(sim) - lag {
             return;
         }
         if Instant::now() > deadline {
@@ -328,6 +353,218 @@ struct Tally {
     joins: u32,
     leaves: u32,
     db_restarts: u32,
+    reindexes: u32,
+    failovers: u32,
+    refused_sends: u32,
+    admin_actions: u32,
+}
+
+/// An admin's or subscriber's action on the running pool, drawn by `rng`: ban, unban,
+/// conditions, fees, `subscribe`. Refusals (not a subscriber) and a pool that is down are part
+/// of the scenario. The draws do not depend on the answers, so a seed is one scenario.
+async fn admin_action(
+    client: &reqwest::Client,
+    pool: &mut Pool,
+    rng: &mut Rng,
+    members: &[(String, String)],
+) {
+    if members.is_empty() {
+        return;
+    }
+    let (name, _) = &members[rng.below(members.len() as u64) as usize];
+    let mutation = match rng.below(6) {
+        0 | 1 => format!(
+            "mutation {{ banSubscriber(identity: \"{name}@\", banned: true) {{ status }} }}"
+        ),
+        2 => format!(
+            "mutation {{ banSubscriber(identity: \"{name}@\", banned: false) {{ status }} }}"
+        ),
+        3 => {
+            let max = [0, 2, 4][rng.below(3) as usize];
+            format!(
+                "mutation {{ updatePoolConditions(input: {{maxUtxos: {max}}}) {{ maxUtxos }} }}"
+            )
+        }
+        4 => {
+            let fee = ["3.33", "5", "1.5", "0"][rng.below(4) as usize];
+            if rng.one_in(2) {
+                format!("mutation {{ setPoolFee(feePercent: \"{fee}\") {{ feePercent }} }}")
+            } else {
+                format!(
+                    "mutation {{ setSubscriberFee(identity: \"{name}@\", feePercent: \"{fee}\") {{ feePercent }} }}"
+                )
+            }
+        }
+        _ => format!("mutation {{ subscribe(identity: \"{name}@\") {{ eligible }} }}"),
+    };
+    pool.drain();
+    let Some(url) = pool.url.clone() else {
+        return;
+    };
+    let _ = client
+        .post(format!("{url}/graphql"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "query": mutation }))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await;
+}
+
+/// Copies the admins' decisions of the faulted pool (settings by height, subscribers' own
+/// fees, registry actions, not applied yet) into `reference`, and holds its payouts: the
+/// reference then follows the same chain with the same actions at the same heights.
+async fn copy_decisions(faulted: &DatabaseConnection, reference: &DatabaseConnection) {
+    use entity::{pool_settings, registry_action, subscriber_fee};
+    for row in pool_settings::Entity::find().all(faulted).await.unwrap() {
+        let mut am = row.into_active_model();
+        am.id = sea_orm::ActiveValue::NotSet;
+        am.insert(reference).await.unwrap();
+    }
+    for row in subscriber_fee::Entity::find().all(faulted).await.unwrap() {
+        let mut am = row.into_active_model();
+        am.id = sea_orm::ActiveValue::NotSet;
+        am.insert(reference).await.unwrap();
+    }
+    for row in registry_action::Entity::find().all(faulted).await.unwrap() {
+        let mut am = row.into_active_model();
+        am.id = sea_orm::ActiveValue::NotSet;
+        am.applied = sea_orm::ActiveValue::Set(false);
+        am.announced = sea_orm::ActiveValue::Set(false);
+        am.insert(reference).await.unwrap();
+    }
+    store::settings::set_payouts_paused(reference, "VRSC", true, Some("the reference never pays"))
+        .await
+        .unwrap();
+}
+
+/// No event was written twice for the same fact: each identity's SUBSCRIBER_JOINED and
+/// SUBSCRIBER_LEFT alternate, starting with a join; a stake is found, matured and made stale at
+/// most once; a payment is sent once.
+async fn check_events(conn: &DatabaseConnection) {
+    let all = store::events::list(conn, &store::events::EventFilter::default(), 1_000_000)
+        .await
+        .unwrap();
+    let mut membership: HashMap<String, Vec<EventKind>> = HashMap::new();
+    let mut facts: HashMap<(EventKind, String), u32> = HashMap::new();
+    for e in &all {
+        let e = &e.event;
+        match e.kind {
+            EventKind::SubscriberJoined | EventKind::SubscriberLeft => {
+                let seen = membership
+                    .entry(e.identity_address.clone().unwrap_or_default())
+                    .or_default();
+                let expected = if seen.last() == Some(&EventKind::SubscriberJoined) {
+                    EventKind::SubscriberLeft
+                } else {
+                    EventKind::SubscriberJoined
+                };
+                assert_eq!(
+                    e.kind, expected,
+                    "{:?}: joins and leaves alternate; so far {seen:?}; event {e:?}",
+                    e.identity_address
+                );
+                seen.push(e.kind);
+            }
+            EventKind::StakeFound | EventKind::StakeMatured | EventKind::StakeStale => {
+                *facts
+                    .entry((e.kind, e.block_hash.clone().unwrap_or_default()))
+                    .or_default() += 1;
+            }
+            EventKind::PaymentSent => {
+                *facts
+                    .entry((e.kind, format!("{:?}", e.payment_id)))
+                    .or_default() += 1;
+            }
+            EventKind::IdentityAlert => {}
+        }
+    }
+    let twice: Vec<_> = facts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "events written twice: {twice:?}");
+}
+
+/// A banned subscriber earned nothing while banned: no credit from a stake whose whole round
+/// lies between a ban that took effect and the next unban.
+async fn check_bans(conn: &DatabaseConnection) {
+    let actions = store::actions::all(conn, "VRSC").await.unwrap();
+    let matured = store::stakes::with_status(conn, "VRSC", StakeStatus::Matured)
+        .await
+        .unwrap();
+    for ban in actions.iter().filter(|a| a.kind == ActionKind::Ban) {
+        // The ban took effect if its status row is in the history.
+        let history = store::subscribers::history(conn, "VRSC", &ban.identity_address)
+            .await
+            .unwrap();
+        if !history
+            .iter()
+            .any(|(h, s, _)| *h == ban.height && *s == coinstaker::domain::SubscriberStatus::Banned)
+        {
+            continue;
+        }
+        let until = actions
+            .iter()
+            .filter(|a| {
+                a.kind == ActionKind::Unban
+                    && a.identity_address == ban.identity_address
+                    && a.height > ban.height
+            })
+            .map(|a| a.height)
+            .min()
+            .unwrap_or(i64::MAX);
+        for s in matured
+            .iter()
+            .filter(|s| s.round_start_height >= ban.height && s.height < until)
+        {
+            let credits = store::stakes::credits_of_stake(conn, s.id).await.unwrap();
+            assert!(
+                credits
+                    .iter()
+                    .all(|c| c.identity_address != ban.identity_address || c.work.0 == 0),
+                "{} banned at {} earned from stake {} (round {}..={})",
+                ban.identity_address,
+                ban.height,
+                s.block_hash,
+                s.round_start_height,
+                s.height
+            );
+        }
+    }
+}
+
+/// Each identity received on chain exactly Σ its credits minus what is still pending.
+async fn check_received(conn: &DatabaseConnection, sim: &verusd_sim::Simulator) {
+    let mut credited: BTreeMap<String, i64> = BTreeMap::new();
+    for s in store::stakes::with_status(conn, "VRSC", StakeStatus::Matured)
+        .await
+        .unwrap()
+    {
+        for c in store::stakes::credits_of_stake(conn, s.id).await.unwrap() {
+            *credited.entry(c.identity_address).or_default() += c.amount.0;
+        }
+    }
+    let mut received: BTreeMap<String, i64> = BTreeMap::new();
+    for outputs in payments_on_chain(sim).values() {
+        for (who, amount) in outputs {
+            *received.entry(who.clone()).or_default() += amount;
+        }
+    }
+    for (who, credit) in &credited {
+        let pending = store::ledger::balance(conn, "VRSC", who)
+            .await
+            .unwrap()
+            .pending
+            .0;
+        assert_eq!(
+            received.get(who).copied().unwrap_or(0),
+            credit - pending,
+            "{who}: received on chain = credits {credit} − pending {pending}"
+        );
+    }
+    for who in received.keys() {
+        assert!(
+            credited.contains_key(who),
+            "{who} was paid without a credit"
+        );
+    }
 }
 
 /// Runs the scenario against the database at `db_url`; `db_fault` (when given) takes the
@@ -363,6 +600,10 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
     }
     sim.with_node(|n| n.auto_block());
     let conn = coinstaker::store::connect_url(db_url, 2).await.unwrap();
+    let client = coinstaker::net::client_builder().build().unwrap();
+    // The pool's processed block as last seen: it may only go down when that block left the
+    // chain (a reorganisation), never because the daemon is behind.
+    let mut last_seen: Option<store::chain::BlockRef> = None;
     let mut pool = Pool {
         dir: tempfile::tempdir().unwrap(),
         db_url: db_url.to_owned(),
@@ -373,6 +614,7 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
         child: None,
         log: None,
         lines: Vec::new(),
+        url: None,
     };
     pool.start(&sim);
     let mut tally = Tally::default();
@@ -421,6 +663,10 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
                 tally.reorgs += 1;
             }
         }
+        if scenario.one_in(30) {
+            admin_action(&client, &mut pool, &mut scenario, &members).await;
+            tally.admin_actions += 1;
+        }
         if scenario.one_in(200) {
             // StakeGuard takes the reward of the newest maturing pool stake.
             let maturing = store::stakes::with_status(&conn, "VRSC", StakeStatus::Maturing)
@@ -447,6 +693,37 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
         if faults.one_in(300) {
             sim.call("sim_restart", json!([faults.below(3)])).unwrap();
             tally.daemon_restarts += 1;
+        }
+        if faults.one_in(40) {
+            // The wallet records the next send, the mempool refuses it; the operation says
+            // failed or success, and the wallet offers it again later, or only at a restart.
+            let status = if faults.one_in(2) {
+                "failed"
+            } else {
+                "success"
+            };
+            let after = (!faults.one_in(3)).then(|| 1 + faults.below(8));
+            sim.call(
+                "sim_failnextop",
+                json!([{"status": status, "rebroadcast_after": after}]),
+            )
+            .unwrap();
+            tally.refused_sends += 1;
+        }
+        if faults.one_in(250) && visible_tip(&sim) == tip(&sim) {
+            // A reindex (the tip drops and climbs back on the same blocks), or a fail-over to a
+            // node still syncing; either climbs 3–8 blocks per block mined.
+            let step = 3 + faults.below(6);
+            if faults.one_in(2) {
+                let depth = 20 + faults.below(100) as i64;
+                sim.call("sim_reindex", json!([(tip(&sim) - depth).max(1), step]))
+                    .unwrap();
+                tally.reindexes += 1;
+            } else {
+                sim.call("sim_failover", json!([5 + faults.below(30), step]))
+                    .unwrap();
+                tally.failovers += 1;
+            }
         }
         if let Some(fault) = db_fault {
             if db_down_at.contains(&i) {
@@ -477,6 +754,22 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
             )
             .await;
         }
+        // The processed height goes down only when the block it left is off the chain.
+        if let Some(now) = store::chain::tip(&conn, "VRSC").await.ok().flatten() {
+            if let Some(before) = last_seen.as_ref().filter(|b| now.height < b.height) {
+                let still_there = sim.with_node(|n| {
+                    n.chain
+                        .block_at(before.height)
+                        .is_some_and(|b| b.hash == before.hash)
+                });
+                assert!(
+                    !still_there,
+                    "block {} at {} was unwound while still on the chain (now at {})",
+                    before.hash, before.height, now.height
+                );
+            }
+            last_seen = Some(now);
+        }
         // The pool keeps up (blocks come one by one, as on a real chain, and payouts are
         // planned only near the tip), except in bursts of 5–30 blocks mined at once, which
         // it catches up on: kills land in the middle of that work too. (No waiting while the
@@ -497,6 +790,7 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
         .extra
         .replace("payout_interval_secs = 2", "payout_interval_secs = 1000000");
     pool.start(&sim);
+    sim.call("sim_climb", json!([1_000_000])).unwrap();
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         sim.with_node(|n| n.chain.generate(1));
@@ -517,22 +811,28 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
     wait_caught_up(&conn, &sim, &mut pool, 0).await;
     pool.stop();
     check_books(&conn, &sim, true, "at the end").await;
+    check_events(&conn).await;
+    check_bans(&conn).await;
+    check_received(&conn, &sim).await;
     let faulted = credits(&conn).await;
     let totals = store::ledger::pool_totals(&conn, "VRSC").await.unwrap();
     let matured = faulted.values().filter(|(s, _, _)| s == "MATURED").count();
     assert!(matured >= 2, "stakes matured ({matured})");
     assert!(totals.total_paid.0 > 0, "payments were made: {totals:?}");
 
-    // The same chain, followed by a pool that is never interrupted (and never pays).
+    // The same chain, followed by a pool that is never interrupted (and never pays), with the
+    // same admin actions at the same heights.
     let tip = tip(&sim);
     let edit = pool_for(&sim, 1);
+    let reference_db = TestDb::new(true).await;
+    copy_decisions(&conn, &reference_db.migrated().await).await;
     let mut reference = spawn_app_with(
-        TestDb::new(true).await,
+        reference_db,
         move |c| {
-            // As the faulted pool's: the test config's fee (3.33 %) and maturity.
+            // As the faulted pool's: the test config's fee (3.33 %), maturity and minimum.
             let mut c = edit(c);
             c.chains[0].maturity = 100;
-            c.chains[0].min_payout = Sats::coins(1_000_000_000);
+            c.chains[0].min_payout = Sats::coins(1);
             c
         },
         &sim.rpc_url,

@@ -319,7 +319,7 @@ async fn a_chain_that_left_deeper_than_the_limit_is_not_followed_and_nothing_is_
         body["chains"][0]["sync"]["reason"]
             .as_str()
             .unwrap_or_default()
-            .contains("more than 100 blocks"),
+            .contains("more than 99 blocks"),
         "{body}"
     );
     let reply = app.graphql("{ pool { syncState syncReason } }").await;

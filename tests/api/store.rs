@@ -613,7 +613,8 @@ async fn subscriber_status_changes_keep_history_and_heights() {
         unmet: &[],
         action: None,
     };
-    let s = subscribers::set_status(
+    // What clients must be told: each change of membership, once.
+    let (s, told) = subscribers::set_status(
         &db,
         &change(
             SubscriberStatus::CoolingDown,
@@ -624,18 +625,18 @@ async fn subscriber_status_changes_keep_history_and_heights() {
     .await
     .unwrap();
     assert_eq!(
-        (s.status, s.joined_height, s.left_height),
-        (SubscriberStatus::CoolingDown, Some(100), None)
+        (s.status, s.joined_height, s.left_height, told),
+        (SubscriberStatus::CoolingDown, Some(100), None, Some(true))
     );
-    let s = subscribers::set_status(&db, &change(SubscriberStatus::Active, 250, None))
+    let (s, told) = subscribers::set_status(&db, &change(SubscriberStatus::Active, 250, None))
         .await
         .unwrap();
     assert_eq!(
-        (s.status, s.joined_height),
-        (SubscriberStatus::Active, Some(100))
+        (s.status, s.joined_height, told),
+        (SubscriberStatus::Active, Some(100), None)
     );
     let unmet = vec!["the identity is no longer delay-locked".to_owned()];
-    let s = subscribers::set_status(
+    let (s, told) = subscribers::set_status(
         &db,
         &StatusChange {
             unmet: &unmet,
@@ -645,15 +646,15 @@ async fn subscriber_status_changes_keep_history_and_heights() {
     .await
     .unwrap();
     assert_eq!(
-        (s.status, s.left_height, s.unmet.clone()),
-        (SubscriberStatus::Left, Some(300), unmet)
+        (s.status, s.left_height, s.unmet.clone(), told),
+        (SubscriberStatus::Left, Some(300), unmet, Some(false))
     );
-    let s = subscribers::set_status(&db, &change(SubscriberStatus::CoolingDown, 400, None))
+    let (s, told) = subscribers::set_status(&db, &change(SubscriberStatus::CoolingDown, 400, None))
         .await
         .unwrap();
     assert_eq!(
-        (s.joined_height, s.left_height, s.unmet.len()),
-        (Some(400), Some(300), 0),
+        (s.joined_height, s.left_height, s.unmet.len(), told),
+        (Some(400), Some(300), 0, Some(true)),
         "rejoining moves the join height"
     );
 

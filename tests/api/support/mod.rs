@@ -394,8 +394,14 @@ where
     }
 }
 
-/// An admin token accepted by [`pool_for`]'s configuration.
+/// An admin token accepted by [`pool_for`]'s configuration and by [`serve`] children.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// The SHA-256 of [`ADMIN_TOKEN`] as the configuration holds it (lowercase hex).
+pub fn admin_token_hash() -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(ADMIN_TOKEN.as_bytes()))
+}
 
 /// A config edit that points the pool at `sim`: its pool identity and R-address, its ZMQ,
 /// processing from `start_height`.
@@ -607,10 +613,11 @@ pub fn serve(
     std::fs::write(
         &config,
         format!(
-            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\n{cluster}[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n{extra}\n",
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:0\"\nadmin_token_sha256 = [\"{admin}\"]\n{cluster}[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\npoll_interval_secs = 1\nstart_height = 1\npool_identity = \"{}\"\npool_primary_address = \"{}\"\n{extra}\n",
             sim.rpc_url,
             state["poolidentity"].as_str().unwrap(),
             state["poolprimaryaddress"].as_str().unwrap(),
+            admin = admin_token_hash(),
             // A short lease (a restarted test pool takes its lease back after 1 s), unless
             // the test configures the cluster itself.
             cluster = if extra.contains("[cluster]") {
