@@ -284,6 +284,10 @@ async fn refresh_books(state: &AppState) -> Result<(), store::StoreError> {
         let (expected, found) =
             store::stats::luck(&state.db, name, processed - LUCK_WINDOW + 1, processed).await?;
         state.metrics.set_luck(name, expected, found);
+        let held = store::settings::payout_state(&state.db, name).await?;
+        state
+            .metrics
+            .set_payouts_held(name, held.paused, held.check_failure.is_some());
         state
             .metrics
             .set_books(name, supply, liabilities, &payments, &stakes);

@@ -17,6 +17,15 @@ pub struct ChainLabel {
     pub chain: String,
 }
 
+/// The `chain` and `by` labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChainByLabel {
+    /// Chain name.
+    pub chain: String,
+    /// Who holds it: `admin` or `ledger_check`.
+    pub by: String,
+}
+
 /// The `chain` and `status` labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChainStatusLabel {
@@ -46,6 +55,7 @@ pub struct Metrics {
     lag: Family<ChainLabel, Gauge>,
     behind: Family<ChainLabel, Gauge>,
     stopped: Family<ChainLabel, Gauge>,
+    payouts_held: Family<ChainByLabel, Gauge>,
     staking: Family<ChainLabel, Gauge>,
     network_supply: Family<ChainLabel, Gauge>,
     pool_supply: Family<ChainLabel, Gauge>,
@@ -130,6 +140,12 @@ impl Metrics {
         let lag = Family::<ChainLabel, Gauge>::default();
         let behind = Family::<ChainLabel, Gauge>::default();
         let stopped = Family::<ChainLabel, Gauge>::default();
+        let payouts_held = Family::<ChainByLabel, Gauge>::default();
+        registry.register(
+            "payouts_held",
+            "1 when payouts wait: by=\"admin\" (paused by an admin, until an admin resumes) or by=\"ledger_check\" (the ledger check failed; lifts itself when it passes); pool.pausedReason says why",
+            payouts_held.clone(),
+        );
         registry.register(
             "daemon_behind_blocks",
             "Blocks the daemon's tip is below the processed height on the same chain (a reindex or a fail-over node still syncing); the pool waits while it is above 0",
@@ -216,6 +232,7 @@ impl Metrics {
             lag,
             behind,
             stopped,
+            payouts_held,
             staking,
             network_supply,
             pool_supply,
@@ -260,6 +277,18 @@ impl Metrics {
         self.stopped
             .get_or_create(&Self::label(chain))
             .set(i64::from(matches!(status, SyncStatus::Stopped { .. })));
+    }
+
+    /// Records whether payouts wait, and who holds them.
+    pub fn set_payouts_held(&self, chain: &str, by_admin: bool, by_check: bool) {
+        for (by, held) in [("admin", by_admin), ("ledger_check", by_check)] {
+            self.payouts_held
+                .get_or_create(&ChainByLabel {
+                    chain: chain.to_owned(),
+                    by: by.to_owned(),
+                })
+                .set(i64::from(held));
+        }
     }
 
     /// Records `getmininginfo`: staking, and the network's staking supply.
