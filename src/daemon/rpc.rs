@@ -665,23 +665,33 @@ impl RpcClient {
     /// The number of blocks a new wallet transaction may wait to be mined (verusd
     /// `-txexpirydelta`, 20 on VRSC by default, up to 60 on fast PBaaS chains): the expiry
     /// height of an empty `createrawtransaction` minus the next height. Nothing is stored or
-    /// sent. `None` when a block arrived between the two reads (ask again).
-    pub async fn tx_expiry_delta(&self) -> Result<Option<i64>, RpcError> {
-        let before = self.get_block_count().await?;
-        let hex: String = self
-            .call(
-                "createrawtransaction",
-                (serde_json::json!([]), serde_json::json!({})),
-            )
-            .await?;
-        let decoded: DecodedTx = self.call("decoderawtransaction", (hex,)).await?;
-        let after = self.get_block_count().await?;
-        if before != after || decoded.expiryheight <= 0 {
-            return Ok(None);
+    /// sent. When blocks arrive between the reads (asked again up to three times), the answer
+    /// errs on the long side: the lowest tip read gives the largest delta.
+    pub async fn tx_expiry_delta(&self) -> Result<i64, RpcError> {
+        let mut delta = 0;
+        for _ in 0..3 {
+            let before = self.get_block_count().await?;
+            let hex: String = self
+                .call(
+                    "createrawtransaction",
+                    (serde_json::json!([]), serde_json::json!({})),
+                )
+                .await?;
+            let decoded: DecodedTx = self.call("decoderawtransaction", (hex,)).await?;
+            let after = self.get_block_count().await?;
+            if decoded.expiryheight <= 0 {
+                return Err(RpcError::Decode {
+                    method: "decoderawtransaction".into(),
+                    detail: "an empty transaction without an expiry height".into(),
+                });
+            }
+            let lowest = i64::try_from(before.min(after)).unwrap_or(i64::MAX);
+            delta = decoded.expiryheight - (lowest + 1);
+            if before == after {
+                break;
+            }
         }
-        Ok(Some(
-            decoded.expiryheight - (i64::try_from(before).unwrap_or(i64::MAX) + 1),
-        ))
+        Ok(delta)
     }
 
     /// `getcurrency <name|i-address>`.

@@ -818,7 +818,16 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
     let totals = store::ledger::pool_totals(&conn, "VRSC").await.unwrap();
     let matured = faulted.values().filter(|(s, _, _)| s == "MATURED").count();
     assert!(matured >= 2, "stakes matured ({matured})");
-    assert!(totals.total_paid.0 > 0, "payments were made: {totals:?}");
+    assert!(
+        totals.total_paid.0 > 0,
+        "payments were made: {totals:?}; the pool's payout log lines:\n{}",
+        pool.lines
+            .iter()
+            .filter(|l| l.contains("payment") || l.contains("payout"))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // The same chain, followed by a pool that is never interrupted (and never pays), with the
     // same admin actions at the same heights.
