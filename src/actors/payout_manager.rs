@@ -8,8 +8,8 @@
 //! `payout_interval_secs`, scheduled from the last completed cycle (persisted).
 //!
 //! **The state machine** (DESIGN §5), each state committed before the next side effect:
-//! PLANNED (outputs fixed, pending → in flight, one transaction) → `sendcurrency` →
-//! SUBMITTED (opid, and the last height its transaction can be mined at) → SENT (txid; event
+//! PLANNED (outputs fixed, pending → in flight, one transaction; then, just before the call,
+//! the last height its transaction can be mined at) → `sendcurrency` → SUBMITTED (opid) → SENT (txid; event
 //! `PAYMENT_SENT`) → CONFIRMED at `payment_confirmations` (in flight → paid; back to SENT if
 //! its block is disconnected; final, and no longer polled, once past any reorganisation
 //! verusd accepts). FAILED (in flight → pending again) only when it is proved the payment can
@@ -697,22 +697,7 @@ impl PayoutCore {
             return Ok(Vec::new());
         };
         // How long the daemon's transactions may wait to be mined: asked, never assumed.
-        let Some(delta) = self.rpc.tx_expiry_delta().await? else {
-            log::info!(
-                "chain {}: a block arrived while asking the daemon's transaction expiry; the cycle runs next time",
-                self.name()
-            );
-            return Ok(Vec::new());
-        };
-        let timeout = i64::from(self.chain.payment_timeout_blocks);
-        if expiry_bound(planned_height, delta) > planned_height + timeout {
-            log::error!(
-                "chain {}: the daemon's transactions may be mined up to {delta} blocks after they are made, longer than payment_timeout_blocks = {timeout} allows: a payment could be mined after it timed out and was paid again. Set payment_timeout_blocks to at least {} (or lower verusd's -txexpirydelta); no payments until then",
-                self.name(),
-                delta + 2 + CATCH_UP_MARGIN_BLOCKS
-            );
-            return Ok(Vec::new());
-        }
+        let delta = self.rpc.tx_expiry_delta().await?;
         let batches = self.due().await?;
         let fee = settings::latest(&self.db, self.name())
             .await?
@@ -761,19 +746,14 @@ impl PayoutCore {
             .await?;
         txn.commit().await?;
         crate::fault::point("payout-after-planned", planned_height);
-        // A plan whose transaction could be mined after the payment times out is not sent:
-        // it could land after the payment failed and its balances were paid again. It stays
-        // PLANNED and fails at the timeout.
+        // The last height its transaction can be mined at, committed before the call: should
+        // the process stop before the operation id is stored, the payment (still PLANNED)
+        // fails no earlier than that, so a transaction mined late is never paid again.
         let tip = i64::try_from(self.rpc.get_block_count().await?).unwrap_or(i64::MAX);
-        let timeout = i64::from(self.chain.payment_timeout_blocks);
-        if expiry_bound(tip, delta) > planned_height + timeout {
-            log::warn!(
-                "chain {}: payment {id} planned at height {planned_height} is not sent at tip {tip}: its transaction could be mined until height {}, after its timeout; it fails then and is planned again",
-                self.name(),
-                expiry_bound(tip, delta)
-            );
-            return Ok(p);
-        }
+        p.expiry_height = Some(expiry_bound(tip, delta));
+        let txn = self.begin().await?;
+        payments::update(&txn, &p, PaymentStatus::Planned).await?;
+        txn.commit().await?;
         // Still the leader? A paused or cut-off instance must not send what a new leader
         // now owns (its PLANNED payment is resolved from the chain). Checked last.
         self.fence.check(&self.db).await?;
@@ -793,7 +773,6 @@ impl PayoutCore {
                 crate::fault::point("payout-after-send", planned_height);
                 p.status = PaymentStatus::Submitted;
                 p.opid = Some(opid.clone());
-                p.expiry_height = Some(expiry_bound(tip, delta));
                 let txn = self.begin().await?;
                 payments::update(&txn, &p, PaymentStatus::Planned).await?;
                 txn.commit().await?;
