@@ -91,6 +91,31 @@ pub struct IdentityReply {
     pub vout: u32,
 }
 
+impl Identity {
+    /// What the pool's conditions look at in this definition: the one conversion of the
+    /// daemon's identity (from `getidentity` and from identity outputs in blocks).
+    /// `revoked_status`: the daemon says it is revoked.
+    pub fn facts(&self, revoked_status: bool) -> crate::domain::conditions::IdentityFacts {
+        crate::domain::conditions::IdentityFacts {
+            address: self.identityaddress.clone(),
+            flags: self.flags,
+            timelock: self.timelock,
+            primary_addresses: self.primaryaddresses.clone(),
+            minimum_signatures: self.minimumsignatures,
+            revocation_authority: self.revocationauthority.clone(),
+            recovery_authority: self.recoveryauthority.clone(),
+            revoked_status,
+        }
+    }
+}
+
+impl IdentityReply {
+    /// What the pool's conditions look at (`status` "revoked" counts as revoked).
+    pub fn facts(&self) -> crate::domain::conditions::IdentityFacts {
+        self.identity.facts(self.status == "revoked")
+    }
+}
+
 /// An output reference.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TxOutRef {

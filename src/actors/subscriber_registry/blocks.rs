@@ -1,0 +1,400 @@
+//! Block application: a connected block's identity versions, outputs, statuses and events,
+//! with the actions at its height, in one transaction with the registry's cursor; and the undo
+//! of a disconnected block.
+
+use std::collections::{HashMap, HashSet};
+
+use super::checks::{alerts, unmet_conditions};
+use super::{ACTOR, RegistryCore, Undo, in_pool, vin_from};
+use crate::actors::ActorError;
+use crate::daemon::types::{Block, Tx};
+use crate::domain::conditions::{COOLDOWN_BLOCKS, FLAG_REVOKED};
+use crate::domain::{EventKind, Height, Sats, SubscriberStatus};
+use crate::store::actions;
+use crate::store::chain as chain_store;
+use crate::store::events::{self, NewEvent};
+use crate::store::identities::{self, IdentityVersion};
+use crate::store::subscribers::{self, StatusChange};
+use crate::store::utxos::{self, Utxo};
+
+impl RegistryCore {
+    /// Evaluates `identity` at `height` and applies the status transition it implies.
+    /// `previous` is the version before this block when the identity changed in it.
+    pub(super) async fn evaluate(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        identity: &str,
+        height: Height,
+        previous: Option<&IdentityVersion>,
+        action: Option<i64>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let tracked = &self.tracked;
+        let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
+            return Ok(());
+        };
+        let (settings, _) = self.settings_at(txn, height).await?;
+        let c = &settings.conditions;
+        let counted = if c.max_utxos > 0 {
+            utxos::counted(txn, self.name(), identity, height - 1, c.utxo_count_min).await?
+        } else {
+            0
+        };
+        let unmet = unmet_conditions(&self.chain, c, &version.facts, height, counted, &|a| {
+            tracked.contains_key(a)
+        });
+        let current = subscribers::get(txn, self.name(), identity).await?;
+        let status = current.as_ref().map(|s| s.status);
+        let name = format!("{}.{}@", version.name, self.name());
+        let event = |kind: EventKind, message: String| NewEvent {
+            identity_address: Some(identity.to_owned()),
+            height: Some(height),
+            ..NewEvent::new(self.name(), kind, message)
+        };
+        if let (Some(prev), true) = (previous, in_pool(status)) {
+            for (alert, text) in alerts(&prev.facts, &version.facts, height) {
+                out.push(NewEvent {
+                    alert: Some(alert),
+                    ..event(EventKind::IdentityAlert, format!("{name}: {text}"))
+                });
+            }
+        }
+        let change = |status: SubscriberStatus, reason: Option<&'static str>| (status, reason);
+        let cooled = height - version.height >= COOLDOWN_BLOCKS;
+        let updated_now = version.height == height;
+        let next = match (status, unmet.is_empty()) {
+            (Some(SubscriberStatus::Banned), _) => None,
+            (s, true) if !in_pool(s) => Some(if cooled {
+                change(SubscriberStatus::Active, Some("meets every condition"))
+            } else {
+                change(
+                    SubscriberStatus::CoolingDown,
+                    Some("meets every condition; cooling down for 150 blocks"),
+                )
+            }),
+            (Some(SubscriberStatus::CoolingDown), true) if cooled => Some(change(
+                SubscriberStatus::Active,
+                Some("150 blocks since the identity's last update"),
+            )),
+            (Some(SubscriberStatus::Active), true) if updated_now => Some(change(
+                SubscriberStatus::CoolingDown,
+                Some("the identity was updated: 150-block cooldown"),
+            )),
+            (s, false) if in_pool(s) => Some(change(SubscriberStatus::Left, None)),
+            _ => None,
+        };
+        if let Some((new_status, reason)) = next {
+            let reason_text = reason
+                .map(str::to_owned)
+                .unwrap_or_else(|| unmet.join("; "));
+            let (_, announce) = subscribers::set_status(
+                txn,
+                &StatusChange {
+                    chain: self.name(),
+                    identity_address: identity,
+                    name: &name,
+                    status: new_status,
+                    height,
+                    reason: Some(&reason_text),
+                    unmet: &unmet,
+                    action,
+                },
+            )
+            .await?;
+            // SUBSCRIBER_JOINED and SUBSCRIBER_LEFT tell clients what they were not told yet,
+            // so they alternate whatever reorganisations did in between.
+            match announce {
+                Some(true) => out.push(event(
+                    EventKind::SubscriberJoined,
+                    format!("{name} joined the pool"),
+                )),
+                Some(false) => out.push(event(
+                    EventKind::SubscriberLeft,
+                    format!("{name} left the pool: {}", unmet.join("; ")),
+                )),
+                None => {}
+            }
+            match new_status {
+                SubscriberStatus::Active => {
+                    subscribers::open_interval(txn, self.name(), identity, height).await?
+                }
+                _ => subscribers::close_interval(txn, self.name(), identity, height).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a connected block: identity versions, UTXOs, statuses, events and the cursor
+    /// in one transaction. Applying it again changes nothing.
+    pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
+        let h = block.height;
+        if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            if height == h && hash == block.hash {
+                return Ok(());
+            }
+            // Our cursor is at or past this height on another branch (the watcher crashed
+            // before recording a disconnect): undo our own blocks first.
+            let mut cursor = (height, hash);
+            while cursor.0 >= h {
+                let prev = chain_store::block_at(&self.db, self.name(), cursor.0 - 1)
+                    .await?
+                    .map(|b| b.hash)
+                    .unwrap_or_default();
+                self.disconnect(cursor.0, &cursor.1, &prev).await?;
+                cursor = (cursor.0 - 1, prev);
+            }
+        }
+        // Identity outputs that concern the pool.
+        let mut changes: Vec<IdentityVersion> = Vec::new();
+        for tx in &block.tx {
+            for vout in &tx.vout {
+                let Some(def) = &vout.script_pub_key.identityprimary else {
+                    continue;
+                };
+                let facts = def.facts(def.flags & FLAG_REVOKED != 0);
+                let known = self.tracked.contains_key(&facts.address)
+                    || subscribers::get(&self.db, self.name(), &facts.address)
+                        .await?
+                        .is_some();
+                if self.lists_pool(&facts) || known {
+                    changes.retain(|c| c.facts.address != facts.address);
+                    changes.push(IdentityVersion {
+                        height: h,
+                        txid: tx.txid.clone(),
+                        name: def.name.clone(),
+                        facts,
+                    });
+                }
+            }
+        }
+        // Identities that start listing the pool's address: their UTXOs as of the block before.
+        let joining: Vec<String> = changes
+            .iter()
+            .filter(|v| self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address))
+            .map(|v| v.facts.address.clone())
+            .collect();
+        let mut seeded = self.seed_utxos_many(&joining, h - 1).await?;
+        let seeds: Vec<(String, Vec<Utxo>)> = joining
+            .into_iter()
+            .map(|a| {
+                let utxos = seeded.remove(&a).unwrap_or_default();
+                (a, utxos)
+            })
+            .collect();
+        // Identities that start or stop listing the pool's address: the pool can sign for them
+        // now, or no longer, so whoever names them as revocation or recovery authority is
+        // evaluated again (the separate-authority condition is about the authorities as they
+        // are now).
+        let flipped: HashSet<String> = changes
+            .iter()
+            .filter(|v| self.lists_pool(&v.facts) != self.tracked.contains_key(&v.facts.address))
+            .map(|v| v.facts.address.clone())
+            .collect();
+        let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
+        for v in &changes {
+            if let Some(old) = self.tracked.get(&v.facts.address) {
+                previous.insert(v.facts.address.clone(), old.clone());
+            } else if let Some(old) =
+                identities::at(&self.db, self.name(), &v.facts.address, h - 1).await?
+            {
+                previous.insert(v.facts.address.clone(), old);
+            }
+        }
+        // The tracked map changes in place; the undo log puts it back if the block's
+        // transaction fails (cloning the whole map every block cost time and memory in
+        // proportion to the number of subscribers).
+        let mut undo = Undo::default();
+        for v in &changes {
+            let value = self.lists_pool(&v.facts).then(|| v.clone());
+            undo.set(&mut self.tracked, &v.facts.address, value);
+        }
+        let result = self
+            .connect_write(block, &changes, &seeds, &previous, &flipped)
+            .await;
+        if result.is_err() {
+            undo.rollback(&mut self.tracked);
+        }
+        result
+    }
+
+    /// The transaction of [`RegistryCore::connect`], with the tracked map already updated.
+    async fn connect_write(
+        &self,
+        block: &Block<Tx>,
+        changes: &[IdentityVersion],
+        seeds: &[(String, Vec<Utxo>)],
+        previous: &HashMap<String, IdentityVersion>,
+        flipped: &HashSet<String>,
+    ) -> Result<(), ActorError> {
+        let h = block.height;
+        let tracked = &self.tracked;
+        let txn = self.begin().await?;
+        for v in changes {
+            identities::record(&txn, self.name(), v).await?;
+        }
+        // Merged with what is stored: an identity that comes back keeps the history of its
+        // outputs (a round still maturing reads it), and gains what it received meanwhile.
+        for (_, seed) in seeds {
+            utxos::insert(&txn, self.name(), seed).await?;
+        }
+        let spent: Vec<(String, u32, String)> = block
+            .tx
+            .iter()
+            .flat_map(|tx| {
+                tx.vin.iter().filter_map(move |v| match (&v.txid, v.vout) {
+                    (Some(t), Some(n)) => Some((t.clone(), n, tx.txid.clone())),
+                    _ => None,
+                })
+            })
+            .collect();
+        utxos::mark_spent(&txn, self.name(), &spent, h).await?;
+        let pool = self.chain.pool_identity.as_str();
+        let mut outputs = Vec::new();
+        for tx in &block.tx {
+            let from_pool = tx.vin.iter().any(|v| vin_from(v, pool));
+            for vout in &tx.vout {
+                let Some(dest) = vout.script_pub_key.addresses.first() else {
+                    continue;
+                };
+                if vout.value_sat > 0 && tracked.contains_key(dest) {
+                    outputs.push(Utxo {
+                        identity_address: dest.clone(),
+                        txid: tx.txid.clone(),
+                        vout: vout.n,
+                        amount: Sats(vout.value_sat),
+                        height: h,
+                        spent_height: None,
+                        from_pool,
+                    });
+                }
+            }
+        }
+        utxos::insert(&txn, self.name(), &outputs).await?;
+        // An identity that drops the pool's address is no longer followed, but its rows stay
+        // (spends are still recorded): if this block is disconnected it is followed again from
+        // them, and if it adds the address back later the seed adds what it received meanwhile.
+
+        // Who to evaluate at this height.
+        let (settings, from) = self.settings_at(&txn, h).await?;
+        let mut evaluate: Vec<String> = changes.iter().map(|v| v.facts.address.clone()).collect();
+        let cooling =
+            subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
+                .await?;
+        // A cooling subscriber changes only when its cooldown is over (or its identity
+        // changes, which `changes` covers): evaluate just those, not every one every block.
+        evaluate.extend(cooling.into_iter().filter(|a| {
+            tracked
+                .get(a)
+                .is_none_or(|v| h - v.height >= COOLDOWN_BLOCKS)
+        }));
+        if from == h {
+            // The conditions changed at this height: everyone is evaluated again.
+            evaluate.extend(tracked.keys().cloned());
+            let members =
+                subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::Active])
+                    .await?;
+            evaluate.extend(members);
+        }
+        if settings.conditions.max_utxos > 0 {
+            evaluate.extend(utxos::changed_at(&txn, self.name(), h - 1).await?);
+        }
+        if !flipped.is_empty() {
+            evaluate.extend(
+                tracked
+                    .values()
+                    .filter(|v| {
+                        flipped.contains(&v.facts.revocation_authority)
+                            || flipped.contains(&v.facts.recovery_authority)
+                    })
+                    .map(|v| v.facts.address.clone()),
+            );
+        }
+        evaluate.sort();
+        evaluate.dedup();
+        let mut out = Vec::new();
+        for identity in &evaluate {
+            self.evaluate(&txn, identity, h, previous.get(identity), None, &mut out)
+                .await?;
+        }
+        // Then the admins' and subscribers' actions at this height, as a pool that was
+        // running when they were asked applied them.
+        for action in actions::unapplied_at(&txn, self.name(), h).await? {
+            self.apply_action(&txn, &action, &mut out).await?;
+        }
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
+        crate::fault::point("registry-before-commit", h);
+        txn.commit().await?;
+        crate::fault::point("registry-after-commit", h);
+        for e in &out {
+            log::info!("chain {}: height {h}: {}", self.name(), e.message);
+        }
+        Ok(())
+    }
+
+    /// Undoes the block at `height` if it is the last one applied; otherwise nothing.
+    pub async fn disconnect(
+        &mut self,
+        height: Height,
+        hash: &str,
+        prev_hash: &str,
+    ) -> Result<(), ActorError> {
+        match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            Some((h, _)) if h >= height => {}
+            _ => return Ok(()),
+        }
+        let txn = self.begin().await?;
+        utxos::undo_height(&txn, self.name(), height).await?;
+        let changed = identities::delete_at(&txn, self.name(), height).await?;
+        // With the block, the effects of the actions at its height (and of those applied
+        // ahead of it, at the height the pool had not processed) go; the actions stay and
+        // apply again when their height is connected again.
+        let undone = subscribers::undo_from(&txn, self.name(), height).await?;
+        actions::unapply_from(&txn, self.name(), height).await?;
+        let mut out = Vec::new();
+        for u in &undone {
+            if let Some(is) = u.announce {
+                let (kind, verb) = if is {
+                    (EventKind::SubscriberJoined, "is back in")
+                } else {
+                    (EventKind::SubscriberLeft, "is no longer in")
+                };
+                out.push(NewEvent {
+                    identity_address: Some(u.identity_address.clone()),
+                    height: Some(height),
+                    ..NewEvent::new(
+                        self.name(),
+                        kind,
+                        format!(
+                            "{} {verb} the pool: block {hash} at height {height} was disconnected",
+                            u.name
+                        ),
+                    )
+                });
+            }
+        }
+        // Applied to the tracked map once committed.
+        let mut updates: Vec<(&String, Option<IdentityVersion>)> = Vec::new();
+        for identity in &changed {
+            // Its outputs stay stored either way (see `connect_write`).
+            match identities::at(&txn, self.name(), identity, Height::MAX).await? {
+                Some(v) if self.lists_pool(&v.facts) => updates.push((identity, Some(v))),
+                _ => updates.push((identity, None)),
+            }
+        }
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
+        txn.commit().await?;
+        for (identity, version) in updates {
+            match version {
+                Some(v) => self.tracked.insert(identity.clone(), v),
+                None => self.tracked.remove(identity),
+            };
+        }
+        log::info!(
+            "chain {}: height {height}: block {hash} disconnected; its subscriber changes undone",
+            self.name()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+//! SubscriberRegistry — who is in the pool.
+//!
+//! **State it owns:** the tables `identity_version`, `subscriber`, `subscriber_status`,
+//! `eligibility_interval`, `subscriber_utxo`, `registry_action`, the admins' `pool_settings`
+//! and `subscriber_fee` versions, and in memory the latest version of every identity that
+//! lists the pool's R-address ("tracked").
+//!
+//! **Messages:** `BlockConnected` / `BlockDisconnected` from the ChainWatcher; `Discover` at
+//! start; `Subscribe`, `SetBanned`, `UpdateConditions`, `SetPoolFee`, `SetSubscriberFee` and
+//! `SetMinPayout` from the API.
+//!
+//! **Events it writes** (in the transaction of the change): `SUBSCRIBER_JOINED`,
+//! `SUBSCRIBER_LEFT`, `IDENTITY_ALERT`.
+//!
+//! **Failures:** anything that fails rolls the whole block back and is returned to the
+//! ChainWatcher, which retries the block; daemon calls (seeding a new identity's outputs) are
+//! made before the transaction opens. Each block's work and the cursor commit together, so a
+//! crash at any point leaves either all or nothing of the block.
+//!
+//! **Rooms:** `blocks` (applying and undoing blocks, the evaluation of an identity), `seeding`
+//! (following identities the pool did not know), `checks` (the conditions, read-only checks
+//! for the API, alerts), `settings` (the admins' and subscribers' decisions).
+
+mod blocks;
+mod checks;
+mod seeding;
+mod settings;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use sea_orm::DatabaseConnection;
+
+use super::ActorError;
+use super::events::{BlockConnected, BlockDisconnected, Shutdown};
+use crate::config::ChainConfig;
+use crate::daemon::rpc::RpcClient;
+use crate::daemon::types::Vin;
+use crate::domain::conditions::IdentityFacts;
+use crate::domain::{Height, PoolSettings, SubscriberStatus};
+use crate::store::chain as chain_store;
+use crate::store::identities::{self, IdentityVersion};
+use crate::store::settings as store_settings;
+
+pub use checks::{IdentityCheck, check_identity, unmet_conditions};
+pub use seeding::{Discover, Subscribe};
+pub use settings::{SetBanned, SetMinPayout, SetPoolFee, SetSubscriberFee, UpdateConditions};
+
+/// The registry's name in `actor_cursor`.
+pub const ACTOR: &str = "registry";
+/// Identities seeded per round of `getaddressutxos` / `getaddressdeltas` requests.
+pub const SEED_CHUNK: usize = 200;
+
+fn in_pool(status: Option<SubscriberStatus>) -> bool {
+    matches!(
+        status,
+        Some(SubscriberStatus::CoolingDown | SubscriberStatus::Active)
+    )
+}
+
+fn vin_from(vin: &Vin, who: &str) -> bool {
+    vin.address.as_deref() == Some(who)
+        || vin
+            .addresses
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == who))
+}
+
+/// Changes to the tracked map, undone in reverse order when their transaction fails.
+#[derive(Default)]
+struct Undo(Vec<(String, Option<IdentityVersion>)>);
+
+impl Undo {
+    /// Sets (or, with `None`, removes) `key`, remembering what it was.
+    fn set(
+        &mut self,
+        map: &mut HashMap<String, IdentityVersion>,
+        key: &str,
+        value: Option<IdentityVersion>,
+    ) {
+        let old = match value {
+            Some(v) => map.insert(key.to_owned(), v),
+            None => map.remove(key),
+        };
+        self.0.push((key.to_owned(), old));
+    }
+
+    /// Puts the map back as it was before the first `set`.
+    fn rollback(self, map: &mut HashMap<String, IdentityVersion>) {
+        for (key, old) in self.0.into_iter().rev() {
+            match old {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+    }
+}
+
+/// The registry's logic; the actor serialises access to it.
+pub struct RegistryCore {
+    chain: Arc<ChainConfig>,
+    db: DatabaseConnection,
+    rpc: Arc<RpcClient>,
+    fence: crate::store::lease::Fence,
+    tracked: HashMap<String, IdentityVersion>,
+}
+
+impl RegistryCore {
+    /// A registry for `chain`; call [`RegistryCore::load`] before use.
+    pub fn new(
+        chain: Arc<ChainConfig>,
+        db: DatabaseConnection,
+        rpc: Arc<RpcClient>,
+        fence: crate::store::lease::Fence,
+    ) -> RegistryCore {
+        RegistryCore {
+            chain,
+            db,
+            rpc,
+            fence,
+            tracked: HashMap::new(),
+        }
+    }
+
+    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
+    pub(super) async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        self.fence.check(&txn).await?;
+        Ok(txn)
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.chain.name
+    }
+
+    pub(super) fn lists_pool(&self, facts: &IdentityFacts) -> bool {
+        facts
+            .primary_addresses
+            .iter()
+            .any(|a| a == self.chain.pool_primary_address.as_str())
+    }
+
+    /// Loads the tracked identities from the database.
+    pub async fn load(&mut self) -> Result<(), ActorError> {
+        let all = identities::latest_all(&self.db, self.name()).await?;
+        self.tracked = all
+            .into_iter()
+            .filter(|v| self.lists_pool(&v.facts))
+            .map(|v| (v.facts.address.clone(), v))
+            .collect();
+        Ok(())
+    }
+
+    pub(super) async fn settings_at(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        height: Height,
+    ) -> Result<(PoolSettings, Height), ActorError> {
+        Ok(match store_settings::at(db, self.name(), height).await? {
+            Some(v) => (v.settings, v.from_height),
+            None => (self.chain.settings(), 0),
+        })
+    }
+
+    /// The first height the pool has not processed: where admin and subscriber actions take
+    /// effect (DESIGN §8). Read from the registry's own cursor, which moves first (the
+    /// processed height moves only after the tracker also committed a block), and asked
+    /// under the registry's lock, so no block can be half-applied meanwhile.
+    pub async fn next_height(&self) -> Result<Height, ActorError> {
+        if let Some((h, _)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
+            return Ok(h + 1);
+        }
+        match chain_store::get_chain(&self.db, self.name())
+            .await?
+            .and_then(|c| c.start_height)
+        {
+            Some(start) => Ok(start),
+            None => Err(ActorError::Unavailable(format!(
+                "the pool has not started following {} yet (its daemon has not answered); try again shortly",
+                self.name()
+            ))),
+        }
+    }
+}
+
+/// The actor around [`RegistryCore`]: messages are handled one at a time, in order.
+pub struct SubscriberRegistry {
+    core: Arc<tokio::sync::Mutex<RegistryCore>>,
+}
+
+impl SubscriberRegistry {
+    /// The actor for a loaded core.
+    pub fn new(core: RegistryCore) -> SubscriberRegistry {
+        SubscriberRegistry {
+            core: Arc::new(tokio::sync::Mutex::new(core)),
+        }
+    }
+}
+
+impl Actor for SubscriberRegistry {
+    type Context = actix::Context<Self>;
+}
+
+impl Handler<Shutdown> for SubscriberRegistry {
+    type Result = ();
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<BlockConnected> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockConnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.connect(&msg.block).await })
+    }
+}
+
+impl Handler<BlockDisconnected> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<(), ActorError>>;
+    fn handle(&mut self, msg: BlockDisconnected, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move {
+            core.lock()
+                .await
+                .disconnect(msg.height, &msg.hash, &msg.prev_hash)
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn version(address: &str, height: Height) -> IdentityVersion {
+        IdentityVersion {
+            height,
+            txid: format!("tx{height}"),
+            name: address.to_owned(),
+            facts: IdentityFacts {
+                address: address.to_owned(),
+                flags: 0,
+                timelock: 0,
+                primary_addresses: Vec::new(),
+                minimum_signatures: 1,
+                revocation_authority: String::new(),
+                recovery_authority: String::new(),
+                revoked_status: false,
+            },
+        }
+    }
+
+    #[test]
+    fn undo_puts_the_tracked_map_back_as_it_was() {
+        let mut map: HashMap<String, IdentityVersion> = HashMap::new();
+        map.insert("a".into(), version("a", 1));
+        map.insert("b".into(), version("b", 2));
+        let before = map.clone();
+        let mut undo = Undo::default();
+        undo.set(&mut map, "a", Some(version("a", 10))); // changed
+        undo.set(&mut map, "a", None); // then removed in the same block
+        undo.set(&mut map, "b", None); // removed
+        undo.set(&mut map, "c", Some(version("c", 11))); // added
+        undo.set(&mut map, "c", Some(version("c", 12))); // and changed again
+        assert_eq!(map.len(), 1);
+        assert_eq!(map["c"].height, 12);
+        undo.rollback(&mut map);
+        assert_eq!(map, before);
+    }
+}

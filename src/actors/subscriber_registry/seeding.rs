@@ -1,0 +1,289 @@
+//! Following identities the pool did not know: at start (`getidentitieswithaddress`), on a
+//! `subscribe` request, and when a block shows one adding the pool's address — their outputs
+//! seeded as of the height before, in chunks of a few requests each.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::checks::IdentityCheck;
+use super::{RegistryCore, SEED_CHUNK, SubscriberRegistry, Undo, vin_from};
+use crate::actors::ActorError;
+use crate::daemon::rpc::RpcError;
+use crate::daemon::types::{IdentityReply, Tx};
+use crate::domain::{ActionKind, Height, Sats};
+use crate::store::actions;
+use crate::store::events;
+use crate::store::identities::{self, IdentityVersion};
+use crate::store::utxos::{self, Utxo};
+
+impl RegistryCore {
+    /// The UTXOs of each identity as of `as_of` (inclusive), from the tip snapshot corrected
+    /// with the address index: outputs mined later removed, outputs held then and spent later
+    /// added. Identities go [`SEED_CHUNK`] at a time into one `getaddressutxos`, one
+    /// `getaddressdeltas` and one batch of `getrawtransaction`, so seeding thousands of
+    /// identities takes a few requests per chunk instead of several per identity.
+    pub(super) async fn seed_utxos_many(
+        &self,
+        identities: &[String],
+        as_of: Height,
+    ) -> Result<HashMap<String, Vec<Utxo>>, RpcError> {
+        let mut out: HashMap<String, Vec<Utxo>> = HashMap::new();
+        for chunk in identities.chunks(SEED_CHUNK) {
+            let snapshot = self.rpc.get_address_utxos(chunk).await?;
+            // (address, txid, vout, satoshis, height)
+            let mut held: Vec<(String, String, u32, i64, Height)> = snapshot
+                .utxos
+                .iter()
+                .filter(|u| u.height <= as_of && u.satoshis > 0)
+                .map(|u| {
+                    (
+                        u.address.clone(),
+                        u.txid.clone(),
+                        u.output_index,
+                        u.satoshis,
+                        u.height,
+                    )
+                })
+                .collect();
+            if snapshot.height > as_of {
+                let deltas = self
+                    .rpc
+                    .get_address_deltas(chunk, 1, snapshot.height)
+                    .await?;
+                let funded: HashMap<(String, u32), (String, i64, Height)> = deltas
+                    .iter()
+                    .filter(|d| d.satoshis > 0)
+                    .map(|d| {
+                        (
+                            (d.txid.clone(), d.index),
+                            (d.address.clone(), d.satoshis, d.height),
+                        )
+                    })
+                    .collect();
+                let spends: Vec<(String, u32)> = deltas
+                    .iter()
+                    .filter(|d| d.satoshis < 0 && d.height > as_of)
+                    .map(|d| (d.txid.clone(), d.index))
+                    .collect();
+                let params: Vec<(String, i32)> =
+                    spends.iter().map(|(t, _)| (t.clone(), 1)).collect();
+                let txs = self
+                    .rpc
+                    .call_batch::<Tx, _>("getrawtransaction", &params)
+                    .await?;
+                for ((_, input), tx) in spends.iter().zip(txs) {
+                    let tx = tx?;
+                    let Some(vin) = tx.vin.get(*input as usize) else {
+                        continue;
+                    };
+                    let (Some(prev), Some(n)) = (vin.txid.clone(), vin.vout) else {
+                        continue;
+                    };
+                    if let Some((address, sats, height)) = funded.get(&(prev.clone(), n))
+                        && *height <= as_of
+                    {
+                        held.push((address.clone(), prev, n, *sats, *height));
+                    }
+                }
+            }
+            // Which of them the pool identity paid (not counted against max_utxos).
+            let mut funding: Vec<String> = held.iter().map(|(_, t, ..)| t.clone()).collect();
+            funding.sort();
+            funding.dedup();
+            let params: Vec<(String, i32)> = funding.iter().map(|t| (t.clone(), 1)).collect();
+            let txs = self
+                .rpc
+                .call_batch::<Tx, _>("getrawtransaction", &params)
+                .await?;
+            let pool = self.chain.pool_identity.as_str();
+            let mut from_pool = HashSet::new();
+            for (txid, tx) in funding.iter().zip(txs) {
+                if tx?.vin.iter().any(|v| vin_from(v, pool)) {
+                    from_pool.insert(txid.clone());
+                }
+            }
+            for (address, txid, vout, sats, height) in held {
+                out.entry(address.clone()).or_default().push(Utxo {
+                    identity_address: address,
+                    from_pool: from_pool.contains(&txid),
+                    txid,
+                    vout,
+                    amount: Sats(sats),
+                    height,
+                    spent_height: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts following identities the pool did not know, at `h` (the first height it has not
+    /// processed): their versions, their outputs as of `h − 1`, and a `track` action at `h`
+    /// that evaluates them (applied now, and again whenever `h` is connected again).
+    /// [`SEED_CHUNK`] at a time: one round of seeding requests and one transaction per chunk.
+    pub(super) async fn track_many(
+        &mut self,
+        replies: &[IdentityReply],
+        h: Height,
+    ) -> Result<(), ActorError> {
+        for chunk in replies.chunks(SEED_CHUNK) {
+            let addresses: Vec<String> = chunk
+                .iter()
+                .map(|r| r.identity.identityaddress.clone())
+                .collect();
+            let seeded = self.seed_utxos_many(&addresses, h - 1).await?;
+            let mut undo = Undo::default();
+            let result = self.track_chunk(chunk, seeded, h, &mut undo).await;
+            if result.is_err() {
+                undo.rollback(&mut self.tracked);
+            }
+            result?;
+        }
+        Ok(())
+    }
+
+    /// One chunk of [`RegistryCore::track_many`] in one transaction; `undo` records the
+    /// changes to the tracked map.
+    async fn track_chunk(
+        &mut self,
+        chunk: &[IdentityReply],
+        mut seeded: HashMap<String, Vec<Utxo>>,
+        h: Height,
+        undo: &mut Undo,
+    ) -> Result<(), ActorError> {
+        let txn = self.begin().await?;
+        let mut out = Vec::new();
+        let mut tracking = Vec::new();
+        for reply in chunk {
+            let version = IdentityVersion {
+                height: reply.blockheight,
+                txid: reply.txid.clone(),
+                name: reply.identity.name.clone(),
+                facts: reply.facts(),
+            };
+            let address = version.facts.address.clone();
+            undo.set(&mut self.tracked, &address, Some(version.clone()));
+            identities::record(&txn, self.name(), &version).await?;
+            // Merged with what is stored (see `connect_write`).
+            utxos::insert(
+                &txn,
+                self.name(),
+                &seeded.remove(&address).unwrap_or_default(),
+            )
+            .await?;
+            tracking
+                .push(actions::record(&txn, self.name(), h, &address, ActionKind::Track).await?);
+        }
+        // Evaluated once all of the chunk is followed: each may be another's authority.
+        for action in &tracking {
+            self.apply_action(&txn, action, &mut out).await?;
+        }
+        events::append(&txn, &out).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Finds identities that list the pool's address (`getidentitieswithaddress`) and tracks
+    /// the ones not tracked yet, from the first height the pool has not processed.
+    pub async fn discover(&mut self) -> Result<usize, ActorError> {
+        let h = self.next_height().await?;
+        let at = h - 1;
+        let found = match self
+            .rpc
+            .get_identities_with_address(self.chain.pool_primary_address.as_str(), 0, 0, true)
+            .await
+        {
+            Ok(found) => found,
+            Err(RpcError::Rpc { code, message, .. }) => {
+                log::error!(
+                    "chain {}: getidentitieswithaddress failed ({code}: {message}). Start verusd with -idindex=1 (it reindexes once) so the pool can find its subscribers at start; until then they are found from new blocks and the subscribe mutation",
+                    self.name()
+                );
+                return Ok(0);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let new: Vec<(String, Option<Height>)> = found
+            .iter()
+            .map(|i| i.identity.identityaddress.clone())
+            .filter(|a| !self.tracked.contains_key(a) && a != self.chain.pool_identity.as_str())
+            .map(|a| (a, Some(at)))
+            .collect();
+        let replies = self.rpc.get_identities(&new).await?;
+        let mut listing = Vec::new();
+        for reply in replies {
+            let reply = match reply {
+                Ok(r) => r,
+                Err(RpcError::NotFound { .. }) => continue, // did not exist yet at that height
+                Err(e) => return Err(e.into()),
+            };
+            if self.lists_pool(&reply.facts()) {
+                listing.push(reply);
+            }
+        }
+        let count = listing.len();
+        self.track_many(&listing, h).await?;
+        log::info!(
+            "chain {}: {count} identities listing the pool's address found at height {at}",
+            self.name()
+        );
+        Ok(count)
+    }
+
+    /// `subscribe`: looks at an identity as of the processed height and, if it lists the
+    /// pool's address and the pool did not know it, follows it from the next height (a `track`
+    /// action, which no reorganisation undoes).
+    pub async fn subscribe(&mut self, identity: &str) -> Result<IdentityCheck, ActorError> {
+        let h = self.next_height().await?;
+        let at = h - 1;
+        let reply = self
+            .rpc
+            .get_identity(identity, Some(at))
+            .await
+            .map_err(|e| match e {
+                RpcError::NotFound { .. } => {
+                    ActorError::NotFound(format!("identity {identity} not found at height {at}"))
+                }
+                other => ActorError::Rpc(other),
+            })?;
+        let address = reply.identity.identityaddress.clone();
+        if address != self.chain.pool_identity.as_str()
+            && self.lists_pool(&reply.facts())
+            && !self.tracked.contains_key(&address)
+        {
+            self.track_many(std::slice::from_ref(&reply), h).await?;
+        }
+        self.check(&address, &reply, at).await
+    }
+}
+
+/// Find identities listing the pool's address (at start).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<usize, ActorError>")]
+pub struct Discover;
+
+impl Handler<Discover> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<usize, ActorError>>;
+    fn handle(&mut self, _: Discover, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.discover().await })
+    }
+}
+
+/// Look at an identity now and track it if it lists the pool's address.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<IdentityCheck, ActorError>")]
+pub struct Subscribe {
+    /// Name or i-address.
+    pub identity: String,
+}
+
+impl Handler<Subscribe> for SubscriberRegistry {
+    type Result = ResponseFuture<Result<IdentityCheck, ActorError>>;
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) -> Self::Result {
+        let core = Arc::clone(&self.core);
+        Box::pin(async move { core.lock().await.subscribe(&msg.identity).await })
+    }
+}
