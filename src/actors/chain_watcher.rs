@@ -524,3 +524,52 @@ async fn disconnect(parts: &WatcherParts, s: &BlockRef) -> Result<Option<BlockRe
     chain_store::delete_block(&parts.db, name, s.height).await?;
     Ok(chain_store::tip(&parts.db, name).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(blocks: &[(Height, &str)]) -> Vec<BlockRef> {
+        blocks
+            .iter()
+            .map(|(h, hash)| BlockRef {
+                height: *h,
+                hash: (*hash).to_owned(),
+                prev_hash: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_fork_is_the_highest_block_both_chains_name() {
+        let pool = ours(&[(12, "c"), (11, "b"), (10, "a")]);
+        let daemon = |v: &[(Height, &str)]| -> Vec<(Height, String)> {
+            v.iter().map(|(h, x)| (*h, (*x).to_owned())).collect()
+        };
+        assert_eq!(
+            highest_common(&pool, &daemon(&[(12, "c2"), (11, "b"), (10, "a")])),
+            Some(11)
+        );
+        assert_eq!(
+            highest_common(&pool, &daemon(&[(12, "c2"), (11, "b2"), (10, "a2")])),
+            None
+        );
+        assert_eq!(
+            highest_common(&pool, &daemon(&[(13, "d"), (12, "c")])),
+            Some(12)
+        );
+        assert_eq!(highest_common(&[], &daemon(&[(12, "c")])), None);
+    }
+
+    #[test]
+    fn the_depth_counts_from_where_the_unwinding_started() {
+        assert_eq!(reorg_depth(120, None, 110), 10);
+        // A retry after 50 blocks were undone: still 100 deep, not 50.
+        assert_eq!(reorg_depth(70, Some(120), 20), 100);
+        assert_eq!(
+            reorg_depth(130, Some(120), 125),
+            5,
+            "the tip grew past it since"
+        );
+    }
+}

@@ -41,6 +41,45 @@ use crate::store::{settings, stats, subscribers, utxos};
 /// The tracker's name in `actor_cursor`.
 pub const ACTOR: &str = "stakes";
 
+/// Whose a staked block is (DESIGN §3, §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StakeKind {
+    /// Staked by an eligible subscriber: it closes the round, split by work at maturity.
+    Pool,
+    /// Staked by an identity the pool follows that was not eligible at that height: its
+    /// reward minus the fee goes to that identity alone.
+    Solo,
+    /// Staked by the pool identity, or by an address the pool does not know: the pool's.
+    PoolOwn,
+}
+
+/// The kind of a stake whose reward went to the pool identity.
+pub fn kind_of_stake(by_pool_identity: bool, eligible: bool, known: bool) -> StakeKind {
+    match (by_pool_identity, eligible, known) {
+        (true, _, _) | (false, false, false) => StakeKind::PoolOwn,
+        (false, true, _) => StakeKind::Pool,
+        (false, false, true) => StakeKind::Solo,
+    }
+}
+
+/// Whether the reward of a stake at `stake_height`, spent in the block at `height`, was taken
+/// by a StakeGuard proof: only such a proof can spend a reward younger than the chain's
+/// coinbase maturity.
+pub fn taken_by_stakeguard(
+    spent: bool,
+    stake_height: Height,
+    height: Height,
+    coinbase_maturity: Height,
+) -> bool {
+    spent && height - stake_height < coinbase_maturity
+}
+
+/// Whether a stake at `stake_height` is mature at `height`: its confirmations (verusd's
+/// `tip − height + 1`) reached `maturity`.
+pub fn is_mature(stake_height: Height, height: Height, maturity: Height) -> bool {
+    height - stake_height + 1 >= maturity
+}
+
 /// The tracker's logic; the actor serialises access to it.
 pub struct TrackerCore {
     chain: Arc<ChainConfig>,
@@ -63,13 +102,6 @@ impl TrackerCore {
             fence,
             facts,
         }
-    }
-
-    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
-    async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
-        let txn = crate::store::begin_write(&self.db).await?;
-        self.fence.check(&txn).await?;
-        Ok(txn)
     }
 
     fn name(&self) -> &str {
@@ -323,21 +355,15 @@ impl TrackerCore {
         network_staking_supply: Option<Sats>,
     ) -> Result<(), ActorError> {
         let h = block.height;
-        if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
-            if height == h && hash == block.hash {
-                return Ok(());
-            }
-            let mut cursor = (height, hash);
-            while cursor.0 >= h {
-                let prev = chain_store::block_at(&self.db, self.name(), cursor.0 - 1)
-                    .await?
-                    .map(|b| b.hash)
-                    .unwrap_or_default();
-                self.disconnect(cursor.0, &cursor.1, &prev).await?;
-                cursor = (cursor.0 - 1, prev);
-            }
+        let Some(undo) =
+            chain_store::to_rewind(&self.db, self.name(), ACTOR, h, &block.hash).await?
+        else {
+            return Ok(());
+        };
+        for (height, hash, prev) in undo {
+            self.disconnect(height, &hash, &prev).await?;
         }
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
         let mut rounds_changed_after: Option<Height> = None;
 
@@ -359,7 +385,7 @@ impl TrackerCore {
                 .coinbase_txid
                 .as_deref()
                 .is_some_and(|t| spent_coinbases.contains(t));
-            if hit && h - s.height < coinbase_maturity {
+            if taken_by_stakeguard(hit, s.height, h, coinbase_maturity) {
                 s.status = StakeStatus::StakeGuard;
                 s.status_height = Some(h);
                 s.note = Some(format!("reward taken by a StakeGuard proof at height {h}"));
@@ -385,7 +411,7 @@ impl TrackerCore {
             self.recompute_rounds(&txn, above).await?;
         }
         for s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
-            if h - s.height + 1 >= i64::from(self.chain.maturity) {
+            if is_mature(s.height, h, i64::from(self.chain.maturity)) {
                 self.mature(&txn, s, h, &mut out).await?;
             }
         }
@@ -451,8 +477,11 @@ impl TrackerCore {
             .await?
             .iter()
             .any(|&(from, to)| from <= h && to.is_none_or(|t| h < t));
-        let pool_own = staker == pool || (!eligible && !known);
-        let solo = !pool_own && !eligible;
+        let (pool_own, solo) = match kind_of_stake(staker == pool, eligible, known) {
+            StakeKind::PoolOwn => (true, false),
+            StakeKind::Solo => (false, true),
+            StakeKind::Pool => (false, false),
+        };
         let mut s = Stake {
             id: 0,
             chain: self.name().to_owned(),
@@ -512,7 +541,7 @@ impl TrackerCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
         let mut rounds_changed = false;
         stats::delete_from(&txn, self.name(), height).await?;
@@ -608,5 +637,39 @@ impl Handler<BlockDisconnected> for StakeTracker {
                 .disconnect(msg.height, &msg.hash, &msg.prev_hash)
                 .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stake_is_the_pools_a_solo_one_or_the_pools_own() {
+        assert_eq!(kind_of_stake(false, true, true), StakeKind::Pool);
+        assert_eq!(kind_of_stake(false, false, true), StakeKind::Solo);
+        assert_eq!(kind_of_stake(false, false, false), StakeKind::PoolOwn);
+        assert_eq!(kind_of_stake(true, false, true), StakeKind::PoolOwn);
+        assert_eq!(
+            kind_of_stake(true, true, true),
+            StakeKind::PoolOwn,
+            "the pool identity is never a subscriber"
+        );
+    }
+
+    #[test]
+    fn stakeguard_only_before_the_coinbase_maturity_and_maturity_by_confirmations() {
+        assert!(taken_by_stakeguard(true, 100, 199, 100));
+        assert!(
+            !taken_by_stakeguard(true, 100, 200, 100),
+            "mature: the owner may spend it"
+        );
+        assert!(
+            taken_by_stakeguard(true, 100, 248, 149),
+            "a PBaaS chain's maturity"
+        );
+        assert!(!taken_by_stakeguard(false, 100, 150, 100));
+        assert!(!is_mature(100, 248, 150), "149 confirmations");
+        assert!(is_mature(100, 249, 150), "150 confirmations");
     }
 }

@@ -199,6 +199,37 @@ pub async fn cursor(
     )
 }
 
+/// What a chain actor must do before it applies the block (`height`, `hash`): nothing more
+/// when it applied that very block already (`None`); else undo its own blocks from its cursor
+/// down to `height` (newest first, each as (height, hash, the hash below)) — its cursor is at
+/// or past this height on another branch when the process stopped between its commit and
+/// the watcher's record of a disconnection.
+pub async fn to_rewind(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    actor: &str,
+    height: Height,
+    hash: &str,
+) -> StoreResult<Option<Vec<(Height, String, String)>>> {
+    let Some((mut at, mut at_hash)) = cursor(db, chain, actor).await? else {
+        return Ok(Some(Vec::new()));
+    };
+    if at == height && at_hash == hash {
+        return Ok(None);
+    }
+    let mut undo = Vec::new();
+    while at >= height {
+        let prev = block_at(db, chain, at - 1)
+            .await?
+            .map(|b| b.hash)
+            .unwrap_or_default();
+        undo.push((at, at_hash, prev.clone()));
+        at -= 1;
+        at_hash = prev;
+    }
+    Ok(Some(undo))
+}
+
 /// Records that `actor` committed (height, hash); call it in the transaction of that work.
 pub async fn set_cursor(
     db: &impl ConnectionTrait,

@@ -153,6 +153,17 @@ pub struct Fence {
 }
 
 impl Fence {
+    /// Begins a write transaction fenced by the lease: every write of a chain actor starts
+    /// here, so a deposed leader commits nothing (see [`Fence::check`]).
+    pub async fn begin(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+    ) -> StoreResult<sea_orm::DatabaseTransaction> {
+        let txn = super::begin_write(db).await?;
+        self.check(&txn).await?;
+        Ok(txn)
+    }
+
     /// Fails with [`StoreError::LeaseLost`] unless this instance still holds the lease at this
     /// epoch; inside a transaction, it also locks the lease row until the commit, so no
     /// takeover can happen between this check and the commit.

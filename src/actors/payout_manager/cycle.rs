@@ -200,7 +200,7 @@ impl PayoutCore {
     ) -> Result<Payment, ActorError> {
         let total: Sats = batch.iter().map(|(_, s)| *s).sum();
         // PLANNED: outputs fixed and balances moved, in one transaction.
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         let id = payments::insert_planned(&txn, self.name(), planned_height, &batch).await?;
         let mut p = payments::get(&txn, id)
             .await?
@@ -214,7 +214,7 @@ impl PayoutCore {
         // fails no earlier than that, so a transaction mined late is never paid again.
         let tip = i64::try_from(self.rpc.get_block_count().await?).unwrap_or(i64::MAX);
         p.expiry_height = Some(expiry_bound(tip, delta));
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         payments::update(&txn, &p, PaymentStatus::Planned).await?;
         txn.commit().await?;
         // Still the leader? A paused or cut-off instance must not send what a new leader
@@ -236,7 +236,7 @@ impl PayoutCore {
                 crate::fault::point("payout-after-send", planned_height);
                 p.status = PaymentStatus::Submitted;
                 p.opid = Some(opid.clone());
-                let txn = self.begin().await?;
+                let txn = self.fence.begin(&self.db).await?;
                 payments::update(&txn, &p, PaymentStatus::Planned).await?;
                 txn.commit().await?;
                 log::info!(
@@ -273,7 +273,7 @@ impl PayoutCore {
         reason: Option<String>,
         audit_entry: &AuditEntry,
     ) -> Result<(), ActorError> {
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_payouts_paused(&txn, self.name(), paused, reason.as_deref()).await?;
         txn.commit().await?;

@@ -50,7 +50,7 @@ impl PayoutCore {
         why: String,
         tip: Height,
     ) -> Result<(), ActorError> {
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         self.post_all(&txn, &p, LedgerKind::PaymentFailed, tip)
             .await?;
         log::warn!(
@@ -73,7 +73,7 @@ impl PayoutCore {
         txid: String,
         tip: Height,
     ) -> Result<(), ActorError> {
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         let from = p.status;
         p.status = PaymentStatus::Sent;
         p.txid = Some(txid.clone());
@@ -372,7 +372,7 @@ impl PayoutCore {
         let required = i64::from(self.chain.payment_confirmations);
         match sent_step(p.status, confirmations, required) {
             SentStep::Confirm => {
-                let txn = self.begin().await?;
+                let txn = self.fence.begin(&self.db).await?;
                 self.post_all(&txn, &q, LedgerKind::PaymentConfirmed, tip)
                     .await?;
                 q.status = PaymentStatus::Confirmed;
@@ -383,7 +383,7 @@ impl PayoutCore {
             }
             SentStep::Unconfirm => {
                 // Its block was disconnected: back to SENT until it confirms again.
-                let txn = self.begin().await?;
+                let txn = self.fence.begin(&self.db).await?;
                 self.post_all(&txn, &q, LedgerKind::PaymentUnconfirmed, tip)
                     .await?;
                 q.status = PaymentStatus::Sent;
@@ -397,7 +397,7 @@ impl PayoutCore {
                 );
             }
             SentStep::Stay if q != p => {
-                let txn = self.begin().await?;
+                let txn = self.fence.begin(&self.db).await?;
                 payments::update(&txn, &q, p.status).await?;
                 txn.commit().await?;
             }

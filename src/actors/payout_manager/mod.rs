@@ -82,13 +82,6 @@ impl PayoutCore {
         }
     }
 
-    /// Begins a write transaction fenced by the leader lease (see [`crate::store::lease`]).
-    pub(super) async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, ActorError> {
-        let txn = crate::store::begin_write(&self.db).await?;
-        self.fence.check(&txn).await?;
-        Ok(txn)
-    }
-
     pub(super) fn name(&self) -> &str {
         &self.chain.name
     }

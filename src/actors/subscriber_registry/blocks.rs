@@ -128,21 +128,13 @@ impl RegistryCore {
     /// in one transaction. Applying it again changes nothing.
     pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
         let h = block.height;
-        if let Some((height, hash)) = chain_store::cursor(&self.db, self.name(), ACTOR).await? {
-            if height == h && hash == block.hash {
-                return Ok(());
-            }
-            // Our cursor is at or past this height on another branch (the watcher crashed
-            // before recording a disconnect): undo our own blocks first.
-            let mut cursor = (height, hash);
-            while cursor.0 >= h {
-                let prev = chain_store::block_at(&self.db, self.name(), cursor.0 - 1)
-                    .await?
-                    .map(|b| b.hash)
-                    .unwrap_or_default();
-                self.disconnect(cursor.0, &cursor.1, &prev).await?;
-                cursor = (cursor.0 - 1, prev);
-            }
+        let Some(undo) =
+            chain_store::to_rewind(&self.db, self.name(), ACTOR, h, &block.hash).await?
+        else {
+            return Ok(());
+        };
+        for (height, hash, prev) in undo {
+            self.disconnect(height, &hash, &prev).await?;
         }
         // Identity outputs that concern the pool.
         let mut changes: Vec<IdentityVersion> = Vec::new();
@@ -228,7 +220,7 @@ impl RegistryCore {
     ) -> Result<(), ActorError> {
         let h = block.height;
         let tracked = &self.tracked;
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         for v in changes {
             identities::record(&txn, self.name(), v).await?;
         }
@@ -343,7 +335,7 @@ impl RegistryCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         utxos::undo_height(&txn, self.name(), height).await?;
         let changed = identities::delete_at(&txn, self.name(), height).await?;
         // With the block, the effects of the actions at its height (and of those applied

@@ -153,7 +153,7 @@ impl RegistryCore {
         h: Height,
         undo: &mut Undo,
     ) -> Result<(), ActorError> {
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
         let mut tracking = Vec::new();
         for reply in chunk {

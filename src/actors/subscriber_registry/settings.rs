@@ -112,7 +112,7 @@ impl RegistryCore {
             .ok_or_else(|| {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         if banned != (current.status == SubscriberStatus::Banned) {
             let kind = if banned {
@@ -143,7 +143,7 @@ impl RegistryCore {
             Some(v) => v.settings,
             None => self.chain.settings(),
         };
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(
             &txn,
@@ -177,7 +177,7 @@ impl RegistryCore {
             None => self.chain.settings(),
         };
         let next = PoolSettings { fee, ..current };
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::record(&txn, self.name(), h, &next, SettingsSource::Admin).await?;
         txn.commit().await?;
@@ -210,7 +210,7 @@ impl RegistryCore {
             .ok_or_else(|| {
                 ActorError::NotFound(format!("{identity} is not a subscriber of {}", self.name()))
             })?;
-        let txn = self.begin().await?;
+        let txn = self.fence.begin(&self.db).await?;
         audit::record(&txn, audit_entry).await?;
         settings::set_subscriber_fee(&txn, self.name(), identity, h, fee).await?;
         txn.commit().await?;
