@@ -169,9 +169,27 @@ pub async fn identity_filter(
     };
     match IdentityArg::parse(text, chain)? {
         IdentityArg::Address(a) => Ok(Some(a)),
-        name => Ok(crate::graphql::query::find_subscriber(state, chain, &name)
+        name => Ok(find_subscriber(state, chain, &name)
             .await?
             .map(|s| s.identity_address)
             .or_else(|| Some(String::new()))),
+    }
+}
+
+/// Looks a subscriber up by i-address or name.
+pub async fn find_subscriber(
+    state: &AppState,
+    chain: &str,
+    identity: &IdentityArg,
+) -> Result<Option<crate::store::subscribers::Subscriber>> {
+    match identity {
+        IdentityArg::Address(a) => crate::store::subscribers::get(&state.db, chain, a)
+            .await
+            .map_err(crate::graphql::error::store_error),
+        IdentityArg::Name { normalized, .. } => {
+            crate::store::subscribers::get_by_name(&state.db, chain, normalized)
+                .await
+                .map_err(crate::graphql::error::store_error)
+        }
     }
 }

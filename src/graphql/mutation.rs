@@ -9,10 +9,9 @@ use crate::actors::subscriber_registry::{
 };
 use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
 use crate::domain::{Conditions, FeeRate};
-use crate::graphql::args::{self, IdentityArg};
+use crate::graphql::args::{self, IdentityArg, find_subscriber};
 use crate::graphql::auth::require_admin;
 use crate::graphql::error::{Code, api_error, store_error};
-use crate::graphql::query::find_subscriber;
 use crate::graphql::scalars::Amount;
 use crate::graphql::types::{IdentityCheck, Payment, Pool, PoolConditions, Subscriber};
 use crate::state::AppState;

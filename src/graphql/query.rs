@@ -17,24 +17,6 @@ use crate::store;
 /// Read-only queries for dashboards and wallets.
 pub struct QueryRoot;
 
-/// Looks a subscriber up by i-address or name.
-pub async fn find_subscriber(
-    state: &AppState,
-    chain: &str,
-    identity: &IdentityArg,
-) -> Result<Option<store::subscribers::Subscriber>> {
-    match identity {
-        IdentityArg::Address(a) => store::subscribers::get(&state.db, chain, a)
-            .await
-            .map_err(store_error),
-        IdentityArg::Name { normalized, .. } => {
-            store::subscribers::get_by_name(&state.db, chain, normalized)
-                .await
-                .map_err(store_error)
-        }
-    }
-}
-
 /// Read-only queries for dashboards and wallets.
 #[Object(name = "Query")]
 impl QueryRoot {
@@ -68,7 +50,7 @@ impl QueryRoot {
         let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
-        Ok(find_subscriber(state, &chain.name, &arg)
+        Ok(args::find_subscriber(state, &chain.name, &arg)
             .await?
             .map(Subscriber))
     }
