@@ -343,14 +343,25 @@ impl Metrics {
         self.liabilities
             .get_or_create(&Self::label(chain))
             .set(liabilities);
-        for (family, counts) in [(&self.payments, payments), (&self.stakes, stakes)] {
-            for (status, n) in counts {
+        use crate::domain::{PaymentStatus, StakeStatus};
+        let every_payment = PaymentStatus::ALL.iter().map(|s| s.as_str());
+        let every_stake = StakeStatus::ALL.iter().map(|s| s.as_str());
+        for (family, counts, all) in [
+            (&self.payments, payments, every_payment.collect::<Vec<_>>()),
+            (&self.stakes, stakes, every_stake.collect::<Vec<_>>()),
+        ] {
+            // Every status, so one that no row has any more reads 0 (not its last count).
+            for status in all {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
                 family
                     .get_or_create(&ChainStatusLabel {
                         chain: chain.to_owned(),
-                        status: status.clone(),
+                        status: status.to_owned(),
                     })
-                    .set(*n);
+                    .set(n);
             }
         }
     }
