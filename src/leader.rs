@@ -12,22 +12,11 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr, Recipient};
-use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
+use actix::Addr;
 
-use crate::actors::ChainFacts;
-use crate::actors::chain_watcher::{ChainWatcher, Wake, WatcherParts};
-use crate::actors::events::Shutdown;
-use crate::actors::payout_manager::{PayoutCore, PayoutManager};
-use crate::actors::stake_tracker::{StakeTracker, TrackerCore};
-use crate::actors::subscriber_registry::{RegistryCore, SubscriberRegistry};
-use crate::actors::webhooks::WebhookDeliverer;
-use crate::config::{ChainConfig, WebhookConfig};
-use crate::daemon::rpc::RpcClient;
-use crate::daemon::zmq::ZmqListener;
-use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::actors::graph::{ChainActors, ChainParts};
+use crate::actors::payout_manager::PayoutManager;
+use crate::actors::subscriber_registry::SubscriberRegistry;
 use crate::store::lease::{self, Fence, Lease};
 
 /// The longest a lease renewal may wait (below SQLite's 5 s busy timeout).
@@ -105,134 +94,6 @@ impl Leadership {
     }
 }
 
-/// Everything needed to start a chain's actors.
-pub struct ChainParts {
-    /// The chain.
-    pub chain: Arc<ChainConfig>,
-    /// The database.
-    pub db: DatabaseConnection,
-    /// The daemon.
-    pub rpc: Arc<RpcClient>,
-    /// Health.
-    pub health: Health,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// The webhooks this chain's leader delivers.
-    pub webhooks: Vec<WebhookConfig>,
-    /// The Notifier's last published event id (wakes the webhooks).
-    pub events: watch::Receiver<i64>,
-    /// The last event id when this process started (a new webhook begins after it).
-    pub last_event: i64,
-}
-
-/// The running actors of a chain this instance leads.
-struct Running {
-    stoppers: Vec<Recipient<Shutdown>>,
-    zmq: Option<ZmqListener>,
-}
-
-impl Running {
-    fn stop(self) {
-        for actor in &self.stoppers {
-            actor.do_send(Shutdown);
-        }
-        if let Some(listener) = self.zmq {
-            // Joins the listener's thread (it polls with a 250 ms timeout).
-            listener.stop();
-        }
-    }
-}
-
-/// Starts the chain's actors under `fence`.
-async fn start_actors(parts: &ChainParts, fence: &Fence) -> anyhow::Result<(Running, Role)> {
-    let chain = Arc::clone(&parts.chain);
-    let facts = ChainFacts::default();
-    let mut core = RegistryCore::new(
-        Arc::clone(&chain),
-        parts.db.clone(),
-        Arc::clone(&parts.rpc),
-        fence.clone(),
-    );
-    core.load().await?;
-    let registry = SubscriberRegistry::new(core).start();
-    let tracker = StakeTracker::new(TrackerCore::new(
-        Arc::clone(&chain),
-        parts.db.clone(),
-        fence.clone(),
-        facts.clone(),
-    ))
-    .start();
-    let watcher = ChainWatcher::new(WatcherParts {
-        chain: Arc::clone(&chain),
-        db: parts.db.clone(),
-        rpc: Arc::clone(&parts.rpc),
-        registry: registry.clone(),
-        tracker: tracker.clone(),
-        health: parts.health.clone(),
-        metrics: parts.metrics.clone(),
-        network_supply: Arc::default(),
-        facts: facts.clone(),
-    })
-    .start();
-    let payouts = PayoutManager::new(PayoutCore::new(
-        Arc::clone(&chain),
-        parts.db.clone(),
-        Arc::clone(&parts.rpc),
-        parts.metrics.clone(),
-        fence.clone(),
-        facts,
-    ))
-    .start();
-    let mut stoppers: Vec<Recipient<Shutdown>> = vec![
-        watcher.clone().recipient(),
-        registry.clone().recipient(),
-        tracker.recipient(),
-        payouts.clone().recipient(),
-    ];
-    for hook in &parts.webhooks {
-        let deliverer = WebhookDeliverer::new(
-            hook.clone(),
-            parts.db.clone(),
-            parts.events.clone(),
-            parts.last_event,
-            parts.metrics.clone(),
-        )
-        .start();
-        stoppers.push(deliverer.recipient());
-    }
-    let zmq = match &chain.zmq_block_url {
-        Some(url) => Some(spawn_zmq(&chain.name, url, watcher, parts.metrics.clone())?),
-        None => None,
-    };
-    Ok((
-        Running { stoppers, zmq },
-        Role::Leader { registry, payouts },
-    ))
-}
-
-/// Forwards ZMQ notifications of one chain to its watcher as `Wake`s.
-fn spawn_zmq(
-    chain: &str,
-    url: &str,
-    watcher: Addr<ChainWatcher>,
-    metrics: Metrics,
-) -> anyhow::Result<ZmqListener> {
-    use anyhow::Context as _;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let listener = ZmqListener::spawn(chain, url, tx)
-        .with_context(|| format!("chain {chain}: cannot open the ZMQ socket {url}"))?;
-    let name = chain.to_owned();
-    actix_web::rt::spawn(async move {
-        while let Some(notification) = rx.recv().await {
-            if notification.anomaly.is_some() {
-                metrics.zmq_gap(&name);
-            }
-            watcher.do_send(Wake);
-        }
-    });
-    Ok(listener)
-}
-
 /// Keeps (or waits for) the lease of one chain.
 pub struct LeaseKeeper {
     /// The chain's parts.
@@ -251,7 +112,7 @@ pub struct LeaseKeeper {
 #[derive(Default)]
 pub struct KeeperState {
     /// The actors, their fence, and the last successful renewal, while leading.
-    running: Option<(Running, Fence, Instant)>,
+    running: Option<(ChainActors, Fence, Instant)>,
     /// The lease as last seen, and since when it has not changed.
     seen: Option<(Lease, Instant)>,
     /// Whether this instance has led the chain since it started.
@@ -341,8 +202,12 @@ impl LeaseKeeper {
                         holder: self.instance.clone(),
                         epoch,
                     };
-                    match start_actors(&self.parts, &fence).await {
-                        Ok((actors, role)) => {
+                    match ChainActors::start(&self.parts, &fence).await {
+                        Ok(actors) => {
+                            let role = Role::Leader {
+                                registry: actors.registry.clone(),
+                                payouts: actors.payouts.clone(),
+                            };
                             log::info!(
                                 "chain {name}: instance {} leads the chain (lease epoch {epoch})",
                                 self.instance
@@ -384,7 +249,7 @@ impl LeaseKeeper {
         self,
         mut state: KeeperState,
         mut wait: Duration,
-        mut stop: watch::Receiver<bool>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         loop {
             let stopping = tokio::select! {

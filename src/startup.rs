@@ -13,12 +13,13 @@ use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context as _;
 
 use crate::actors::events::Shutdown;
+use crate::actors::graph::ChainParts;
 use crate::actors::notifier::Notifier;
 use crate::config::Config;
 use crate::daemon::rpc::RpcClient;
 use crate::graphql;
 use crate::health::{DaemonStatus, Health, run_daemon_probe};
-use crate::leader::{ChainParts, Leadership, LeaseKeeper};
+use crate::leader::{Leadership, LeaseKeeper};
 use crate::metrics::Metrics;
 use crate::state::{AppState, ChainRuntime};
 use crate::store;
@@ -116,7 +117,8 @@ impl Application {
             config.notifier.buffer,
             Duration::from_millis(config.notifier.poll_interval_ms),
         );
-        stoppers.push(notifier.start().recipient());
+        let notifier = notifier.start();
+        stoppers.push(notifier.clone().recipient());
         let state = AppState {
             config: Arc::clone(&config),
             db,
@@ -193,6 +195,7 @@ impl Application {
                     health: state.health.clone(),
                     metrics: state.metrics.clone(),
                     webhooks,
+                    notifier: notifier.clone().recipient(),
                     events: state.feed.watch(),
                     last_event,
                 },

@@ -25,9 +25,9 @@ use actix::prelude::*;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
+use super::events::BlockProcessed;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
-use super::stake_tracker::StakeTracker;
-use super::subscriber_registry::{Discover, SubscriberRegistry};
+use super::subscriber_registry::Discover;
 use super::{ActorError, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::Backoff;
@@ -49,6 +49,30 @@ fn max_reorg_depth(parts: &WatcherParts) -> i64 {
         - 1
 }
 
+/// An actor that follows the chain block by block.
+#[derive(Clone)]
+pub struct Follower {
+    /// Where connected blocks go.
+    pub connected: Recipient<BlockConnected>,
+    /// Where disconnected blocks go.
+    pub disconnected: Recipient<BlockDisconnected>,
+}
+
+impl Follower {
+    /// The follower `actor`.
+    pub fn of<A>(actor: &Addr<A>) -> Follower
+    where
+        A: Actor + Handler<BlockConnected> + Handler<BlockDisconnected>,
+        A::Context: actix::dev::ToEnvelope<A, BlockConnected>
+            + actix::dev::ToEnvelope<A, BlockDisconnected>,
+    {
+        Follower {
+            connected: actor.clone().recipient(),
+            disconnected: actor.clone().recipient(),
+        }
+    }
+}
+
 /// Look for new blocks now.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
@@ -63,10 +87,14 @@ pub struct WatcherParts {
     pub db: DatabaseConnection,
     /// The daemon.
     pub rpc: Arc<RpcClient>,
-    /// Where blocks go first.
-    pub registry: Addr<SubscriberRegistry>,
-    /// Where blocks go second (and are undone first).
-    pub tracker: Addr<StakeTracker>,
+    /// The actors that follow the chain block by block, in the order a block reaches them
+    /// (the registry, then the tracker, which reads what the registry keeps); a disconnected
+    /// block goes to them in the reverse order.
+    pub followers: Vec<Follower>,
+    /// The registry, asked to find the pool's identities before the first block.
+    pub discover: Recipient<Discover>,
+    /// Told after every actor committed a block (the PayoutManager).
+    pub processed: Recipient<BlockProcessed>,
     /// Health for `/healthz`.
     pub health: Health,
     /// Metrics.
@@ -221,7 +249,7 @@ async fn prepare(parts: &WatcherParts) -> Result<Prepared, ActorError> {
         let start = chain_store::fix_start_height(&parts.db, name, wanted).await?;
         log::info!("chain {name}: processing starts at height {start}");
     }
-    parts.registry.send(Discover).await??;
+    parts.discover.send(Discover).await??;
     Ok(Prepared::Ready)
 }
 
@@ -372,19 +400,20 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         } else {
             None
         };
-        // The registry first (who is eligible), then the tracker (stakes and work read that).
         let message = BlockConnected {
             block: Arc::clone(&block),
             network_staking_supply,
         };
-        parts.registry.send(message.clone()).await??;
-        parts.tracker.send(message).await??;
+        for follower in &parts.followers {
+            follower.connected.send(message.clone()).await??;
+        }
         let record = BlockRef {
             height: next,
             hash,
             prev_hash: block.previousblockhash.clone().unwrap_or_default(),
         };
         chain_store::insert_block(&parts.db, name, &record).await?;
+        parts.processed.do_send(BlockProcessed { height: next });
         parts.metrics.set_processed_height(name, next);
         parts
             .metrics
@@ -519,8 +548,9 @@ async fn disconnect(parts: &WatcherParts, s: &BlockRef) -> Result<Option<BlockRe
         hash: s.hash.clone(),
         prev_hash: s.prev_hash.clone(),
     };
-    parts.tracker.send(message.clone()).await??;
-    parts.registry.send(message).await??;
+    for follower in parts.followers.iter().rev() {
+        follower.disconnected.send(message.clone()).await??;
+    }
     chain_store::delete_block(&parts.db, name, s.height).await?;
     Ok(chain_store::tip(&parts.db, name).await?)
 }

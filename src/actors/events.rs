@@ -37,3 +37,28 @@ pub struct BlockDisconnected {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// Rows were committed to the event log: the Notifier reads and publishes them now (rather
+/// than at its next timer tick). Sent by every actor that writes events, after its commit.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct EventsWritten;
+
+/// Every actor that follows the chain committed the block at `height`: the PayoutManager
+/// follows its payments and looks whether a cycle is due.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct BlockProcessed {
+    /// The block's height.
+    pub height: crate::domain::Height,
+}
+
+/// The StakeTracker split `stakes` matured stakes at `height`: credits are on the books.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct StakesMatured {
+    /// The height they matured at.
+    pub height: crate::domain::Height,
+    /// How many.
+    pub stakes: usize,
+}

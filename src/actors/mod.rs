@@ -4,6 +4,7 @@
 
 pub mod chain_watcher;
 pub mod events;
+pub mod graph;
 pub mod notifier;
 pub mod payout_manager;
 pub mod stake_tracker;
@@ -13,9 +14,36 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::daemon::rpc::RpcError;
+use actix::Recipient;
+use sea_orm::DatabaseConnection;
+
+use crate::config::ChainConfig;
+use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::domain::Height;
+use crate::metrics::Metrics;
 use crate::store::StoreError;
+use crate::store::lease::Fence;
+
+/// What the actors of one chain share: the chain, the database, the daemon, the lease that
+/// fences their writes, what the watcher learned about the chain, and the Notifier, told
+/// after every commit that wrote events.
+#[derive(Clone)]
+pub struct ChainContext {
+    /// The chain.
+    pub chain: Arc<ChainConfig>,
+    /// The database.
+    pub db: DatabaseConnection,
+    /// Its daemon.
+    pub rpc: Arc<RpcClient>,
+    /// This leader's lease.
+    pub fence: Fence,
+    /// The coinbase maturity, once the watcher knows it.
+    pub facts: ChainFacts,
+    /// The Notifier.
+    pub events: Recipient<events::EventsWritten>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
 
 /// What the ChainWatcher learns about its chain before it processes any block, for the other
 /// actors of that chain: the coinbase maturity (configured, or derived from the daemon's

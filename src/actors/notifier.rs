@@ -4,8 +4,10 @@
 //! writes its event rows in the same transaction (DESIGN §2, §6). In memory it keeps the id of
 //! the last event it published.
 //!
-//! **Messages:** `Shutdown`. It reads new rows of the event log in id order every
-//! `notifier.poll_interval_ms` (and at once again while a read fills a whole batch).
+//! **Messages:** `EventsWritten` from the chain actors after each commit that wrote events: it
+//! reads the new rows of the event log in id order at once (again while a read fills a whole
+//! batch). A timer every `notifier.poll_interval_ms` is the safety net, and how an instance
+//! that does not lead a chain sees the events its leader writes.
 //!
 //! **What it sends:** every new event, once, in id order, to an [`EventFeed`]: a bounded
 //! broadcast channel (`notifier.buffer` events) that never blocks the Notifier. A listener that
@@ -23,7 +25,7 @@ use actix::prelude::*;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{broadcast, watch};
 
-use super::events::Shutdown;
+use super::events::{EventsWritten, Shutdown};
 use crate::store::events::{self, EventFilter, StoredEvent};
 
 /// How many rows one read takes.
@@ -61,6 +63,8 @@ pub struct Notifier {
     last: i64,
     poll: Duration,
     busy: bool,
+    /// Rows were written while a read was under way: read again after it.
+    again: bool,
 }
 
 impl Notifier {
@@ -86,6 +90,7 @@ impl Notifier {
                 last: start,
                 poll,
                 busy: false,
+                again: false,
             },
             feed,
         )
@@ -93,6 +98,7 @@ impl Notifier {
 
     fn read(&mut self, ctx: &mut Context<Self>) {
         if self.busy {
+            self.again = true;
             return;
         }
         self.busy = true;
@@ -109,7 +115,7 @@ impl Notifier {
                     Ok(rows) => {
                         let full = rows.len() as u64 == BATCH;
                         act.publish(rows);
-                        if full {
+                        if full || std::mem::take(&mut act.again) {
                             act.read(ctx);
                         }
                     }
@@ -139,6 +145,14 @@ impl Actor for Notifier {
     fn started(&mut self, ctx: &mut Self::Context) {
         log::info!("notifier: publishing events after {}", self.last);
         ctx.run_interval(self.poll, |act, ctx| act.read(ctx));
+    }
+}
+
+impl Handler<EventsWritten> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: EventsWritten, ctx: &mut Self::Context) {
+        self.read(ctx);
     }
 }
 

@@ -27,7 +27,8 @@ use actix::prelude::*;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
-use super::{ActorError, ChainFacts};
+use super::events::{EventsWritten, StakesMatured};
+use super::{ActorError, ChainContext, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::types::{Block, Tx};
 use crate::domain::split::{split, work_over};
@@ -86,21 +87,21 @@ pub struct TrackerCore {
     db: DatabaseConnection,
     fence: crate::store::lease::Fence,
     facts: ChainFacts,
+    events: Recipient<EventsWritten>,
+    payouts: Recipient<StakesMatured>,
 }
 
 impl TrackerCore {
     /// A tracker for `chain`.
-    pub fn new(
-        chain: Arc<ChainConfig>,
-        db: DatabaseConnection,
-        fence: crate::store::lease::Fence,
-        facts: ChainFacts,
-    ) -> TrackerCore {
+    /// A tracker for the chain of `cx`; matured stakes are announced to `payouts`.
+    pub fn new(cx: &ChainContext, payouts: Recipient<StakesMatured>) -> TrackerCore {
         TrackerCore {
-            chain,
-            db,
-            fence,
-            facts,
+            chain: Arc::clone(&cx.chain),
+            db: cx.db.clone(),
+            fence: cx.fence.clone(),
+            facts: cx.facts.clone(),
+            events: cx.events.clone(),
+            payouts,
         }
     }
 
@@ -432,6 +433,19 @@ impl TrackerCore {
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
         crate::fault::point("stakes-before-commit", h);
         txn.commit().await?;
+        if !out.is_empty() {
+            self.events.do_send(EventsWritten);
+        }
+        let matured = out
+            .iter()
+            .filter(|e| e.kind == EventKind::StakeMatured)
+            .count();
+        if matured > 0 {
+            self.payouts.do_send(StakesMatured {
+                height: h,
+                stakes: matured,
+            });
+        }
         for e in &out {
             log::info!("chain {}: height {h}: {}", self.name(), e.message);
         }
@@ -585,6 +599,9 @@ impl TrackerCore {
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
         txn.commit().await?;
+        if !out.is_empty() {
+            self.events.do_send(EventsWritten);
+        }
         Ok(())
     }
 }

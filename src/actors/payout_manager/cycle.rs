@@ -281,13 +281,40 @@ impl PayoutCore {
     }
 
     /// Whether a cycle is due (scheduled from the last completed one).
-    pub(super) async fn cycle_due(&self) -> Result<bool, ActorError> {
+    /// How long until the next cycle is due (zero: due now).
+    async fn until_cycle(&self) -> Result<std::time::Duration, ActorError> {
         let last = settings::payout_state(&self.db, self.name())
             .await?
             .last_cycle_at;
         let interval = chrono::Duration::seconds(
             i64::try_from(self.chain.payout_interval_secs).unwrap_or(i64::MAX),
         );
-        Ok(last.is_none_or(|t| chrono::Utc::now() - t >= interval))
+        Ok(match last {
+            None => std::time::Duration::ZERO,
+            Some(t) => (t + interval - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(std::time::Duration::ZERO),
+        })
+    }
+
+    /// One look: a cycle when one is due, else the payments in flight. Returns how long the
+    /// actor may wait before the next look if no block or matured stake comes first: the poll
+    /// interval while payments are in flight (the daemon's operations report nothing by
+    /// themselves), else until the next cycle, at most `idle`.
+    pub(super) async fn tick(
+        &mut self,
+        poll: std::time::Duration,
+        idle: std::time::Duration,
+    ) -> Result<std::time::Duration, ActorError> {
+        if self.until_cycle().await?.is_zero() {
+            self.run(false, None).await?;
+        } else {
+            self.advance().await?;
+        }
+        Ok(if self.in_flight {
+            poll
+        } else {
+            self.until_cycle().await?.clamp(poll, idle)
+        })
     }
 }

@@ -102,6 +102,7 @@ impl PayoutCore {
         };
         events::append(&txn, &[event]).await?;
         txn.commit().await?;
+        self.events.do_send(crate::actors::events::EventsWritten);
         log::info!("chain {}: payment {} sent in {txid}", self.name(), p.id);
         Ok(())
     }
@@ -188,6 +189,8 @@ impl PayoutCore {
         // A transaction mined at or below this height has FINAL_CONFIRMATIONS.
         let final_at = tip - FINAL_CONFIRMATIONS + 1;
         let open = payments::unsettled(&self.db, self.name(), final_at).await?;
+        // Confirmed ones wait for blocks; the others for the daemon's operations and mempool.
+        self.in_flight = open.iter().any(|p| p.status != PaymentStatus::Confirmed);
         if open.is_empty() {
             return Ok(());
         }

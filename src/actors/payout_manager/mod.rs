@@ -3,9 +3,12 @@
 //! **State it owns:** `payment`, `payment_output`, `payout_state`, and the ledger entries that
 //! move balances into payments and out of them.
 //!
-//! **Messages:** `RunPayouts` (admin, or the cycle timer), `PausePayouts` (admin). Its own loop
-//! advances unfinished payments every `poll_interval_secs` and runs a cycle every
-//! `payout_interval_secs`, scheduled from the last completed cycle (persisted).
+//! **Messages:** `BlockProcessed` (the watcher, after every block) and `StakesMatured` (the
+//! tracker, when credits are on the books) wake it: it follows its payments and runs a cycle
+//! when one is due (every `payout_interval_secs`, scheduled from the last completed cycle,
+//! persisted). `RunPayouts` and `PausePayouts` come from admins. While payments are in flight
+//! it also looks every `poll_interval_secs` (the daemon's operations report nothing by
+//! themselves); otherwise a timer of at most 30 s is only a safety net.
 //!
 //! **The state machine** (DESIGN §5), each state committed before the next side effect:
 //! PLANNED (outputs fixed, pending → in flight, one transaction; then, just before the call,
@@ -35,8 +38,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use sea_orm::DatabaseConnection;
 
-use super::events::Shutdown;
-use super::{ActorError, ChainFacts};
+use super::events::{BlockProcessed, Shutdown, StakesMatured};
+use super::{ActorError, ChainContext, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::rpc::RpcClient;
 use crate::domain::Sats;
@@ -57,28 +60,27 @@ pub struct PayoutCore {
     metrics: Metrics,
     fence: crate::store::lease::Fence,
     facts: ChainFacts,
+    events: Recipient<super::events::EventsWritten>,
     /// Whether the last look found the daemon behind the pool (logged once).
     behind: bool,
+    /// Whether payments were in flight at the last look (they are followed at the poll
+    /// interval: the daemon's operations report nothing by themselves).
+    in_flight: bool,
 }
 
 impl PayoutCore {
     /// A payout manager for `chain`.
-    pub fn new(
-        chain: Arc<ChainConfig>,
-        db: DatabaseConnection,
-        rpc: Arc<RpcClient>,
-        metrics: Metrics,
-        fence: crate::store::lease::Fence,
-        facts: ChainFacts,
-    ) -> PayoutCore {
+    pub fn new(cx: &ChainContext) -> PayoutCore {
         PayoutCore {
-            chain,
-            db,
-            rpc,
-            metrics,
-            fence,
-            facts,
+            chain: Arc::clone(&cx.chain),
+            db: cx.db.clone(),
+            rpc: Arc::clone(&cx.rpc),
+            metrics: cx.metrics.clone(),
+            fence: cx.fence.clone(),
+            facts: cx.facts.clone(),
+            events: cx.events.clone(),
             behind: false,
+            in_flight: true,
         }
     }
 
@@ -87,10 +89,15 @@ impl PayoutCore {
     }
 }
 
+/// The longest the PayoutManager waits between two looks when nothing is in flight and no
+/// block comes: a safety net (blocks and matured stakes wake it).
+const IDLE: Duration = Duration::from_secs(30);
+
 /// The actor around [`PayoutCore`].
 pub struct PayoutManager {
     core: Arc<tokio::sync::Mutex<PayoutCore>>,
     poll: Duration,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl PayoutManager {
@@ -100,6 +107,7 @@ impl PayoutManager {
         PayoutManager {
             core: Arc::new(tokio::sync::Mutex::new(core)),
             poll,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }
@@ -110,26 +118,41 @@ impl Actor for PayoutManager {
     fn started(&mut self, ctx: &mut Self::Context) {
         let core = Arc::clone(&self.core);
         let poll = self.poll;
+        let wake = Arc::clone(&self.wake);
         ctx.spawn(actix::fut::wrap_future(async move {
             let mut last_error = Instant::now() - Duration::from_secs(3600);
             loop {
-                let result = {
-                    let mut core = core.lock().await;
-                    match core.cycle_due().await {
-                        Ok(true) => core.run(false, None).await.map(|_| ()),
-                        Ok(false) => core.advance().await,
-                        Err(e) => Err(e),
+                let result = core.lock().await.tick(poll, IDLE.max(poll)).await;
+                let wait = match result {
+                    Ok(wait) => wait,
+                    Err(e) => {
+                        if last_error.elapsed() > Duration::from_secs(60) {
+                            log::warn!("payouts: {e}; trying again");
+                            last_error = Instant::now();
+                        }
+                        poll
                     }
                 };
-                if let Err(e) = result
-                    && last_error.elapsed() > Duration::from_secs(60)
-                {
-                    log::warn!("payouts: {e}; trying again");
-                    last_error = Instant::now();
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
-                tokio::time::sleep(poll).await;
             }
         }));
+    }
+}
+
+impl Handler<BlockProcessed> for PayoutManager {
+    type Result = ();
+    fn handle(&mut self, _: BlockProcessed, _: &mut Self::Context) {
+        self.wake.notify_one();
+    }
+}
+
+impl Handler<StakesMatured> for PayoutManager {
+    type Result = ();
+    fn handle(&mut self, _: StakesMatured, _: &mut Self::Context) {
+        self.wake.notify_one();
     }
 }
 

@@ -317,6 +317,9 @@ impl RegistryCore {
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
         crate::fault::point("registry-before-commit", h);
         txn.commit().await?;
+        if !out.is_empty() {
+            self.events_written();
+        }
         crate::fault::point("registry-after-commit", h);
         for e in &out {
             log::info!("chain {}: height {h}: {}", self.name(), e.message);
@@ -377,6 +380,9 @@ impl RegistryCore {
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, height - 1, prev_hash).await?;
         txn.commit().await?;
+        if !out.is_empty() {
+            self.events_written();
+        }
         for (identity, version) in updates {
             match version {
                 Some(v) => self.tracked.insert(identity.clone(), v),

@@ -32,8 +32,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use sea_orm::DatabaseConnection;
 
-use super::ActorError;
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
+use super::{ActorError, ChainContext};
 use crate::config::ChainConfig;
 use crate::daemon::rpc::RpcClient;
 use crate::daemon::types::Vin;
@@ -103,24 +103,26 @@ pub struct RegistryCore {
     db: DatabaseConnection,
     rpc: Arc<RpcClient>,
     fence: crate::store::lease::Fence,
+    events: Recipient<crate::actors::events::EventsWritten>,
     tracked: HashMap<String, IdentityVersion>,
 }
 
 impl RegistryCore {
     /// A registry for `chain`; call [`RegistryCore::load`] before use.
-    pub fn new(
-        chain: Arc<ChainConfig>,
-        db: DatabaseConnection,
-        rpc: Arc<RpcClient>,
-        fence: crate::store::lease::Fence,
-    ) -> RegistryCore {
+    pub fn new(cx: &ChainContext) -> RegistryCore {
         RegistryCore {
-            chain,
-            db,
-            rpc,
-            fence,
+            chain: Arc::clone(&cx.chain),
+            db: cx.db.clone(),
+            rpc: Arc::clone(&cx.rpc),
+            fence: cx.fence.clone(),
+            events: cx.events.clone(),
             tracked: HashMap::new(),
         }
+    }
+
+    /// Tells the Notifier that a commit wrote events.
+    pub(super) fn events_written(&self) {
+        self.events.do_send(crate::actors::events::EventsWritten);
     }
 
     pub(super) fn name(&self) -> &str {

@@ -182,6 +182,9 @@ impl RegistryCore {
         }
         events::append(&txn, &out).await?;
         txn.commit().await?;
+        if !out.is_empty() {
+            self.events_written();
+        }
         Ok(())
     }
 

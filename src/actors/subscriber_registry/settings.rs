@@ -126,6 +126,7 @@ impl RegistryCore {
             events::append(&txn, &out).await?;
         }
         txn.commit().await?;
+        self.events_written();
         subscribers::get(&self.db, self.name(), identity)
             .await?
             .ok_or_else(|| ActorError::NotFound(identity.to_owned()))
