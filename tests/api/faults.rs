@@ -359,20 +359,15 @@ struct Tally {
     admin_actions: u32,
 }
 
-/// An admin's or subscriber's action on the running pool, drawn by `rng`: ban, unban,
-/// conditions, fees, `subscribe`. Refusals (not a subscriber) and a pool that is down are part
-/// of the scenario. The draws do not depend on the answers, so a seed is one scenario.
-async fn admin_action(
-    client: &reqwest::Client,
-    pool: &mut Pool,
-    rng: &mut Rng,
-    members: &[(String, String)],
-) {
+/// An admin's or subscriber's action, drawn by `rng`: ban, unban, conditions, fees,
+/// `subscribe` (as a GraphQL mutation). The draws do not depend on any answer, so a seed is one
+/// scenario.
+fn admin_action(rng: &mut Rng, members: &[(String, String)]) -> Option<String> {
     if members.is_empty() {
-        return;
+        return None;
     }
     let (name, _) = &members[rng.below(members.len() as u64) as usize];
-    let mutation = match rng.below(6) {
+    Some(match rng.below(6) {
         0 | 1 => format!(
             "mutation {{ banSubscriber(identity: \"{name}@\", banned: true) {{ status }} }}"
         ),
@@ -396,7 +391,12 @@ async fn admin_action(
             }
         }
         _ => format!("mutation {{ subscribe(identity: \"{name}@\") {{ eligible }} }}"),
-    };
+    })
+}
+
+/// Sends an admin's mutation to the running pool. Refusals (not a subscriber) and a pool
+/// that is down are part of the scenario.
+async fn send_admin(client: &reqwest::Client, pool: &mut Pool, mutation: &str) {
     pool.drain();
     let Some(url) = pool.url.clone() else {
         return;
@@ -664,8 +664,15 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
             }
         }
         if scenario.one_in(30) {
-            admin_action(&client, &mut pool, &mut scenario, &members).await;
-            tally.admin_actions += 1;
+            // Drawn whatever happens, so the scenario stays the same; sent while the database
+            // is up (a mutation would wait for it).
+            let action = admin_action(&mut scenario, &members);
+            if db_down_since.is_none()
+                && let Some(mutation) = action
+            {
+                send_admin(&client, &mut pool, &mutation).await;
+                tally.admin_actions += 1;
+            }
         }
         if scenario.one_in(200) {
             // StakeGuard takes the reward of the newest maturing pool stake.
@@ -754,8 +761,13 @@ async fn fault_run(db_url: &str, db_fault: Option<&dyn Fn(bool)>) {
             )
             .await;
         }
-        // The processed height goes down only when the block it left is off the chain.
-        if let Some(now) = store::chain::tip(&conn, "VRSC").await.ok().flatten() {
+        // The processed height goes down only when the block it left is off the chain. (Not
+        // read while the database is down: each read would wait for a connection.)
+        let now = match db_down_since {
+            None => store::chain::tip(&conn, "VRSC").await.ok().flatten(),
+            Some(_) => None,
+        };
+        if let Some(now) = now {
             if let Some(before) = last_seen.as_ref().filter(|b| now.height < b.height) {
                 let still_there = sim.with_node(|n| {
                     n.chain
