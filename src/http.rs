@@ -37,7 +37,8 @@ pub fn configure(
             ),
     );
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/metrics", web::get().to(metrics));
+        .route("/metrics", web::get().to(metrics))
+        .route("/statements/{file}", web::get().to(statement_csv));
     if graphiql {
         cfg.route("/graphiql", web::get().to(graphiql_page));
     }
@@ -308,6 +309,97 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => {
             log::error!("cannot encode metrics: {e}");
             HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// The query of `GET /statements/<identity>.csv`.
+#[derive(Debug, serde::Deserialize)]
+struct StatementQuery {
+    /// First height.
+    from: Option<i64>,
+    /// Last height.
+    to: Option<i64>,
+    /// The chain (name or i-address); omitted: the first configured.
+    chain: Option<String>,
+}
+
+/// `GET /statements/<identity>.csv?from=<height>&to=<height>`: a subscriber's statement as
+/// RFC 4180 CSV (see [`store::statements::to_csv`]); an unknown subscriber is 404, a malformed
+/// identity or range 400.
+async fn statement_csv(
+    state: web::Data<AppState>,
+    file: web::Path<String>,
+    query: Result<web::Query<StatementQuery>, actix_web::Error>,
+) -> HttpResponse {
+    let text = |status: StatusCode, body: String| {
+        HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(body)
+    };
+    let Ok(web::Query(query)) = query else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "from and to are block heights: /statements/<identity>.csv?from=<height>&to=<height>"
+                .into(),
+        );
+    };
+    let Some(identity) = file.strip_suffix(".csv") else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "statements are at /statements/<identity>.csv".into(),
+        );
+    };
+    let Some(chain) = state.resolve_chain(query.chain.as_deref()).await else {
+        return text(StatusCode::NOT_FOUND, "no such chain is configured".into());
+    };
+    let arg = match crate::graphql::args::IdentityArg::parse(identity, &chain.name) {
+        Ok(arg) => arg,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.message),
+    };
+    let subscriber = match crate::graphql::args::find_subscriber(&state, &chain.name, &arg).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                format!("{identity} is not a subscriber of {}", chain.name),
+            );
+        }
+        Err(e) => return text(StatusCode::SERVICE_UNAVAILABLE, e.message),
+    };
+    let statement = match store::statements::of(
+        &state.db,
+        &chain.name,
+        &subscriber.identity_address,
+        query.from,
+        query.to,
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(why)) => return text(StatusCode::BAD_REQUEST, why),
+        Err(e) => {
+            log::error!("statement of {identity}: {e}");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer".into(),
+            );
+        }
+    };
+    match store::statements::to_csv(&statement) {
+        Ok(csv) => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8; header=present")
+            .insert_header((
+                "Content-Disposition",
+                format!(
+                    "attachment; filename=\"{}-statement.csv\"",
+                    subscriber.identity_address
+                ),
+            ))
+            .body(csv),
+        Err(e) => {
+            log::error!("statement of {identity}: {e}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
         }
     }
 }

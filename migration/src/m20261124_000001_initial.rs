@@ -267,7 +267,7 @@ impl MigrationTrait for Migration {
                 )
                 .take(),
             // The event log. `id` is handed out from the `event` counter inside the writing
-            // transaction, so ids follow commit order (DESIGN §6); it is not auto-increment.
+            // transaction, so ids follow commit order (architecture §5); it is not auto-increment.
             Table::create()
                 .table("event")
                 .col(big_integer("id").primary_key())

@@ -1,5 +1,5 @@
 //! verusd's JSON shapes (`blockToJSON`, `TxToJSON`, `CIdentity::ToUniValue`, …) for the
-//! simulated chain. Field names, nesting and types follow `../shared/research/fixtures/`.
+//! simulated chain. Field names, nesting and types follow `tests/fixtures/verusd/`.
 
 use serde_json::{Map, Value, json};
 

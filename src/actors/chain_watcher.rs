@@ -327,7 +327,7 @@ fn report_sync(parts: &WatcherParts, status: SyncStatus) {
 
 /// Processes every height up to the daemon's tip, handling reorganisations. A daemon whose
 /// tip is below the processed height is *behind* as long as its block at its tip is ours
-/// (DESIGN §8): nothing is undone then. Only a differing hash starts a reorganisation, from
+/// (architecture §6): nothing is undone then. Only a differing hash starts a reorganisation, from
 /// the fork point found by comparing hashes downwards, and only when it is no deeper than
 /// verusd's own limit.
 async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
@@ -413,7 +413,6 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             prev_hash: block.previousblockhash.clone().unwrap_or_default(),
         };
         chain_store::insert_block(&parts.db, name, &record).await?;
-        parts.processed.do_send(BlockProcessed { height: next });
         parts.metrics.set_processed_height(name, next);
         parts
             .metrics
@@ -432,6 +431,10 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     }
     if let Some(s) = &stored {
         parts.metrics.set_lag(name, tip, s.height);
+        // At the daemon's tip: payments can move (while catching up they wait anyway).
+        if done > 0 {
+            parts.processed.do_send(BlockProcessed { height: s.height });
+        }
     }
     if done > 1 {
         log::info!(

@@ -44,8 +44,8 @@ pub struct Shutdown;
 #[rtype(result = "()")]
 pub struct EventsWritten;
 
-/// Every actor that follows the chain committed the block at `height`: the PayoutManager
-/// follows its payments and looks whether a cycle is due.
+/// Every actor that follows the chain committed the blocks up to the daemon's tip, `height`:
+/// the PayoutManager follows its payments and looks whether a cycle is due.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct BlockProcessed {

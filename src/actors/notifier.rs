@@ -1,7 +1,7 @@
 //! Notifier — publishes the event log to live listeners (GraphQL subscriptions, webhooks).
 //!
 //! **State it owns:** none in the database. It writes no state: the actor that makes a change
-//! writes its event rows in the same transaction (DESIGN §2, §6). In memory it keeps the id of
+//! writes its event rows in the same transaction (architecture §1, §5). In memory it keeps the id of
 //! the last event it published.
 //!
 //! **Messages:** `EventsWritten` from the chain actors after each commit that wrote events: it

@@ -9,7 +9,7 @@
 //! **Events it writes** (with the change): `STAKE_FOUND`, `STAKE_MATURED`, `STAKE_STALE` (the
 //! stake's status says STALE or STAKEGUARD).
 //!
-//! **The money model** (DESIGN §3): a staked block whose `postxddest` is a subscriber eligible
+//! **The money model** (architecture §2): a staked block whose `postxddest` is a subscriber eligible
 //! at that height is a pool stake; it closes the round that started after the previous pool
 //! stake that is not STALE or STAKEGUARD. At maturity (`maturity` confirmations) the reward is
 //! split by work over the round — derived from the stored outputs and eligibility intervals,
@@ -42,7 +42,7 @@ use crate::store::{settings, stats, subscribers, utxos};
 /// The tracker's name in `actor_cursor`.
 pub const ACTOR: &str = "stakes";
 
-/// Whose a staked block is (DESIGN §3, §8).
+/// Whose a staked block is (architecture §2, §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StakeKind {
     /// Staked by an eligible subscriber: it closes the round, split by work at maturity.

@@ -87,7 +87,7 @@ const EVENTS_SUBSCRIPTION = `subscription Live($chain: String, $after: String) {
 const SUBSCRIBER_QUERY = `query Subscriber($identity: String!, $chain: String, $credits: Int!, $payments: Int!) {
   subscriber(identity: $identity, chain: $chain) {
     identityAddress name status joinedHeight leftHeight unmet
-    eligibleBalance roundWork pendingBalance paidTotal minPayout feePercent
+    eligibleBalance roundWork pendingBalance inFlight paidTotal minPayout feePercent
     credits(first: $credits) { nodes { blockHash height work amount fee feePercent } }
     payments(first: $payments) {
       nodes { id status txid total createdAt sentHeight outputs { identityAddress amount } }
@@ -1193,6 +1193,7 @@ function lookupNodes(identity, subscriber, check) {
         ["Eligible balance", amountNode(subscriber.eligibleBalance)],
         ["Round work", workText(subscriber.roundWork)],
         ["Pending", amountNode(subscriber.pendingBalance)],
+        ["In flight", amountNode(subscriber.inFlight)],
         ["Paid in total", amountNode(subscriber.paidTotal)],
         ["Minimum payout", amountNode(subscriber.minPayout)],
         ["Fee", `${subscriber.feePercent} %`],
@@ -1200,6 +1201,13 @@ function lookupNodes(identity, subscriber, check) {
         ["Left at", subscriber.leftHeight === null ? "—" : groupDigits(subscriber.leftHeight)],
       ].map(([term, value]) => h("div", {}, h("dt", { text: term }), h("dd", {}, value))),
     ),
+    // Every credit and payment with the balance before and after, for an accountant.
+    h("p", {}, h("a", {
+      id: "lookup-statement",
+      href: `statements/${encodeURIComponent(subscriber.identityAddress)}.csv`,
+      download: `${subscriber.identityAddress}-statement.csv`,
+      text: "Download the statement (CSV)",
+    })),
   );
   const credits = subscriber.credits.nodes;
   const payments = subscriber.payments.nodes;

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::{FeeRate, Sats};
 
-/// Conditions an identity must meet to be a subscriber (DESIGN §4). Also the
+/// Conditions an identity must meet to be a subscriber (architecture §3). Also the
 /// `[chain.conditions]` section of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,7 +31,7 @@ macro_rules! named_enum {
 }
 
 named_enum!(
-    /// Where a subscriber stands (DESIGN §4, §8).
+    /// Where a subscriber stands (architecture §3, §6).
     SubscriberStatus {
         /// Meets every condition; its identity changed less than 150 blocks ago.
         CoolingDown = "COOLING_DOWN",
@@ -59,7 +59,7 @@ named_enum!(
 );
 
 named_enum!(
-    /// The payment state machine (DESIGN §5).
+    /// The payment state machine (architecture §4).
     PaymentStatus {
         /// Outputs fixed, balances moved into the payment.
         Planned = "PLANNED",
@@ -75,7 +75,7 @@ named_enum!(
 );
 
 named_enum!(
-    /// What an event reports (DESIGN §6).
+    /// What an event reports (architecture §5).
     EventKind {
         /// An identity met every condition.
         SubscriberJoined = "SUBSCRIBER_JOINED",
@@ -110,7 +110,7 @@ named_enum!(
 
 named_enum!(
     /// An admin's or a subscriber's action on one identity, applied by the registry at the
-    /// first height the pool had not processed (DESIGN §8: not a chain event).
+    /// first height the pool had not processed (architecture §6: not a chain event).
     ActionKind {
         /// `banSubscriber(banned: true)`.
         Ban = "ban",

@@ -1,6 +1,6 @@
 //! Admin and subscriber actions on one identity (ban, unban, start following it), each at the
 //! first height the pool had not processed when it was asked for. They are decisions, not
-//! chain facts (DESIGN §8): a reorganisation undoes their effect with the blocks, and the
+//! chain facts (architecture §6): a reorganisation undoes their effect with the blocks, and the
 //! registry applies them again when it connects their height, so they survive any
 //! reorganisation and a pool that follows the same chain with the same actions ends the same.
 

@@ -1,5 +1,5 @@
 //! The event log. An event is written by the actor that makes the change it reports, in the
-//! same transaction (DESIGN §6). Ids come from the `event` counter row, which every
+//! same transaction (architecture §5). Ids come from the `event` counter row, which every
 //! event-writing transaction updates: the row lock serialises those transactions, so ids
 //! follow commit order and a reader that has seen id N has seen every event below N.
 

@@ -1,6 +1,6 @@
 //! Balances and the ledger that journals them. Every change of a balance is one ledger entry
 //! written in the same transaction, so the balances can always be re-derived and checked:
-//! Σ credits = Σ pending + Σ in flight + Σ paid (DESIGN §5).
+//! Σ credits = Σ pending + Σ in flight + Σ paid (architecture §4).
 
 use entity::{balance, ledger_entry};
 use std::collections::BTreeMap;
@@ -326,7 +326,7 @@ pub async fn check_snapshot(
     result
 }
 
-/// The ledger check of DESIGN §5: Σ credits = Σ pending + Σ in flight (PLANNED, SUBMITTED,
+/// The ledger check of architecture §4: Σ credits = Σ pending + Σ in flight (PLANNED, SUBMITTED,
 /// SENT) + Σ confirmed, the balances agree with the payments, and no balance is negative.
 /// `Err` says what is wrong.
 pub async fn check(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Result<(), String>> {

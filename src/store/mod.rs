@@ -2,7 +2,7 @@
 //!
 //! Every function takes `&impl ConnectionTrait`, so the same function runs on the pool or
 //! inside a transaction: the actor that makes a change composes the writes it needs (state,
-//! ledger, events) into one transaction (DESIGN §2). GraphQL reads call these directly.
+//! ledger, events) into one transaction (architecture §1). GraphQL reads call these directly.
 //! Nothing here talks to verusd.
 
 pub mod actions;
@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod payments;
 pub mod settings;
 pub mod stakes;
+pub mod statements;
 pub mod stats;
 pub mod subscribers;
 pub mod utxos;

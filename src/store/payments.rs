@@ -1,4 +1,4 @@
-//! Payments and their outputs: the crash-safe state machine of DESIGN §5.
+//! Payments and their outputs: the crash-safe state machine of architecture §4.
 
 use entity::{payment, payment_output};
 use sea_orm::{

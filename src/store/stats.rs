@@ -156,7 +156,7 @@ fn eligible_at(height: Height) -> sea_orm::Condition {
 }
 
 /// The pool's eligible staking supply at `height` and how many subscribers are eligible then
-/// (DESIGN §3): outputs mined at or below `height − 150`, not spent before `height`, of
+/// (architecture §2): outputs mined at or below `height − 150`, not spent before `height`, of
 /// identities inside an eligibility interval at `height`.
 pub async fn supply_at(
     db: &impl ConnectionTrait,

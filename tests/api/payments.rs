@@ -551,6 +551,85 @@ async fn a_two_thousand_block_run_balances_to_the_satoshi() {
         );
     }
     assert!(recorded.iter().any(|r| r.active_subscribers > 10));
+
+    // Every member's statement reconciles with its balances and the ledger, over the whole run
+    // and split in two at the middle; the CSV says the same as the API.
+    let middle = tip / 2;
+    let mut statements_with_payments = 0;
+    for who in &members {
+        let b = store::ledger::balance(db, "VRSC", who).await.unwrap();
+        let q = |range: &str| {
+            format!(
+                "{{ subscriber(identity: \"{who}\") {{ pendingBalance inFlight paidTotal statement{range} {{ openingPending closingPending credited paidOut returned lines {{ kind amount pendingAfter paymentStatus }} }} }} }}"
+            )
+        };
+        let whole = app.graphql(&q("")).await;
+        let st = &whole["data"]["subscriber"]["statement"];
+        let amount = |v: &serde_json::Value| -> Sats { v.as_str().unwrap().parse().unwrap() };
+        assert_eq!(amount(&st["openingPending"]), Sats(0), "{whole}");
+        assert_eq!(
+            amount(&st["closingPending"]),
+            b.pending,
+            "{who}: closing = pending"
+        );
+        assert_eq!(amount(&st["credited"]), b.credited, "{who}: Σ credits");
+        assert_eq!(
+            amount(&st["paidOut"]).0 - amount(&st["returned"]).0,
+            b.in_flight.0 + b.paid.0,
+            "{who}: Σ payments − returned = in flight + paid"
+        );
+        let lines = st["lines"].as_array().unwrap();
+        let confirmed: i64 = lines
+            .iter()
+            .filter(|l| l["kind"] == "PAYMENT" && l["paymentStatus"] == "CONFIRMED")
+            .map(|l| amount(&l["amount"]).0)
+            .sum();
+        assert_eq!(
+            confirmed, b.paid.0,
+            "{who}: Σ confirmed payments = paidTotal"
+        );
+        statements_with_payments += usize::from(confirmed > 0);
+        let first = app.graphql(&q(&format!("(toHeight: {middle})"))).await;
+        let second = app
+            .graphql(&q(&format!("(fromHeight: {})", middle + 1)))
+            .await;
+        assert_eq!(
+            first["data"]["subscriber"]["statement"]["closingPending"],
+            second["data"]["subscriber"]["statement"]["openingPending"],
+            "{who}: the halves meet"
+        );
+        assert_eq!(
+            second["data"]["subscriber"]["statement"]["closingPending"],
+            st["closingPending"]
+        );
+        let (status, csv) = app.get(&format!("/statements/{who}.csv")).await;
+        assert_eq!(status, 200, "{csv}");
+        let rows: Vec<&str> = csv.split("\r\n").filter(|r| !r.is_empty()).collect();
+        assert!(
+            rows[0].starts_with("kind,height,time_utc,amount,pending_after"),
+            "{csv}"
+        );
+        assert_eq!(
+            rows.len(),
+            lines.len() + 3,
+            "header, opening, lines, closing"
+        );
+        let closing: Vec<&str> = rows[rows.len() - 1].split(',').collect();
+        assert_eq!(
+            (closing[0], closing[4]),
+            ("CLOSING", b.pending.to_string().as_str())
+        );
+    }
+    assert!(
+        statements_with_payments > 0,
+        "statements with confirmed payments"
+    );
+    let (status, _) = app.get("/statements/nobody@.csv").await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .get(&format!("/statements/{}.csv?from=x", members[0]))
+        .await;
+    assert_eq!(status, 400);
     app.stop().await;
     sim.stop().await;
 }

@@ -253,7 +253,20 @@ def check_lookup(browser, base_url):
         alice["identityAddress"] in result,
         f"the lookup of alice@ does not show her i-address {alice['identityAddress']}",
     )
-    log(f"4. lookup alice@: ACTIVE, {alice['name']} {alice['identityAddress']}")
+    check("In flight" in result, "the lookup of alice@ does not show her balance in flight")
+    link = browser.driver.find_element(By.ID, "lookup-statement").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=10) as reply:
+        csv_text = reply.read().decode()
+        check(
+            reply.status == 200 and reply.headers.get_content_type() == "text/csv",
+            f"the statement link {link} gave {reply.status} {reply.headers.get_content_type()}",
+        )
+    check(
+        csv_text.startswith("kind,height,time_utc,amount,pending_after")
+        and "\r\nCLOSING," in csv_text,
+        f"the statement of alice@ is not the CSV statement: {csv_text[:200]!r}",
+    )
+    log(f"4. lookup alice@: ACTIVE, {alice['name']} {alice['identityAddress']}, statement CSV")
 
     dave = graphql(
         base_url, '{ checkIdentity(identity: "dave@") { name eligible status unmet } }'

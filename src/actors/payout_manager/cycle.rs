@@ -142,14 +142,14 @@ impl PayoutCore {
         if self.daemon_behind(tip, planned_height) {
             return Ok(Vec::new());
         }
-        // Behind the daemon's tip (catching up), a plan would be stale before it is sent: this
-        // cycle is skipped (and counts as run; the next comes after the payout interval).
+        // Behind the daemon's tip (catching up), a plan would be stale before it is sent: the
+        // cycle waits (it does not count as run) and is tried again when the watcher reports
+        // a block at the tip it saw, or at the next poll.
         if tip > planned_height + CATCH_UP_MARGIN_BLOCKS {
-            log::info!(
-                "chain {}: processed height {planned_height} is behind the tip {tip}; this payout cycle is skipped",
+            log::debug!(
+                "chain {}: processed height {planned_height} is behind the tip {tip}; the payout cycle waits",
                 self.name()
             );
-            settings::mark_cycle(&self.db, self.name()).await?;
             return Ok(Vec::new());
         }
         let Some(coinbase_maturity) = self.facts.coinbase_maturity() else {
@@ -186,6 +186,7 @@ impl PayoutCore {
             }
             available = available.checked_sub(needed).unwrap_or_default();
             out.push(self.pay(batch, planned_height, delta).await?);
+            self.in_flight = true;
         }
         settings::mark_cycle(&self.db, self.name()).await?;
         Ok(out)
@@ -280,21 +281,23 @@ impl PayoutCore {
         Ok(())
     }
 
-    /// Whether a cycle is due (scheduled from the last completed one).
-    /// How long until the next cycle is due (zero: due now).
+    /// How long until the next cycle is due (zero: due now): one payout interval after the
+    /// last completed cycle; the first one interval after the pool first ran (there is
+    /// nothing to pay before stakes mature, and an admin can run one at any time).
     async fn until_cycle(&self) -> Result<std::time::Duration, ActorError> {
         let last = settings::payout_state(&self.db, self.name())
             .await?
             .last_cycle_at;
+        let Some(last) = last else {
+            settings::mark_cycle(&self.db, self.name()).await?;
+            return Ok(std::time::Duration::from_secs(self.chain.payout_interval_secs));
+        };
         let interval = chrono::Duration::seconds(
             i64::try_from(self.chain.payout_interval_secs).unwrap_or(i64::MAX),
         );
-        Ok(match last {
-            None => std::time::Duration::ZERO,
-            Some(t) => (t + interval - chrono::Utc::now())
-                .to_std()
-                .unwrap_or(std::time::Duration::ZERO),
-        })
+        Ok((last + interval - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO))
     }
 
     /// One look: a cycle when one is due, else the payments in flight. Returns how long the

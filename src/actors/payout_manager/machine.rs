@@ -51,7 +51,7 @@ pub enum OpOutcome {
     /// Still queued or executing.
     Running,
     /// Failed, cancelled, or forgotten (a daemon restart): the wallet may still hold and
-    /// later broadcast a transaction, so the outcome is resolved from the chain (DESIGN §8).
+    /// later broadcast a transaction, so the outcome is resolved from the chain (architecture §6).
     Unknown(String),
 }
 

@@ -3,14 +3,14 @@
 //! **State it owns:** `payment`, `payment_output`, `payout_state`, and the ledger entries that
 //! move balances into payments and out of them.
 //!
-//! **Messages:** `BlockProcessed` (the watcher, after every block) and `StakesMatured` (the
+//! **Messages:** `BlockProcessed` (the watcher, when a round of blocks reaches the daemon's tip) and `StakesMatured` (the
 //! tracker, when credits are on the books) wake it: it follows its payments and runs a cycle
 //! when one is due (every `payout_interval_secs`, scheduled from the last completed cycle,
 //! persisted). `RunPayouts` and `PausePayouts` come from admins. While payments are in flight
 //! it also looks every `poll_interval_secs` (the daemon's operations report nothing by
 //! themselves); otherwise a timer of at most 30 s is only a safety net.
 //!
-//! **The state machine** (DESIGN §5), each state committed before the next side effect:
+//! **The state machine** (architecture §4), each state committed before the next side effect:
 //! PLANNED (outputs fixed, pending → in flight, one transaction; then, just before the call,
 //! the last height its transaction can be mined at) → `sendcurrency` → SUBMITTED (opid) → SENT (txid; event
 //! `PAYMENT_SENT`) → CONFIRMED at `payment_confirmations` (in flight → paid; back to SENT if
@@ -177,7 +177,13 @@ impl Handler<RunPayouts> for PayoutManager {
     type Result = ResponseFuture<Result<Vec<Payment>, ActorError>>;
     fn handle(&mut self, msg: RunPayouts, _: &mut Self::Context) -> Self::Result {
         let core = Arc::clone(&self.core);
-        Box::pin(async move { core.lock().await.run(msg.dry_run, Some(msg.audit)).await })
+        let wake = Arc::clone(&self.wake);
+        Box::pin(async move {
+            let planned = core.lock().await.run(msg.dry_run, Some(msg.audit)).await;
+            // Its payments are in flight now: the loop follows them from here.
+            wake.notify_one();
+            planned
+        })
     }
 }
 

@@ -159,7 +159,7 @@ impl RegistryCore {
     }
 
     /// The first height the pool has not processed: where admin and subscriber actions take
-    /// effect (DESIGN §8). Read from the registry's own cursor, which moves first (the
+    /// effect (architecture §6). Read from the registry's own cursor, which moves first (the
     /// processed height moves only after the tracker also committed a block), and asked
     /// under the registry's lock, so no block can be half-applied meanwhile.
     pub async fn next_height(&self) -> Result<Height, ActorError> {

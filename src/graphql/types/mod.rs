@@ -5,6 +5,7 @@ pub mod page;
 pub mod payment;
 pub mod pool;
 pub mod stake;
+pub mod statement;
 pub mod subscriber;
 
 pub use event::{Event, EventKind, IdentityAlertKind};
@@ -15,4 +16,5 @@ pub use page::{
 pub use payment::{Payment, PaymentStatus};
 pub use pool::{Pool, PoolConditions};
 pub use stake::{Credit, PoolStats, Stake, StakeStatus};
+pub use statement::Statement;
 pub use subscriber::{IdentityCheck, Subscriber, SubscriberStatus};

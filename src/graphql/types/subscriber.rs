@@ -221,6 +221,34 @@ impl Subscriber {
         Ok(Amount(b.in_flight))
     }
 
+    /// Its statement for heights `fromHeight..=toHeight` (both optional): the pending balance
+    /// before and after, and every credit and payment in between (the same as CSV at
+    /// `GET /statements/<identity>.csv?from=&to=`).
+    async fn statement(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "First height; omitted: from the beginning.")] from_height: Option<i64>,
+        #[graphql(desc = "Last height; omitted: up to now.")] to_height: Option<i64>,
+    ) -> Result<super::Statement> {
+        let state = ctx.data::<AppState>()?;
+        match store::statements::of(
+            &state.db,
+            &self.0.chain,
+            &self.0.identity_address,
+            from_height,
+            to_height,
+        )
+        .await
+        .map_err(store_error)?
+        {
+            Ok(s) => Ok(super::Statement(s)),
+            Err(why) => Err(crate::graphql::error::api_error(
+                crate::graphql::error::Code::InvalidInput,
+                why,
+            )),
+        }
+    }
+
     /// Paid and confirmed, in total.
     async fn paid_total(&self, ctx: &Context<'_>) -> Result<Amount> {
         let state = ctx.data::<AppState>()?;
