@@ -290,7 +290,9 @@ impl PayoutCore {
             .last_cycle_at;
         let Some(last) = last else {
             settings::mark_cycle(&self.db, self.name()).await?;
-            return Ok(std::time::Duration::from_secs(self.chain.payout_interval_secs));
+            return Ok(std::time::Duration::from_secs(
+                self.chain.payout_interval_secs,
+            ));
         };
         let interval = chrono::Duration::seconds(
             i64::try_from(self.chain.payout_interval_secs).unwrap_or(i64::MAX),
