@@ -186,9 +186,28 @@ pub struct HttpConfig {
     /// Origins allowed to call the API from a browser (`["*"]` = any); empty = no CORS headers.
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
-    /// Mutations one client IP may run per minute; 0 = no limit.
-    #[serde(default)]
+    /// Costly operations one client address may run per minute (each mutation field, each
+    /// `checkIdentity`: they write or call the daemon); 0 = no limit.
+    #[serde(default = "default_mutation_rate")]
     pub mutation_rate_per_minute: u32,
+    /// The most operations one batched `POST /graphql` may hold (a larger batch is refused
+    /// whole); the operations of a batch share one `max_complexity` budget.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` headers name the client; from
+    /// any other peer those headers are ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Open GraphQL WebSocket connections per client address.
+    #[serde(default = "default_max_ws_per_address")]
+    pub max_ws_connections_per_address: usize,
+    /// Subscriptions running at once on one WebSocket connection.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions_per_connection: usize,
+    /// Daemon calls made for API clients (`checkIdentity`, `subscribe`) at once; more wait
+    /// up to 5 s, then get `UNAVAILABLE`. The chain follower's own calls never wait for them.
+    #[serde(default = "default_client_rpc_slots")]
+    pub client_rpc_slots: usize,
 }
 
 impl Default for HttpConfig {
@@ -202,7 +221,12 @@ impl Default for HttpConfig {
             max_body_bytes: default_max_body_bytes(),
             max_complexity: default_max_complexity(),
             cors_allowed_origins: Vec::new(),
-            mutation_rate_per_minute: 0,
+            mutation_rate_per_minute: default_mutation_rate(),
+            max_batch: default_max_batch(),
+            trusted_proxies: Vec::new(),
+            max_ws_connections_per_address: default_max_ws_per_address(),
+            max_subscriptions_per_connection: default_max_subscriptions(),
+            client_rpc_slots: default_client_rpc_slots(),
         }
     }
 }
@@ -212,6 +236,21 @@ fn default_max_body_bytes() -> usize {
 }
 fn default_max_complexity() -> usize {
     20_000
+}
+fn default_mutation_rate() -> u32 {
+    60
+}
+fn default_max_batch() -> usize {
+    10
+}
+fn default_max_ws_per_address() -> usize {
+    16
+}
+fn default_max_subscriptions() -> usize {
+    32
+}
+fn default_client_rpc_slots() -> usize {
+    4
 }
 
 fn default_bind() -> SocketAddr {
@@ -583,6 +622,31 @@ impl Config {
                 "http.max_complexity".into(),
                 "must be at least 100 (default 20000)".into(),
             ));
+        }
+        for (key, value, default) in [
+            ("http.max_batch", self.http.max_batch, default_max_batch()),
+            (
+                "http.max_ws_connections_per_address",
+                self.http.max_ws_connections_per_address,
+                default_max_ws_per_address(),
+            ),
+            (
+                "http.max_subscriptions_per_connection",
+                self.http.max_subscriptions_per_connection,
+                default_max_subscriptions(),
+            ),
+            (
+                "http.client_rpc_slots",
+                self.http.client_rpc_slots,
+                default_client_rpc_slots(),
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(
+                    key.into(),
+                    format!("must be at least 1 (default {default})"),
+                ));
+            }
         }
         for origin in &self.http.cors_allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::graphql::AppSchema;
 use crate::graphql::auth::RequestMeta;
-use crate::graphql::websocket;
+use crate::graphql::{limits, websocket};
 use crate::health::DaemonStatus;
 use crate::state::AppState;
 use crate::store;
@@ -120,19 +120,38 @@ async fn graphql(
             );
         }
     };
+    let max_batch = state.config.http.max_batch;
+    if let BatchRequest::Batch(rs) = &batch
+        && rs.len() > max_batch
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "a batch may hold at most {max_batch} operations (http.max_batch); this one holds {}: nothing was run",
+                rs.len()
+            ),
+        );
+    }
     let bearer = http
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(websocket::bearer);
-    let remote_addr = http.peer_addr().map(|a| a.ip().to_string());
+    let remote_addr = limits::client_ip(
+        http.peer_addr().map(|a| a.ip()),
+        http.headers(),
+        &state.config.http.trusted_proxies,
+    )
+    .map(|ip| ip.to_string());
+    // One cost budget for the whole body: a batch's operations share it.
+    let budget = limits::Budget::new(state.config.http.max_complexity);
     let with_meta = |request: async_graphql::Request| {
         let meta = RequestMeta {
             bearer: bearer.clone(),
             remote_addr: remote_addr.clone(),
             operation_name: request.operation_name.clone(),
         };
-        request.data(meta)
+        request.data(meta).data(budget.clone())
     };
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(with_meta(r)),

@@ -126,6 +126,7 @@ impl Application {
             metrics,
             chains: Arc::new(runtimes),
             feed,
+            clients: Arc::new(graphql::limits::ClientSlots::new(&config.http)),
         };
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));

@@ -28,6 +28,8 @@ pub struct AppState {
     pub chains: Arc<HashMap<String, ChainRuntime>>,
     /// Events as the Notifier publishes them.
     pub feed: EventFeed,
+    /// What API clients may use at once (daemon calls, WebSocket connections).
+    pub clients: Arc<crate::graphql::limits::ClientSlots>,
 }
 
 /// What the API needs of one chain's runtime.

@@ -17,6 +17,8 @@ const STAKES_SHOWN = 15;
 const PAYMENTS_SHOWN = 10;
 const LOOKUP_CREDITS_SHOWN = 20;
 const LOOKUP_PAYMENTS_SHOWN = 10;
+// A stake's largest shares shown in the overview (a pool of thousands has thousands per stake).
+const STAKE_CREDITS_SHOWN = 25;
 const NAMES_RELOAD_MS = 60_000; // i-address → name map (subscribers list)
 const HISTORY_RANGES = [200, 1000, 2000]; // blocks shown in the charts (poolHistory ≤ 2000 rows)
 const HISTORY_DEFAULT_RANGE = 1000;
@@ -38,7 +40,7 @@ const WS_MAX_BACKOFF_MS = 30_000;
 
 const POOLS_QUERY = `query Pools { pools { chain } }`;
 
-const OVERVIEW_QUERY = `query Overview($chain: String, $stakes: Int!, $payments: Int!) {
+const OVERVIEW_QUERY = `query Overview($chain: String, $stakes: Int!, $credits: Int!, $payments: Int!) {
   pool(chain: $chain) {
     chain chainId primaryAddress poolIdentity feePercent minPayout maturity
     conditions { minUnlockDelay requireSeparateRevokeRecover maxPrimaryAddresses maxUtxos utxoCountMin }
@@ -49,7 +51,7 @@ const OVERVIEW_QUERY = `query Overview($chain: String, $stakes: Int!, $payments:
     nodes {
       blockHash height foundBy reward status confirmations solo poolOwn
       roundStartHeight totalWork poolKeep note
-      credits { identityAddress work amount fee feePercent }
+      credits(first: $credits) { identityAddress work amount fee feePercent }
     }
   }
   payments(chain: $chain, first: $payments) {
@@ -592,6 +594,9 @@ function stakeDetails(stake) {
         ]),
       ),
     );
+    if (stake.credits.length >= STAKE_CREDITS_SHOWN) {
+      parts.push(h("p", { class: "muted", text: `The ${STAKE_CREDITS_SHOWN} largest shares; look a subscriber up for its own.` }));
+    }
   } else if (stake.status === "MATURING") {
     const left = Math.max(0, (pool?.maturity ?? 0) - stake.confirmations);
     parts.push(h("p", { class: "muted", text: `The reward is split by work when the stake matures, in ${groupDigits(left)} blocks.` }));
@@ -861,7 +866,7 @@ async function resolveNames() {
 }
 
 async function loadOverview() {
-  const data = await gql(OVERVIEW_QUERY, { chain: state.chain, stakes: STAKES_SHOWN, payments: PAYMENTS_SHOWN });
+  const data = await gql(OVERVIEW_QUERY, { chain: state.chain, stakes: STAKES_SHOWN, credits: STAKE_CREDITS_SHOWN, payments: PAYMENTS_SHOWN });
   if (!data.pool) throw new Error(`no pool for chain ${state.chain}`);
   state.pool = data.pool;
   state.stakes = data.stakes.nodes;

@@ -1,58 +1,232 @@
-//! Request-wide rules, as an async-graphql extension: every error leaves with an
-//! `extensions.code`, and mutations are rate limited per client address.
+//! Request-wide rules, as an async-graphql extension, and what API clients may use at once.
 //!
-//! Errors raised by the resolvers carry their code already (`error::api_error`). The others
-//! come from async-graphql itself before anything runs: a query that does not parse, fails
-//! validation, is deeper than [`MAX_DEPTH`] or costlier than `http.max_complexity`, or has an
-//! argument or variable that does not coerce (a bad `Amount`, say). Those are the client's
-//! mistakes, so they get `INVALID_INPUT`. A `first` over the page limit anywhere in the
-//! document is refused here too, before anything runs.
+//! - **Codes.** Errors raised by the resolvers carry their code already (`error::api_error`).
+//!   The others come from async-graphql itself before anything runs: a query that does not
+//!   parse, fails validation or is deeper than [`MAX_DEPTH`], or has an argument or variable
+//!   that does not coerce (a bad `Amount`, say). Those are the client's mistakes, so they get
+//!   `INVALID_INPUT`.
+//! - **Pages.** A `first` over the page limit anywhere in the document is refused before
+//!   anything runs.
+//! - **Cost.** Each field costs 1 plus what it selects; a list of `first` items costs
+//!   `1 + first × (what each item selects)`, nested lists multiply. A request costlier than
+//!   `http.max_complexity` is refused before anything runs, with its cost and the limit in the
+//!   message; the operations of one batched `POST` share that budget ([`Budget`]).
+//! - **Rate.** Each mutation field and each `checkIdentity` (they write, or call the daemon)
+//!   counts against `http.mutation_rate_per_minute` per client address ([`client_ip`]);
+//!   over it: `RATE_LIMITED` with `extensions.retryAfter` in seconds.
+//! - **Slots** ([`ClientSlots`]): daemon calls made for clients, and WebSocket connections
+//!   per address, are bounded.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
 };
 use async_graphql::futures_util::StreamExt;
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{Response, ServerError, ServerResult, Value, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::config::HttpConfig;
 use crate::graphql::args::MAX_PAGE;
 use crate::graphql::auth::RequestMeta;
-use crate::graphql::error::Code;
+use crate::graphql::error::{Code, api_error};
 
 /// The deepest query accepted (the standard introspection query needs 13).
 pub const MAX_DEPTH: usize = 16;
+/// How long a client's daemon call waits for a free slot before `UNAVAILABLE`.
+const DAEMON_SLOT_WAIT: Duration = Duration::from_secs(5);
 
-/// Mutations per client address and minute.
-pub type MutationLimiter = DefaultKeyedRateLimiter<IpAddr>;
+/// Costly operations per client address and minute.
+pub type CostlyLimiter = DefaultKeyedRateLimiter<IpAddr>;
 
-/// A limiter allowing `per_minute` mutations per address and minute (`None` for 0: no limit).
-pub fn mutation_limiter(per_minute: u32) -> Option<Arc<MutationLimiter>> {
+/// A limiter allowing `per_minute` costly operations per address and minute, in bursts of as
+/// many (`None` for 0: no limit).
+pub fn costly_limiter(per_minute: u32) -> Option<Arc<CostlyLimiter>> {
     NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
+}
+
+/// The complexity budget of one `POST /graphql`: a batch's operations draw from one budget.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    limit: usize,
+    left: Arc<AtomicUsize>,
+}
+
+impl Budget {
+    /// A budget of `limit`.
+    pub fn new(limit: usize) -> Budget {
+        Budget {
+            limit,
+            left: Arc::new(AtomicUsize::new(limit)),
+        }
+    }
+
+    /// Takes `cost` from the budget, or returns what was left.
+    fn take(&self, cost: usize) -> Result<(), usize> {
+        self.left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(cost)
+            })
+            .map(|_| ())
+    }
+}
+
+/// What API clients may use at once: daemon calls made on their behalf (a small queue of
+/// their own, so a flood of `checkIdentity` never delays the chain follower's calls, which
+/// do not go through it), and WebSocket connections per address.
+pub struct ClientSlots {
+    daemon: tokio::sync::Semaphore,
+    ws: Mutex<HashMap<IpAddr, usize>>,
+    max_ws: usize,
+}
+
+impl ClientSlots {
+    /// Slots as `http` says.
+    pub fn new(http: &HttpConfig) -> ClientSlots {
+        ClientSlots {
+            daemon: tokio::sync::Semaphore::new(http.client_rpc_slots),
+            ws: Mutex::new(HashMap::new()),
+            max_ws: http.max_ws_connections_per_address,
+        }
+    }
+
+    /// Waits (at most a few seconds) for a slot to call the daemon for a client; held until
+    /// the permit is dropped.
+    pub async fn daemon_call(&self) -> async_graphql::Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(DAEMON_SLOT_WAIT, self.daemon.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(api_error(
+                Code::Unavailable,
+                "the daemon is busy with other clients' requests; try again in a few seconds",
+            )),
+        }
+    }
+
+    /// A WebSocket connection's slot for `ip`, or `None` when that address has as many open
+    /// as allowed. The slot is given back when dropped.
+    pub fn open_ws(self: &Arc<Self>, ip: IpAddr) -> Option<WsSlot> {
+        let mut open = self.ws.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max_ws {
+            return None;
+        }
+        *n += 1;
+        Some(WsSlot {
+            slots: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+/// One open WebSocket connection of an address.
+pub struct WsSlot {
+    slots: Arc<ClientSlots>,
+    ip: IpAddr,
+}
+
+impl Drop for WsSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.ws.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One address of a `Forwarded: for=` or `X-Forwarded-For` hop (`None`: not an address,
+/// such as `unknown` or an obfuscated name).
+fn hop_ip(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The client's address: the peer's, unless the peer is one of `trusted` proxies; then the
+/// last hop of `Forwarded` (`for=`), or else of `X-Forwarded-For`, that is not a trusted
+/// proxy itself. A hop that is not an address leaves the proxy's.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &actix_web::http::header::HeaderMap,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::to_owned)
+            .collect()
+    };
+    let forwarded: Vec<String> = values("forwarded")
+        .iter()
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| v.trim().to_owned())
+            })
+        })
+        .collect();
+    let hops = if forwarded.is_empty() {
+        values("x-forwarded-for")
+    } else {
+        forwarded
+    };
+    for hop in hops.iter().rev() {
+        match hop_ip(hop) {
+            Some(ip) if trusted.contains(&ip) => continue,
+            Some(ip) => return Some(ip),
+            None => return Some(peer),
+        }
+    }
+    Some(peer)
 }
 
 /// The extension; register it with `SchemaBuilder::extension`.
 pub struct RequestRules {
-    /// The mutation limiter, if there is a limit.
-    pub limiter: Option<Arc<MutationLimiter>>,
+    /// The limiter of costly operations, if there is a limit.
+    pub limiter: Option<Arc<CostlyLimiter>>,
+    /// `http.max_complexity`, for operations that come without a [`Budget`].
+    pub max_complexity: usize,
 }
 
 impl ExtensionFactory for RequestRules {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestRulesExtension {
             limiter: self.limiter.clone(),
+            max_complexity: self.max_complexity,
         })
     }
 }
 
 struct RequestRulesExtension {
-    limiter: Option<Arc<MutationLimiter>>,
+    limiter: Option<Arc<CostlyLimiter>>,
+    max_complexity: usize,
 }
+
+/// Requests seen, to drop the limiter's idle addresses now and then.
+static SEEN: AtomicU64 = AtomicU64::new(0);
 
 /// Gives every error without a code `INVALID_INPUT` (see the module comment).
 fn with_codes(mut response: Response) -> Response {
@@ -110,16 +284,73 @@ fn largest_first(doc: &ExecutableDocument, variables: &Variables) -> Option<i64>
     max
 }
 
-/// Whether the operation that will run is a mutation.
-fn is_mutation(doc: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+/// How many costly operations the operation that will run holds: each field of a mutation,
+/// each `checkIdentity` of a query (top-level fields, through fragments).
+fn costly_fields(doc: &ExecutableDocument, operation_name: Option<&str>) -> u32 {
+    fn count(
+        doc: &ExecutableDocument,
+        set: &SelectionSet,
+        mutation: bool,
+        seen: &mut Vec<async_graphql::Name>,
+    ) -> u32 {
+        let mut n = 0u32;
+        for item in &set.items {
+            n = n.saturating_add(match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    u32::from(if mutation {
+                        !name.starts_with("__")
+                    } else {
+                        name == "checkIdentity"
+                    })
+                }
+                Selection::InlineFragment(f) => {
+                    count(doc, &f.node.selection_set.node, mutation, seen)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    // A cycle is refused by validation later; it is not followed here.
+                    if seen.contains(name) {
+                        0
+                    } else {
+                        seen.push(name.clone());
+                        let inner = doc.fragments.get(name).map_or(0, |f| {
+                            count(doc, &f.node.selection_set.node, mutation, seen)
+                        });
+                        seen.pop();
+                        inner
+                    }
+                }
+            });
+        }
+        n
+    }
     let wanted = operation_name.map(async_graphql::Name::new);
-    doc.operations.iter().any(|(name, op)| {
-        op.node.ty == OperationType::Mutation
-            && match (&wanted, name) {
-                (Some(w), Some(n)) => w == n,
-                _ => true,
-            }
-    })
+    doc.operations
+        .iter()
+        .filter(|(name, _)| match (&wanted, name) {
+            (Some(w), Some(n)) => w == *n,
+            _ => true,
+        })
+        .map(|(_, op)| {
+            let mutation = match op.node.ty {
+                OperationType::Mutation => true,
+                OperationType::Query => false,
+                OperationType::Subscription => return 0,
+            };
+            count(doc, &op.node.selection_set.node, mutation, &mut Vec::new())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// `RATE_LIMITED`, retry after `wait`.
+fn rate_limited(message: String, wait: Duration) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("retryAfter", Value::from(wait.as_secs().max(1)));
+    add_code(&mut error, Code::RateLimited);
+    error
 }
 
 #[async_graphql::async_trait::async_trait]
@@ -156,24 +387,189 @@ impl Extension for RequestRulesExtension {
             return Err(error);
         }
         if let Some(limiter) = &self.limiter {
+            if SEEN.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+                limiter.retain_recent();
+            }
             let meta = ctx.data_opt::<RequestMeta>();
             let ip = meta
                 .and_then(|m| m.remote_addr.as_deref())
                 .and_then(|a| a.parse::<IpAddr>().ok());
             let operation_name = meta.and_then(|m| m.operation_name.as_deref());
-            if let Some(ip) = ip
-                && is_mutation(&doc, operation_name)
-                && limiter.check_key(&ip).is_err()
-            {
-                log::warn!("mutation from {ip} refused: over http.mutation_rate_per_minute");
-                let mut error = ServerError::new(
-                    "too many mutations from this address; try again in a minute",
-                    None,
-                );
-                add_code(&mut error, Code::RateLimited);
-                return Err(error);
+            let costly = costly_fields(&doc, operation_name);
+            if let (Some(ip), Some(n)) = (ip, NonZeroU32::new(costly)) {
+                match limiter.check_key_n(&ip, n) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(not_until)) => {
+                        let wait = not_until.wait_time_from(limiter.clock().now());
+                        log::info!(
+                            "{costly} costly operations from {ip} refused: over http.mutation_rate_per_minute"
+                        );
+                        return Err(rate_limited(
+                            format!(
+                                "too many mutations and identity checks from this address; try again in {} s",
+                                wait.as_secs().max(1)
+                            ),
+                            wait,
+                        ));
+                    }
+                    Err(capacity) => {
+                        return Err(rate_limited(
+                            format!(
+                                "this request holds {costly} mutations and identity checks; at most {} are allowed per minute",
+                                capacity.0
+                            ),
+                            Duration::from_secs(60),
+                        ));
+                    }
+                }
             }
         }
         Ok(doc)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let cost = result.complexity;
+        let refused = match ctx.data_opt::<Budget>() {
+            Some(budget) => budget.take(cost).err().map(|left| {
+                if left == budget.limit {
+                    format!("this query costs {cost}; the limit is {}", budget.limit)
+                } else {
+                    format!(
+                        "this operation costs {cost}; {left} of the batch's limit of {} is left",
+                        budget.limit
+                    )
+                }
+            }),
+            None => (cost > self.max_complexity).then(|| {
+                format!(
+                    "this query costs {cost}; the limit is {}",
+                    self.max_complexity
+                )
+            }),
+        };
+        match refused {
+            Some(message) => {
+                let mut error = ServerError::new(message, None);
+                add_code(&mut error, Code::InvalidInput);
+                Err(vec![error])
+            }
+            None => Ok(result),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_peer_is_the_client_unless_it_is_a_trusted_proxy() {
+        let forged = headers(&[("x-forwarded-for", "203.0.113.7")]);
+        assert_eq!(
+            client_ip(Some(ip("198.51.100.2")), &forged, &[]),
+            Some(ip("198.51.100.2"))
+        );
+        let proxy = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // The last hop that is not a trusted proxy: the client's own claims to the left of
+        // it are not believed.
+        let chain = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.2")]);
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &chain, &proxy),
+            Some(ip("203.0.113.7"))
+        );
+        // Forwarded wins over X-Forwarded-For; quoted IPv6 with a port.
+        let both = headers(&[
+            (
+                "forwarded",
+                "for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\"",
+            ),
+            ("x-forwarded-for", "203.0.113.7"),
+        ]);
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &both, &proxy),
+            Some(ip("2001:db8::1"))
+        );
+        // A hop that is not an address (`unknown`) leaves the proxy's own.
+        let unknown = headers(&[("forwarded", "for=unknown")]);
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &unknown, &proxy),
+            Some(ip("10.0.0.1"))
+        );
+        // No header at all from a proxy: the proxy.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), &HeaderMap::new(), &proxy),
+            Some(ip("10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn mutation_fields_and_identity_checks_are_counted_one_by_one() {
+        let count = |q: &str, op: Option<&str>| {
+            let doc = async_graphql::parser::parse_query(q).unwrap();
+            costly_fields(&doc, op)
+        };
+        assert_eq!(
+            count(
+                "mutation { a: subscribe(identity: \"x@\") { eligible } b: subscribe(identity: \"y@\") { eligible } __typename }",
+                None
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                "mutation M { ...F } fragment F on Mutation { a: subscribe(identity: \"x@\") { eligible } ... on Mutation { b: subscribe(identity: \"y@\") { eligible } } }",
+                None
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                "{ checkIdentity(identity: \"x@\") { eligible } pools { chain } }",
+                None
+            ),
+            1
+        );
+        assert_eq!(count("{ pools { chain } }", None), 0);
+        assert_eq!(count("subscription { events { cursor } }", None), 0);
+        // Only the operation that runs.
+        let two = "query Q { pools { chain } } mutation M { a: subscribe(identity: \"x@\") { eligible } }";
+        assert_eq!(count(two, Some("Q")), 0);
+        assert_eq!(count(two, Some("M")), 1);
+        // A fragment cycle (refused by validation later) is not followed forever.
+        assert_eq!(
+            count(
+                "mutation { ...A } fragment A on Mutation { ...B } fragment B on Mutation { ...A }",
+                None
+            ),
+            0
+        );
+    }
+
+    #[test]
+    fn a_budget_is_shared_and_never_goes_below_zero() {
+        let budget = Budget::new(100);
+        let shared = budget.clone();
+        assert_eq!(budget.take(33), Ok(()));
+        assert_eq!(shared.take(67), Ok(()));
+        assert_eq!(budget.take(1), Err(0));
     }
 }

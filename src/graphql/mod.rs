@@ -38,14 +38,13 @@ fn builder()
 /// configuration.
 pub fn build_schema(state: AppState) -> AppSchema {
     let http = &state.config.http;
+    // The cost limit is checked by the rules (with the cost in the message, and one budget
+    // per batch), not by async-graphql's `limit_complexity`.
     let rules = limits::RequestRules {
-        limiter: limits::mutation_limiter(http.mutation_rate_per_minute),
+        limiter: limits::costly_limiter(http.mutation_rate_per_minute),
+        max_complexity: http.max_complexity,
     };
-    builder()
-        .limit_complexity(http.max_complexity)
-        .extension(rules)
-        .data(state)
-        .finish()
+    builder().extension(rules).data(state).finish()
 }
 
 /// The schema in SDL, as `coinstaker export-schema` prints it and `schema.graphql` holds it.

@@ -6,12 +6,13 @@ use async_graphql::{Context, InputObject, Object, Result};
 use crate::actors::payout_manager::{PausePayouts, RunPayouts};
 use crate::actors::subscriber_registry::{
     SetBanned, SetMinPayout, SetPoolFee, SetSubscriberFee, Subscribe, UpdateConditions,
+    check_identity,
 };
 use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
 use crate::domain::{Conditions, FeeRate};
 use crate::graphql::args::{self, IdentityArg, find_subscriber};
 use crate::graphql::auth::require_admin;
-use crate::graphql::error::{Code, api_error, store_error};
+use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
 use crate::graphql::scalars::Amount;
 use crate::graphql::types::{IdentityCheck, Payment, Pool, PoolConditions, Subscriber};
 use crate::state::AppState;
@@ -85,16 +86,51 @@ impl MutationRoot {
         #[graphql(desc = "Currency name or i-address; omitted = the first configured chain.")]
         chain: Option<String>,
     ) -> Result<IdentityCheck> {
+        let state = ctx.data::<AppState>()?;
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
-        let check = args::ask(
-            &args::registry(runtime)?,
-            Subscribe {
-                identity: arg.for_daemon(),
-            },
-        )
-        .await?;
+        let registry = args::registry(runtime)?;
+        // Its daemon calls wait for a client slot; the chain follower's never do.
+        let _slot = state.clients.daemon_call().await?;
+        // Looked at outside the registry: only an identity that lists the pool's address and
+        // is not followed yet goes to the registry (whose lock every block needs).
+        let at = store::chain::processed_height(&state.db, &chain.name)
+            .await
+            .map_err(store_error)?;
+        let reply = runtime
+            .rpc
+            .get_identity(&arg.for_daemon(), Some(at))
+            .await
+            .map_err(rpc_error)?;
+        let address = &reply.identity.identityaddress;
+        let stored = store::identities::at(&state.db, &chain.name, address, at)
+            .await
+            .map_err(store_error)?;
+        let lists_pool = |primary: &[String]| {
+            primary
+                .iter()
+                .any(|a| a == chain.pool_primary_address.as_str())
+        };
+        let followed = stored
+            .as_ref()
+            .is_some_and(|v| lists_pool(&v.facts.primary_addresses));
+        if address != chain.pool_identity.as_str()
+            && lists_pool(&reply.facts().primary_addresses)
+            && !followed
+        {
+            let check = args::ask(
+                &registry,
+                Subscribe {
+                    identity: arg.for_daemon(),
+                },
+            )
+            .await?;
+            return Ok(check.into());
+        }
+        let check = check_identity(&state.db, &runtime.rpc, chain, &reply, at, stored.is_some())
+            .await
+            .map_err(actor_error)?;
         Ok(check.into())
     }
 

@@ -287,6 +287,8 @@ impl QueryRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
+        // Its daemon calls wait for a client slot; the chain follower's never do.
+        let _slot = state.clients.daemon_call().await?;
         let at = store::chain::processed_height(&state.db, &chain.name)
             .await
             .map_err(store_error)?;

@@ -12,9 +12,15 @@
 //! - keep-alive: a WebSocket ping every [`KEEPALIVE`] (a client silent for three of them is
 //!   disconnected) and, on the legacy protocol, its `{"type":"ka"}` message.
 //!
+//! - limits: at most `http.max_ws_connections_per_address` open connections per client
+//!   address (more: HTTP 429 before the upgrade) and `http.max_subscriptions_per_connection`
+//!   subscriptions running on one connection (one more gets an `error` message with
+//!   `RATE_LIMITED` for its id; the others go on).
+//!
 //! The admin token may come in the `Authorization` header of the upgrade request or in the
 //! `connection_init` payload as `{"Authorization": "Bearer …"}`.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,8 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::graphql::AppSchema;
 use crate::graphql::auth::RequestMeta;
+use crate::graphql::limits::{self, WsSlot};
+use crate::state::AppState;
 
 /// Between two keep-alive pings.
 pub const KEEPALIVE: Duration = Duration::from_secs(10);
@@ -50,9 +58,36 @@ pub fn bearer(value: &str) -> Option<String> {
 /// Upgrades `GET /graphql` to a GraphQL WebSocket connection.
 pub async fn upgrade(
     schema: web::Data<AppSchema>,
+    state: web::Data<AppState>,
     request: HttpRequest,
     body: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
+    let http = &state.config.http;
+    let client = limits::client_ip(
+        request.peer_addr().map(|a| a.ip()),
+        request.headers(),
+        &http.trusted_proxies,
+    );
+    let slot = match client {
+        Some(ip) => match state.clients.open_ws(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                log::info!("websocket from {ip} refused: over http.max_ws_connections_per_address");
+                return Ok(HttpResponse::TooManyRequests()
+                    .insert_header(("retry-after", "60"))
+                    .json(serde_json::json!({
+                        "errors": [{
+                            "message": format!(
+                                "at most {} WebSocket connections per address are open at once; close one first",
+                                http.max_ws_connections_per_address
+                            ),
+                            "extensions": {"code": "RATE_LIMITED", "retryAfter": 60}
+                        }]
+                    })));
+            }
+        },
+        None => None,
+    };
     let protocol = request
         .headers()
         .get_all("sec-websocket-protocol")
@@ -75,17 +110,22 @@ pub async fn upgrade(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(bearer),
-        remote_addr: request.peer_addr().map(|a| a.ip().to_string()),
+        remote_addr: client.map(|ip| ip.to_string()),
         operation_name: None,
     };
     let messages = messages
         .max_frame_size(MAX_MESSAGE_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_MESSAGE_BYTES);
-    actix_web::rt::spawn(serve(
-        AppSchema::clone(&schema),
+    let connection = Connection {
         protocol,
         meta,
+        max_subscriptions: http.max_subscriptions_per_connection,
+        _slot: slot,
+    };
+    actix_web::rt::spawn(serve(
+        AppSchema::clone(&schema),
+        connection,
         session,
         messages,
     ));
@@ -107,14 +147,82 @@ fn init_data(mut meta: RequestMeta, payload: &serde_json::Value) -> Data {
     data
 }
 
+/// One accepted connection.
+struct Connection {
+    protocol: WebSocketProtocols,
+    meta: RequestMeta,
+    max_subscriptions: usize,
+    /// Its address's slot, given back when the connection ends.
+    _slot: Option<WsSlot>,
+}
+
+/// The subscriptions a connection runs, counted from the protocol's messages: a client's
+/// `subscribe` (`start` on the legacy protocol) opens one, the client's `complete` (`stop`)
+/// or the server's `complete` or `error` for its id ends it.
+#[derive(Default)]
+struct Running(HashSet<String>);
+
+impl Running {
+    /// What a client message does: `Err(id)` when it would open one subscription too many.
+    fn client(&mut self, bytes: &[u8], max: usize) -> Result<(), String> {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Ok(());
+        };
+        let id = message["id"].as_str().map(str::to_owned);
+        match (message["type"].as_str(), id) {
+            (Some("subscribe" | "start"), Some(id)) => {
+                if !self.0.contains(&id) && self.0.len() >= max {
+                    return Err(id);
+                }
+                self.0.insert(id);
+            }
+            (Some("complete" | "stop"), Some(id)) => {
+                self.0.remove(&id);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// What a server message does.
+    fn server(&mut self, text: &str) {
+        if let Ok(message) = serde_json::from_str::<serde_json::Value>(text)
+            && matches!(message["type"].as_str(), Some("complete" | "error"))
+            && let Some(id) = message["id"].as_str()
+        {
+            self.0.remove(id);
+        }
+    }
+}
+
+/// The protocol's error message refusing subscription `id`.
+fn refused_subscription(legacy: bool, id: &str, max: usize) -> String {
+    let error = serde_json::json!({
+        "message": format!("at most {max} subscriptions run at once on one connection; complete one first"),
+        "extensions": {"code": "RATE_LIMITED"}
+    });
+    let payload = if legacy {
+        error
+    } else {
+        serde_json::json!([error])
+    };
+    serde_json::json!({"type": "error", "id": id, "payload": payload}).to_string()
+}
+
 /// Moves frames between the client and async-graphql until either side ends.
 async fn serve(
     schema: AppSchema,
-    protocol: WebSocketProtocols,
-    meta: RequestMeta,
+    connection: Connection,
     mut session: Session,
     mut messages: actix_ws::AggregatedMessageStream,
 ) {
+    let Connection {
+        protocol,
+        meta,
+        max_subscriptions,
+        _slot,
+    } = connection;
+    let mut running = Running::default();
     let (incoming, queue) = mpsc::channel::<Vec<u8>>(INCOMING_QUEUE);
     let mut graphql = WebSocket::new(schema, ReceiverStream::new(queue), protocol)
         .on_connection_init(move |payload| async move { Ok(init_data(meta, &payload)) });
@@ -143,6 +251,13 @@ async fn serve(
                         break None;
                     }
                 };
+                if let Err(id) = running.client(&bytes, max_subscriptions) {
+                    let refusal = refused_subscription(legacy, &id, max_subscriptions);
+                    if session.text(refusal).await.is_err() {
+                        break None;
+                    }
+                    continue;
+                }
                 if incoming.try_send(bytes).is_err() {
                     break Some(CloseReason {
                         code: actix_ws::CloseCode::Policy,
@@ -153,6 +268,7 @@ async fn serve(
             out = graphql.next() => match out {
                 Some(WsMessage::Text(text)) => {
                     acknowledged |= text.contains("\"connection_ack\"");
+                    running.server(&text);
                     match tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => break None,

@@ -146,6 +146,23 @@ pub async fn get(
         .transpose()
 }
 
+/// The block hashes of the stakes `ids`, in one query.
+pub async fn block_hashes(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> StoreResult<std::collections::HashMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(stake::Entity::find()
+        .filter(stake::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.block_hash))
+        .collect())
+}
+
 /// A stake by id.
 pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> StoreResult<Option<Stake>> {
     stake::Entity::find_by_id(id)
@@ -359,14 +376,37 @@ pub async fn insert_credits(
     Ok(())
 }
 
-/// The credits of a stake, largest work first.
+/// Every credit of a stake, largest work first (the order they were written in).
 pub async fn credits_of_stake(
     db: &impl ConnectionTrait,
     stake_id: i64,
 ) -> StoreResult<Vec<Credit>> {
-    credit::Entity::find()
-        .filter(credit::Column::StakeId.eq(stake_id))
-        .order_by_asc(credit::Column::Id)
+    credits_of_stake_page(db, stake_id, None, None).await
+}
+
+/// Up to `limit` credits of a stake, largest work first (the order they were written in),
+/// after the credit of `after_identity`.
+pub async fn credits_of_stake_page(
+    db: &impl ConnectionTrait,
+    stake_id: i64,
+    after_identity: Option<&str>,
+    limit: Option<u64>,
+) -> StoreResult<Vec<Credit>> {
+    let mut q = credit::Entity::find().filter(credit::Column::StakeId.eq(stake_id));
+    if let Some(after) = after_identity {
+        let last = credit::Entity::find()
+            .filter(credit::Column::StakeId.eq(stake_id))
+            .filter(credit::Column::IdentityAddress.eq(after))
+            .one(db)
+            .await?;
+        // An identity without a credit here: nothing comes after it.
+        let Some(last) = last else {
+            return Ok(Vec::new());
+        };
+        q = q.filter(credit::Column::Id.gt(last.id));
+    }
+    q.order_by_asc(credit::Column::Id)
+        .limit(limit)
         .all(db)
         .await?
         .into_iter()

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abuse;
 mod cli;
 mod cluster;
 mod config;

@@ -120,12 +120,27 @@ impl Stake {
         self.0.note.as_deref()
     }
 
-    /// The credits of the split, once MATURED.
-    async fn credits(&self, ctx: &Context<'_>) -> Result<Vec<Credit>> {
+    /// The credits of the split, once MATURED, largest work first: at most `first`; for the
+    /// next ones pass the last one's `identityAddress` as `after`.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
+    async fn credits(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many, at most 500.", default = 100)] first: i32,
+        #[graphql(desc = "The `identityAddress` of the last credit already read.")] after: Option<
+            String,
+        >,
+    ) -> Result<Vec<Credit>> {
         let state = ctx.data::<AppState>()?;
-        let rows = store::stakes::credits_of_stake(&state.db, self.0.id)
-            .await
-            .map_err(store_error)?;
+        let limit = crate::graphql::args::page_size(first)?;
+        let rows = store::stakes::credits_of_stake_page(
+            &state.db,
+            self.0.id,
+            after.as_deref(),
+            Some(limit),
+        )
+        .await
+        .map_err(store_error)?;
         Ok(rows
             .into_iter()
             .map(|c| Credit::new(c, &self.0.block_hash))

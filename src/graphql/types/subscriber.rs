@@ -145,6 +145,7 @@ impl Subscriber {
     }
 
     /// Its credits, newest first.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
     async fn credits(
         &self,
         ctx: &Context<'_>,
@@ -163,19 +164,23 @@ impl Subscriber {
         )
         .await
         .map_err(store_error)?;
-        let mut credits = Vec::with_capacity(rows.len());
-        for c in rows {
-            let hash = store::stakes::by_id(&state.db, c.stake_id)
-                .await
-                .map_err(store_error)?
-                .map(|s| s.block_hash)
-                .unwrap_or_default();
-            credits.push((c.id.to_string(), super::Credit::new(c, &hash)));
-        }
+        // The stakes' block hashes in one query, not one per credit.
+        let ids: Vec<i64> = rows.iter().map(|c| c.stake_id).collect();
+        let hashes = store::stakes::block_hashes(&state.db, &ids)
+            .await
+            .map_err(store_error)?;
+        let credits: Vec<(String, super::Credit)> = rows
+            .into_iter()
+            .map(|c| {
+                let hash = hashes.get(&c.stake_id).map_or("", String::as_str);
+                (c.id.to_string(), super::Credit::new(c, hash))
+            })
+            .collect();
         Ok(super::page::paged(credits, limit, before.is_some(), |c| c).into())
     }
 
     /// Payments with an output to it, newest first.
+    #[graphql(complexity = "1 + first.max(1) as usize * child_complexity")]
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -224,6 +229,8 @@ impl Subscriber {
     /// Its statement for heights `fromHeight..=toHeight` (both optional): the pending balance
     /// before and after, and every credit and payment in between (the same as CSV at
     /// `GET /statements/<identity>.csv?from=&to=`).
+    // Its lines (up to 10,000) are read in one query each: counted as 100 per field.
+    #[graphql(complexity = "10 + 100 * child_complexity")]
     async fn statement(
         &self,
         ctx: &Context<'_>,
