@@ -2,12 +2,14 @@
 //!
 //! ```sh
 //! cargo bench --bench pool -- blocks 10000        # block processing, 200 txs a block
+//! cargo bench --bench pool -- live 10000          # the same with getmininginfo 90 ms slow
 //! cargo bench --bench pool -- startup 10000       # start-up with existing subscribers
 //! cargo bench --bench pool -- catchup 1440        # catching up missed blocks (10 txs each)
 //! cargo bench --bench pool -- maturity 10000      # the block that matures a stake
 //! cargo bench --bench pool -- memory 10000 10000  # RSS after a long run
 //! cargo bench --bench pool -- reads 1000 100      # the dashboard query under wrk, 100 connections
 //! cargo bench --bench pool -- fanout 2000         # 2,000 WebSocket subscribers get STAKE_FOUND
+//! cargo bench --bench pool -- flood 10000 200     # blocks while 200 hostile clients hammer the API
 //! cargo bench --bench pool -- serve 1000          # a pool to point other tools at
 //! ```
 //!
@@ -35,6 +37,8 @@ struct Bench {
     db: DatabaseConnection,
     pool: Option<Child>,
     http: String,
+    /// More `[http]` settings for the pool.
+    http_extra: String,
 }
 
 fn names(n: usize) -> impl Iterator<Item = String> {
@@ -117,13 +121,20 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn start_pool(dir: &Path, sim: &verusd_sim::Simulator, url: &str, start: i64, port: u16) -> Child {
+fn start_pool(
+    dir: &Path,
+    sim: &verusd_sim::Simulator,
+    url: &str,
+    start: i64,
+    port: u16,
+    http_extra: &str,
+) -> Child {
     let state = sim.call("sim_state", json!([])).unwrap();
     let config = dir.join("pool.toml");
     std::fs::write(
         &config,
         format!(
-            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:{port}\"\n[notifier]\nbuffer = 4096\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\nzmq_block_url = \"{}\"\npoll_interval_secs = 1\nstart_height = {start}\npool_identity = \"{}\"\npool_primary_address = \"{}\"\npayout_interval_secs = 100000\n",
+            "[database]\nurl = \"{url}\"\n[http]\nbind = \"127.0.0.1:{port}\"\n{http_extra}\n[notifier]\nbuffer = 4096\n[[chain]]\nname = \"VRSC\"\nrpc_url = \"{}\"\nrpc_user = \"{RPC_USER}\"\nrpc_password = \"{RPC_PASSWORD}\"\nzmq_block_url = \"{}\"\npoll_interval_secs = 1\nstart_height = {start}\npool_identity = \"{}\"\npool_primary_address = \"{}\"\npayout_interval_secs = 100000\n",
             sim.rpc_url,
             sim.zmq_url.clone().unwrap_or_default(),
             state["poolidentity"].as_str().unwrap(),
@@ -163,6 +174,7 @@ impl Bench {
                 db,
                 pool: None,
                 http: format!("http://127.0.0.1:{port}"),
+                http_extra: String::new(),
             },
             addresses,
         )
@@ -176,6 +188,7 @@ impl Bench {
             &self.url,
             start_height,
             port,
+            &self.http_extra,
         ));
     }
 
@@ -310,9 +323,16 @@ fn backend() -> String {
         .unwrap_or_else(|_| "sqlite".into())
 }
 
-async fn blocks(subscribers: usize, count: usize) {
+/// Blocks at the tip; with `slow_mininginfo_ms`, the daemon's `getmininginfo` answers that
+/// late (a real node with many identities), which no block may wait for.
+async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
     b.start_and_catch_up().await;
+    if slow_mininginfo_ms > 0 {
+        b.sim
+            .call("sim_slow", json!(["getmininginfo", slow_mininginfo_ms]))
+            .unwrap();
+    }
     let mut seed = 42;
     // Warm-up.
     for _ in 0..3 {
@@ -329,8 +349,13 @@ async fn blocks(subscribers: usize, count: usize) {
     let rows = b.rows().await - rows_before;
     let (rss, peak) = b.rss();
     println!(
-        "blocks: backend={} subscribers={subscribers} utxos/subscriber=5 txs/block=200",
-        backend()
+        "blocks: backend={} subscribers={subscribers} utxos/subscriber=5 txs/block=200{}",
+        backend(),
+        if slow_mininginfo_ms > 0 {
+            format!(" (live: getmininginfo answers {slow_mininginfo_ms} ms late)")
+        } else {
+            String::new()
+        }
     );
     report("  block latency", samples);
     println!(
@@ -547,6 +572,263 @@ async fn fanout(clients: usize) {
     );
 }
 
+/// What the hostile clients of `flood` send, in turn.
+const HOSTILE: &[(&str, &str)] = &[
+    // The costliest page the limit allows: 1 + 500 × (1 + 4 + (1 + 12 × 2)) = 15,001.
+    (
+        "costliest allowed query",
+        r#"{"query": "{ subscribers(first: 500) { nodes { identityAddress pendingBalance inFlight paidTotal credits(first: 12) { nodes { amount } } } } }"}"#,
+    ),
+    (
+        "over-cost query",
+        r#"{"query": "{ subscribers(first: 500) { nodes { credits(first: 500) { nodes { amount blockHash } } } } }"}"#,
+    ),
+    (
+        "checkIdentity",
+        r#"{"query": "{ checkIdentity(identity: \"sub00001@\") { eligible unmet } }"}"#,
+    ),
+    (
+        "20 aliased subscribes",
+        r#"{"query": "mutation { a0: subscribe(identity: \"sub00002@\") { eligible } a1: subscribe(identity: \"sub00003@\") { eligible } a2: subscribe(identity: \"sub00004@\") { eligible } a3: subscribe(identity: \"sub00005@\") { eligible } a4: subscribe(identity: \"sub00006@\") { eligible } a5: subscribe(identity: \"sub00007@\") { eligible } a6: subscribe(identity: \"sub00008@\") { eligible } a7: subscribe(identity: \"sub00009@\") { eligible } a8: subscribe(identity: \"sub00010@\") { eligible } a9: subscribe(identity: \"sub00011@\") { eligible } b0: subscribe(identity: \"sub00012@\") { eligible } b1: subscribe(identity: \"sub00013@\") { eligible } b2: subscribe(identity: \"sub00014@\") { eligible } b3: subscribe(identity: \"sub00015@\") { eligible } b4: subscribe(identity: \"sub00016@\") { eligible } b5: subscribe(identity: \"sub00017@\") { eligible } b6: subscribe(identity: \"sub00018@\") { eligible } b7: subscribe(identity: \"sub00019@\") { eligible } b8: subscribe(identity: \"sub00020@\") { eligible } b9: subscribe(identity: \"sub00021@\") { eligible } }"}"#,
+    ),
+    (
+        "batch of 11",
+        r#"[{"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}, {"query": "{ pools { chain } }"}]"#,
+    ),
+    (
+        "dashboard query",
+        r#"{"query": "{ pool { chain tipHeight processedHeight subscriberCount stakingSupply feesEarned totalPaid pendingTotal } stakes(first: 15) { nodes { blockHash height status credits(first: 25) { identityAddress amount } } } }"}"#,
+    ),
+];
+
+/// How an answer of the API came back: `ok`, or the HTTP status and the first error's code.
+fn outcome(status: u16, body: &serde_json::Value) -> String {
+    let first = if body.is_array() {
+        body.as_array()
+            .and_then(|a| a.iter().find(|r| !r["errors"].is_null()))
+            .map(|r| &r["errors"][0])
+    } else {
+        body.get("errors").map(|e| &e[0])
+    };
+    match first.and_then(|e| e["extensions"]["code"].as_str()) {
+        Some(code) => format!("{status} {code}"),
+        None if status == 200 => "ok".into(),
+        None => format!("{status}"),
+    }
+}
+
+/// A WebSocket client that subscribes to the whole event log and never reads: it returns
+/// the upgrade's status and keeps the connection open until `stop`.
+async fn slow_reader(http: &str, forwarded: &str, stop: &std::sync::atomic::AtomicBool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = http.trim_start_matches("http://").to_owned();
+    let Ok(mut stream) = tokio::net::TcpStream::connect(&host).await else {
+        return 0;
+    };
+    let request = format!(
+        "GET /graphql HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\nX-Forwarded-For: {forwarded}\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return 0,
+        }
+    }
+    let status = String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if status != 101 {
+        return status;
+    }
+    // Masked text frames (a client must mask; the zero mask keeps the bytes as they are).
+    for text in [
+        r#"{"type":"connection_init","payload":{}}"#.to_owned(),
+        r#"{"id":"1","type":"subscribe","payload":{"query":"subscription { events(after: \"0\") { cursor kind message subscriber { name pendingBalance } } }"}}"#.to_owned(),
+    ] {
+        let mut frame = vec![0x81u8];
+        let len = text.len();
+        if len < 126 {
+            frame.push(0x80 | len as u8);
+        } else {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend_from_slice(text.as_bytes());
+        if stream.write_all(&frame).await.is_err() {
+            return status;
+        }
+    }
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    status
+}
+
+async fn flood(subscribers: usize, clients: usize) {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    // The flood's clients come through a "proxy" (this host), each with an address of its own.
+    b.http_extra = "trusted_proxies = [\"127.0.0.1\"]".into();
+    b.start_and_catch_up().await;
+    // Credits to read: a stake by the first subscriber, matured.
+    b.sim.call("sim_stake", json!([addresses[0]])).unwrap();
+    b.sim.call("sim_generate", json!([150])).unwrap();
+    b.wait(tip(&b.sim), Instant::now()).await;
+    let mut seed = 42;
+    for _ in 0..3 {
+        b.block(&addresses, 200, &mut seed).await;
+    }
+    // Blocks 1 s apart (the flood then lasts about 40 s).
+    let count = 30;
+    let mut quiet = Vec::new();
+    for _ in 0..count {
+        quiet.push(b.block(&addresses, 200, &mut seed).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let rss_quiet = b.rss();
+
+    // The flood: its own runtime on its own threads, so the simulator (on this thread) is not
+    // slowed by the clients' own work more than the machine's two cores must.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally: Arc<Mutex<BTreeMap<(String, String), u64>>> = Arc::default();
+    let flood_thread = {
+        let (stop, tally, http) = (Arc::clone(&stop), Arc::clone(&tally), b.http.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let client = coinstaker::net::client_builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut tasks = Vec::new();
+                for c in 0..clients {
+                    let (stop, tally, http, client) = (
+                        Arc::clone(&stop),
+                        Arc::clone(&tally),
+                        http.clone(),
+                        client.clone(),
+                    );
+                    let forwarded = format!("10.{}.{}.{}", c / 65536 % 256, c / 256 % 256, c % 256);
+                    tasks.push(tokio::spawn(async move {
+                        // One in ten clients also holds slow WebSocket readers, 20 of them
+                        // (more than an address may open).
+                        if c % 10 == 0 {
+                            for _ in 0..20 {
+                                let (stop, tally, http, forwarded) = (
+                                    Arc::clone(&stop),
+                                    Arc::clone(&tally),
+                                    http.clone(),
+                                    forwarded.clone(),
+                                );
+                                tokio::spawn(async move {
+                                    let status = slow_reader(&http, &forwarded, &stop).await;
+                                    let key = (
+                                        "slow WebSocket reader".to_owned(),
+                                        if status == 101 {
+                                            "open".to_owned()
+                                        } else {
+                                            format!("{status}")
+                                        },
+                                    );
+                                    *tally.lock().unwrap().entry(key).or_default() += 1;
+                                });
+                            }
+                        }
+                        let mut i = c;
+                        while !stop.load(Ordering::Relaxed) {
+                            let (kind, body) = HOSTILE[i % HOSTILE.len()];
+                            i += 1;
+                            let reply = client
+                                .post(format!("{http}/graphql"))
+                                .header("content-type", "application/json")
+                                .header("x-forwarded-for", &forwarded)
+                                .body(body)
+                                .send()
+                                .await;
+                            let result = match reply {
+                                Ok(r) => {
+                                    let status = r.status().as_u16();
+                                    let body: serde_json::Value =
+                                        r.json().await.unwrap_or_default();
+                                    outcome(status, &body)
+                                }
+                                Err(e) if e.is_timeout() => "timed out".into(),
+                                Err(_) => "connection error".into(),
+                            };
+                            *tally
+                                .lock()
+                                .unwrap()
+                                .entry((kind.to_owned(), result))
+                                .or_default() += 1;
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.ok();
+                }
+            });
+        })
+    };
+    // Let the flood build up, then the same blocks again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    eprintln!("flood: quiet blocks done; the flood runs");
+    let started = Instant::now();
+    let mut flooded = Vec::new();
+    for i in 0..count {
+        let t = b.block(&addresses, 200, &mut seed).await;
+        eprintln!(
+            "flood: block {i}: {:.1} ms, pool RSS {:.0} MiB",
+            t.as_secs_f64() * 1000.0,
+            b.rss().0
+        );
+        flooded.push(t);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let rss_flooded = b.rss();
+    let flood_secs = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    flood_thread.join().unwrap();
+
+    println!(
+        "flood: backend={} subscribers={subscribers} clients={clients} (each its own address through a trusted proxy), txs/block=200",
+        backend()
+    );
+    let p99 = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        percentile(&v, 0.99)
+    };
+    let ratio = p99(&flooded) / p99(&quiet);
+    report("  quiet block latency", quiet);
+    report("  flooded block latency", flooded);
+    println!("  p99 flooded / quiet: {ratio:.2}");
+    println!(
+        "  pool RSS {:.0} MiB before the flood, {:.0} MiB (peak {:.0}) at its end",
+        rss_quiet.0, rss_flooded.0, rss_flooded.1
+    );
+    println!(
+        "  requests during the run ({flood_secs:.0} s of blocks and 5 s before), by kind and answer:"
+    );
+    for ((kind, result), n) in tally.lock().unwrap().iter() {
+        println!("    {kind}: {result}: {n}");
+    }
+}
+
 async fn serve(subscribers: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
     b.start_and_catch_up().await;
@@ -575,16 +857,18 @@ fn main() {
     // The simulator serves HTTP with actix-web: run everything in an actix system.
     actix_web::rt::System::new().block_on(async {
         match args.first().map(String::as_str) {
-            Some("blocks") => blocks(arg(1, 1000), arg(2, 30)).await,
+            Some("blocks") => blocks(arg(1, 1000), arg(2, 30), 0).await,
+            Some("live") => blocks(arg(1, 1000), arg(2, 30), 90).await,
             Some("startup") => startup(arg(1, 1000)).await,
             Some("catchup") => catchup(arg(1, 1440)).await,
             Some("maturity") => maturity(arg(1, 1000)).await,
             Some("memory") => memory(arg(1, 1000), arg(2, 1000)).await,
             Some("reads") => reads(arg(1, 1000), arg(2, 100)).await,
             Some("fanout") => fanout(arg(1, 2000)).await,
+            Some("flood") => flood(arg(1, 10_000), arg(2, 200)).await,
             Some("serve") => serve(arg(1, 1000)).await,
             _ => eprintln!(
-                "usage: cargo bench --bench pool -- blocks|startup|catchup|maturity|memory|reads|fanout|serve [N] [M]"
+                "usage: cargo bench --bench pool -- blocks|live|startup|catchup|maturity|memory|reads|fanout|flood|serve [N] [M]"
             ),
         }
     });

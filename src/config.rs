@@ -130,7 +130,7 @@ pub struct DatabaseConfig {
     /// `sqlite://…?mode=rwc`, `postgres://…` or `mysql://…`.
     #[serde(default = "default_database_url")]
     pub url: DatabaseUrl,
-    /// Size of the connection pool.
+    /// Size of each connection pool (the chain's actors and the API have one each).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
     /// Log every SQL statement with its duration (target `sqlx::query`, level info): for

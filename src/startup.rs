@@ -29,6 +29,8 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     state: AppState,
+    /// The chain actors' own connections (the API's are in `state`).
+    chain_db: sea_orm::DatabaseConnection,
     stoppers: Vec<actix::Recipient<Shutdown>>,
     stop_keepers: tokio::sync::watch::Sender<bool>,
     keepers: Vec<actix_web::rt::task::JoinHandle<()>>,
@@ -51,6 +53,19 @@ impl Application {
         store::migrate(&db)
             .await
             .context("cannot apply the database migrations")?;
+        // The API reads through connections of its own: however many clients wait for the
+        // database, the chain's actors never wait behind them for a connection. (An
+        // in-memory SQLite database exists once per connection: it is shared then.)
+        let url = config.database.url.expose();
+        let api_db = if url.contains(":memory:") || url.contains("mode=memory") {
+            db.clone()
+        } else {
+            store::connect_api(&config.database)
+                .await
+                .with_context(|| {
+                    format!("cannot connect to the database {}", config.database.url)
+                })?
+        };
 
         let health = Health::new(config.chains.iter().map(|c| c.name.as_str()));
         let metrics = Metrics::new();
@@ -119,9 +134,10 @@ impl Application {
         );
         let notifier = notifier.start();
         stoppers.push(notifier.clone().recipient());
+        let chain_db = db.clone();
         let state = AppState {
             config: Arc::clone(&config),
-            db,
+            db: api_db,
             health,
             metrics,
             chains: Arc::new(runtimes),
@@ -191,7 +207,7 @@ impl Application {
             let keeper = LeaseKeeper {
                 parts: ChainParts {
                     chain: Arc::new(chain.clone()),
-                    db: state.db.clone(),
+                    db: chain_db.clone(),
                     rpc: Arc::clone(&runtime.rpc),
                     health: state.health.clone(),
                     metrics: state.metrics.clone(),
@@ -214,6 +230,7 @@ impl Application {
             server: server.run(),
             addr,
             state,
+            chain_db,
             stoppers,
             stop_keepers,
             keepers,
@@ -249,7 +266,11 @@ impl Application {
         }
         // Closing waits for every connection to come back; a bounded wait, so a stop never
         // hangs on one (the process is ending: the server drops what is left).
-        if tokio::time::timeout(Duration::from_secs(10), self.state.db.clone().close())
+        let closed = async {
+            let _ = self.state.db.clone().close().await;
+            self.chain_db.clone().close().await
+        };
+        if tokio::time::timeout(Duration::from_secs(10), closed)
             .await
             .is_err()
         {

@@ -86,6 +86,8 @@ pub struct Node {
     warmup: u32,
     zmq_seq: u32,
     drop_notifications: u32,
+    /// Milliseconds each listed method takes to answer over RPC (`sim_slow`).
+    slow: HashMap<String, u64>,
     op_counter: u64,
     /// While reindexing (or a fail-over node still syncing): the tip the node shows, below
     /// the chain's; it climbs back by `view_step` a block. `None`: in sync.
@@ -168,6 +170,7 @@ impl Node {
             warmup: 0,
             zmq_seq: 0,
             drop_notifications: 0,
+            slow: HashMap::new(),
             op_counter: 0,
             view: None,
             view_step: 1,
@@ -369,6 +372,11 @@ impl Node {
                 Reply::Err(status, e)
             }
         }
+    }
+
+    /// How long `method` takes to answer over RPC (`sim_slow`).
+    pub fn delay(&self, method: &str) -> std::time::Duration {
+        std::time::Duration::from_millis(self.slow.get(method).copied().unwrap_or(0))
     }
 
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, SimError> {
@@ -1038,6 +1046,18 @@ impl Node {
                 chain.external_supply = param(params, 0)
                     .and_then(parse_coins)
                     .ok_or_else(|| err(-8, "invalid amount"))?;
+                Ok(Value::Null)
+            }
+            "sim_slow" => {
+                // ["getmininginfo", 90]: that method answers 90 ms late over RPC (0: on time).
+                let m = param(params, 0)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| err(-8, "method required"))?
+                    .to_owned();
+                match int_param(params, 1)?.unwrap_or(0) {
+                    ms if ms > 0 => self.slow.insert(m, ms as u64),
+                    _ => self.slow.remove(&m),
+                };
                 Ok(Value::Null)
             }
             "sim_pauseops" => {

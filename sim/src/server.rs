@@ -188,6 +188,16 @@ async fn rpc(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>)
                 &envelope(&Value::Null, Err(SimError::new(-32700, "Parse error"))),
             );
         };
+        let delay = shared.with_node(|n| {
+            batch
+                .iter()
+                .map(|r| n.delay(&r.method))
+                .max()
+                .unwrap_or_default()
+        });
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let replies: Vec<Value> = batch
             .into_iter()
             .map(|r| {
@@ -206,6 +216,10 @@ async fn rpc(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>)
             &envelope(&Value::Null, Err(SimError::new(-32700, "Parse error"))),
         );
     };
+    let delay = shared.with_node(|n| n.delay(&request.method));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match handle_one(&shared, request) {
         (status, Ok(v)) => json_reply(status, &v),
         (_, Err(body)) => HttpResponse::Ok().content_type("text/html").body(body),

@@ -101,6 +101,8 @@ pub struct WatcherParts {
     pub metrics: Metrics,
     /// The last network staking supply asked, and when.
     pub network_supply: Arc<std::sync::Mutex<Option<(Instant, Sats)>>>,
+    /// Whether a `getmininginfo` for it is under way (beside the blocks, never before one).
+    pub network_supply_asking: Arc<std::sync::atomic::AtomicBool>,
     /// What the watcher learns about the chain for the other actors (coinbase maturity).
     pub facts: ChainFacts,
 }
@@ -272,23 +274,33 @@ async fn check_staking(parts: &WatcherParts) {
     }
 }
 
-/// How long one `getmininginfo` answer stands for the network's staking supply: blocks come a
-/// minute apart, so each live block normally asks; a burst of blocks asks once.
+/// How long one `getmininginfo` answer stands for the network's staking supply before it is
+/// asked again: blocks come a minute apart, so each live block normally asks; a burst of
+/// blocks asks once.
 const NETWORK_SUPPLY_FRESH: Duration = Duration::from_secs(10);
+/// An answer older than this (the daemon has not answered since) is no longer used.
+const NETWORK_SUPPLY_STALE: Duration = Duration::from_secs(600);
 
-/// The network's staking supply now (`getmininginfo`), asked at most every
-/// [`NETWORK_SUPPLY_FRESH`]; `None` when the daemon does not answer.
+/// The network's staking supply as the daemon last reported it, for the block being
+/// processed at the tip. Nothing waits for the daemon here: an answer older than
+/// [`NETWORK_SUPPLY_FRESH`] is used as it is while a new one is asked beside the block (it
+/// serves the next block); only the very first block asks and waits. `None` when the daemon
+/// has not answered for [`NETWORK_SUPPLY_STALE`].
 async fn network_supply(parts: &WatcherParts) -> Option<Sats> {
-    let cached = parts
-        .network_supply
-        .lock()
-        .ok()
-        .and_then(|c| *c)
-        .filter(|(at, _)| at.elapsed() < NETWORK_SUPPLY_FRESH)
-        .map(|(_, supply)| supply);
-    if cached.is_some() {
-        return cached;
+    let cached = parts.network_supply.lock().ok().and_then(|c| *c);
+    match cached {
+        Some((at, supply)) => {
+            if at.elapsed() >= NETWORK_SUPPLY_FRESH {
+                ask_network_supply(parts);
+            }
+            (at.elapsed() < NETWORK_SUPPLY_STALE).then_some(supply)
+        }
+        None => fetch_network_supply(parts).await,
     }
+}
+
+/// Asks `getmininginfo` and keeps the answer.
+async fn fetch_network_supply(parts: &WatcherParts) -> Option<Sats> {
     match parts.rpc.get_mining_info().await {
         Ok(info) => {
             let supply = Sats(info.stakingsupply.0.0);
@@ -302,6 +314,19 @@ async fn network_supply(parts: &WatcherParts) -> Option<Sats> {
             None
         }
     }
+}
+
+/// Asks `getmininginfo` in the background (once at a time).
+fn ask_network_supply(parts: &WatcherParts) {
+    use std::sync::atomic::Ordering;
+    if parts.network_supply_asking.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let parts = parts.clone();
+    actix::spawn(async move {
+        fetch_network_supply(&parts).await;
+        parts.network_supply_asking.store(false, Ordering::Release);
+    });
 }
 
 /// Records how the pool follows the chain, logging each change once.
@@ -393,8 +418,9 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
                 None => return Ok(()),
             }
         }
-        // At the tip, the daemon's staking supply is the network's as of this block: kept
-        // with the block's statistics for the luck metric. Behind the tip it is not.
+        // At the tip, the network's staking supply as the daemon last reported it (asked
+        // beside the blocks, never in front of one): kept with the block's statistics for
+        // the luck metric. Behind the tip it is not the block's.
         let network_staking_supply = if next == tip {
             network_supply(parts).await
         } else {

@@ -95,6 +95,7 @@ impl ChainActors {
             health: parts.health.clone(),
             metrics: parts.metrics.clone(),
             network_supply: Arc::default(),
+            network_supply_asking: Arc::default(),
             facts: cx.facts.clone(),
         })
         .start();

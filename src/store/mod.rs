@@ -125,6 +125,17 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     .await
 }
 
+/// A second pool on the same database, for the API's reads (the chain's actors keep the
+/// first to themselves).
+pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    connect_with(
+        config.url.expose(),
+        config.max_connections,
+        config.log_statements,
+    )
+    .await
+}
+
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, max_connections, false).await

@@ -254,7 +254,13 @@ def check_lookup(browser, base_url):
         f"the lookup of alice@ does not show her i-address {alice['identityAddress']}",
     )
     check("In flight" in result, "the lookup of alice@ does not show her balance in flight")
-    link = browser.driver.find_element(By.ID, "lookup-statement").get_attribute("href")
+    # Read in the page (the lookup re-renders on every refresh: a held element goes stale).
+    link = browser.wait(
+        "the statement link in the lookup",
+        lambda: browser.js(
+            "const a = document.getElementById('lookup-statement'); return a ? a.href : null;"
+        ),
+    )
     with urllib.request.urlopen(link, timeout=10) as reply:
         csv_text = reply.read().decode()
         check(
