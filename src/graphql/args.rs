@@ -4,7 +4,7 @@ use async_graphql::{Context, Result};
 
 use crate::config::ChainConfig;
 use crate::domain::IdentityAddress;
-use crate::graphql::error::{Code, api_error};
+use crate::graphql::error::{Code, api_error, rpc_error, store_error};
 use crate::state::{AppState, ChainRuntime};
 
 /// An identity argument: an i-address or a name ending in `@` (`alice@`, `alice.VRSC@`).
@@ -185,11 +185,41 @@ pub async fn find_subscriber(
     match identity {
         IdentityArg::Address(a) => crate::store::subscribers::get(&state.db, chain, a)
             .await
-            .map_err(crate::graphql::error::store_error),
+            .map_err(store_error),
         IdentityArg::Name { normalized, .. } => {
             crate::store::subscribers::get_by_name(&state.db, chain, normalized)
                 .await
-                .map_err(crate::graphql::error::store_error)
+                .map_err(store_error)
         }
     }
+}
+
+/// An identity as of the processed height, for a client: the daemon's answer and the version
+/// the pool stored, if any. Its daemon call waits for a client slot (the chain follower's
+/// never do); the slot is held until the returned permit is dropped.
+pub async fn identity_now<'a>(
+    state: &'a AppState,
+    runtime: &ChainRuntime,
+    chain: &ChainConfig,
+    arg: &IdentityArg,
+) -> Result<(
+    tokio::sync::SemaphorePermit<'a>,
+    crate::domain::Height,
+    crate::daemon::types::IdentityReply,
+    Option<crate::store::identities::IdentityVersion>,
+)> {
+    let slot = state.clients.daemon_call().await?;
+    let at = crate::store::chain::processed_height(&state.db, &chain.name)
+        .await
+        .map_err(store_error)?;
+    let reply = runtime
+        .rpc
+        .get_identity(&arg.for_daemon(), Some(at))
+        .await
+        .map_err(rpc_error)?;
+    let stored =
+        crate::store::identities::at(&state.db, &chain.name, &reply.identity.identityaddress, at)
+            .await
+            .map_err(store_error)?;
+    Ok((slot, at, reply, stored))
 }

@@ -12,7 +12,7 @@ use crate::config::{MAX_PRIMARY_ADDRESSES, MAX_UNLOCK_DELAY};
 use crate::domain::{Conditions, FeeRate};
 use crate::graphql::args::{self, IdentityArg, find_subscriber};
 use crate::graphql::auth::require_admin;
-use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
+use crate::graphql::error::{Code, actor_error, api_error, store_error};
 use crate::graphql::scalars::Amount;
 use crate::graphql::types::{IdentityCheck, Payment, Pool, PoolConditions, Subscriber};
 use crate::state::AppState;
@@ -91,22 +91,10 @@ impl MutationRoot {
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
         let registry = args::registry(runtime)?;
-        // Its daemon calls wait for a client slot; the chain follower's never do.
-        let _slot = state.clients.daemon_call().await?;
         // Looked at outside the registry: only an identity that lists the pool's address and
         // is not followed yet goes to the registry (whose lock every block needs).
-        let at = store::chain::processed_height(&state.db, &chain.name)
-            .await
-            .map_err(store_error)?;
-        let reply = runtime
-            .rpc
-            .get_identity(&arg.for_daemon(), Some(at))
-            .await
-            .map_err(rpc_error)?;
+        let (_slot, at, reply, stored) = args::identity_now(state, runtime, chain, &arg).await?;
         let address = &reply.identity.identityaddress;
-        let stored = store::identities::at(&state.db, &chain.name, address, at)
-            .await
-            .map_err(store_error)?;
         let lists_pool = |primary: &[String]| {
             primary
                 .iter()

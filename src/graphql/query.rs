@@ -4,7 +4,7 @@ use async_graphql::{Context, Object, Result};
 
 use crate::actors::subscriber_registry::check_identity;
 use crate::graphql::args::{self, IdentityArg};
-use crate::graphql::error::{Code, actor_error, api_error, rpc_error, store_error};
+use crate::graphql::error::{Code, actor_error, api_error, store_error};
 use crate::graphql::types::page::paged;
 use crate::graphql::types::{
     Event, EventConnection, EventKind, IdentityCheck, Payment, PaymentConnection, PaymentStatus,
@@ -287,21 +287,8 @@ impl QueryRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
-        // Its daemon calls wait for a client slot; the chain follower's never do.
-        let _slot = state.clients.daemon_call().await?;
-        let at = store::chain::processed_height(&state.db, &chain.name)
-            .await
-            .map_err(store_error)?;
-        let reply = runtime
-            .rpc
-            .get_identity(&arg.for_daemon(), Some(at))
-            .await
-            .map_err(rpc_error)?;
-        let tracked =
-            store::identities::at(&state.db, &chain.name, &reply.identity.identityaddress, at)
-                .await
-                .map_err(store_error)?
-                .is_some();
+        let (_slot, at, reply, stored) = args::identity_now(state, runtime, chain, &arg).await?;
+        let tracked = stored.is_some();
         let check = check_identity(&state.db, &runtime.rpc, chain, &reply, at, tracked)
             .await
             .map_err(actor_error)?;
