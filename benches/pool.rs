@@ -705,8 +705,14 @@ async fn flood(subscribers: usize, clients: usize) {
     let flood_thread = {
         let (stop, tally, http) = (Arc::clone(&stop), Arc::clone(&tally), b.http.clone());
         std::thread::spawn(move || {
+            // The clients stand for machines elsewhere on the internet; here they share the
+            // pool's two cores, at the priority of the pool's own HTTP workers (nice 10), so
+            // they take no more from the chain than the API they flood.
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .on_thread_start(|| {
+                    coinstaker::priority::lower_current_thread(10).ok();
+                })
                 .enable_all()
                 .build()
                 .unwrap();

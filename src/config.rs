@@ -208,6 +208,15 @@ pub struct HttpConfig {
     /// up to 5 s, then get `UNAVAILABLE`. The chain follower's own calls never wait for them.
     #[serde(default = "default_client_rpc_slots")]
     pub client_rpc_slots: usize,
+    /// GraphQL requests (`POST /graphql`) executed at once; more wait up to 10 s in arrival
+    /// order, then get HTTP 503 with `UNAVAILABLE`. Bounds the memory and CPU that clients
+    /// can take from the chain's work.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// How many nice steps the HTTP worker threads lower their CPU priority by (Linux; 0 =
+    /// not at all), so that a busy API never slows the chain's actors.
+    #[serde(default = "default_worker_nice")]
+    pub worker_nice: u8,
 }
 
 impl Default for HttpConfig {
@@ -227,6 +236,8 @@ impl Default for HttpConfig {
             max_ws_connections_per_address: default_max_ws_per_address(),
             max_subscriptions_per_connection: default_max_subscriptions(),
             client_rpc_slots: default_client_rpc_slots(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            worker_nice: default_worker_nice(),
         }
     }
 }
@@ -251,6 +262,12 @@ fn default_max_subscriptions() -> usize {
 }
 fn default_client_rpc_slots() -> usize {
     4
+}
+fn default_max_concurrent_requests() -> usize {
+    8
+}
+fn default_worker_nice() -> u8 {
+    10
 }
 
 fn default_bind() -> SocketAddr {
@@ -639,6 +656,11 @@ impl Config {
                 "http.client_rpc_slots",
                 self.http.client_rpc_slots,
                 default_client_rpc_slots(),
+            ),
+            (
+                "http.max_concurrent_requests",
+                self.http.max_concurrent_requests,
+                default_max_concurrent_requests(),
             ),
         ] {
             if value == 0 {

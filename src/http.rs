@@ -157,6 +157,21 @@ async fn graphql(
         BatchRequest::Single(r) => BatchRequest::Single(with_meta(r)),
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(with_meta).collect()),
     };
+    // A turn among http.max_concurrent_requests: what waits holds only its parsed body.
+    let Some(_turn) = state.clients.execution().await else {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("retry-after", "5"))
+            .json(serde_json::json!({
+                "errors": [{
+                    "message": format!(
+                        "the API is busy: {} requests are running and this one waited {} s; try again shortly",
+                        state.config.http.max_concurrent_requests,
+                        limits::EXECUTION_WAIT.as_secs()
+                    ),
+                    "extensions": {"code": "UNAVAILABLE", "retryAfter": 5}
+                }]
+            }));
+    };
     let started = std::time::Instant::now();
     let response: BatchResponse = schema.execute_batch(batch).await;
     state

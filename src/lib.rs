@@ -17,6 +17,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod net;
+pub mod priority;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -147,7 +147,15 @@ impl Application {
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let shared_state = web::Data::new(state.clone());
+        let worker_nice = config.http.worker_nice;
         let server = HttpServer::new(move || {
+            // Runs once on each worker thread as it starts.
+            match crate::priority::lower_current_thread(worker_nice) {
+                Ok(nice) => log::debug!("HTTP worker thread at nice {nice}"),
+                Err(e) => {
+                    log::warn!("cannot lower the HTTP worker's priority (http.worker_nice): {e}")
+                }
+            }
             App::new()
                 .wrap(crate::http::cors(&shared_state.config.http))
                 .configure(|cfg| crate::http::configure(cfg, schema.clone(), shared_state.clone()))

@@ -44,6 +44,8 @@ use crate::graphql::error::{Code, api_error};
 pub const MAX_DEPTH: usize = 16;
 /// How long a client's daemon call waits for a free slot before `UNAVAILABLE`.
 const DAEMON_SLOT_WAIT: Duration = Duration::from_secs(5);
+/// How long a GraphQL request waits for its turn (`http.max_concurrent_requests`).
+pub const EXECUTION_WAIT: Duration = Duration::from_secs(10);
 
 /// Costly operations per client address and minute.
 pub type CostlyLimiter = DefaultKeyedRateLimiter<IpAddr>;
@@ -85,6 +87,7 @@ impl Budget {
 /// do not go through it), and WebSocket connections per address.
 pub struct ClientSlots {
     daemon: tokio::sync::Semaphore,
+    executions: tokio::sync::Semaphore,
     ws: Mutex<HashMap<IpAddr, usize>>,
     max_ws: usize,
 }
@@ -94,6 +97,7 @@ impl ClientSlots {
     pub fn new(http: &HttpConfig) -> ClientSlots {
         ClientSlots {
             daemon: tokio::sync::Semaphore::new(http.client_rpc_slots),
+            executions: tokio::sync::Semaphore::new(http.max_concurrent_requests),
             ws: Mutex::new(HashMap::new()),
             max_ws: http.max_ws_connections_per_address,
         }
@@ -109,6 +113,15 @@ impl ClientSlots {
                 "the daemon is busy with other clients' requests; try again in a few seconds",
             )),
         }
+    }
+
+    /// Waits (at most [`EXECUTION_WAIT`], in arrival order) for a turn to execute a GraphQL
+    /// request; `None` when the wait ran out. The turn ends when the permit is dropped.
+    pub async fn execution(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(EXECUTION_WAIT, self.executions.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 
     /// A WebSocket connection's slot for `ip`, or `None` when that address has as many open

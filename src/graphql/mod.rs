@@ -9,6 +9,7 @@ pub mod args;
 pub mod auth;
 pub mod error;
 pub mod limits;
+pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
@@ -44,7 +45,12 @@ pub fn build_schema(state: AppState) -> AppSchema {
         limiter: limits::costly_limiter(http.mutation_rate_per_minute),
         max_complexity: http.max_complexity,
     };
-    builder().extension(rules).data(state).finish()
+    let loaders = loaders::Loaders::new(&state.db);
+    builder()
+        .extension(rules)
+        .data(loaders)
+        .data(state)
+        .finish()
 }
 
 /// The schema in SDL, as `coinstaker export-schema` prints it and `schema.graphql` holds it.

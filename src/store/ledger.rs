@@ -394,3 +394,34 @@ pub async fn check(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Result
     }
     Ok(Ok(()))
 }
+
+/// The balances of `identities` (missing ones are zero), in one statement per 500.
+pub async fn balances(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+) -> StoreResult<std::collections::HashMap<String, Balance>> {
+    let mut out: std::collections::HashMap<String, Balance> = identities
+        .iter()
+        .map(|i| (i.clone(), Balance::default()))
+        .collect();
+    for slice in identities.chunks(super::IN_SLICE) {
+        for m in balance::Entity::find()
+            .filter(balance::Column::Chain.eq(chain))
+            .filter(balance::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            out.insert(
+                m.identity_address,
+                Balance {
+                    pending: Sats(m.pending),
+                    in_flight: Sats(m.in_flight),
+                    paid: Sats(m.paid),
+                    credited: Sats(m.credited),
+                },
+            );
+        }
+    }
+    Ok(out)
+}

@@ -29,6 +29,9 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::config::DatabaseConfig;
 
+/// Values bound in one `IN (…)` list: far below every backend's limit on bound variables.
+pub(crate) const IN_SLICE: usize = 500;
+
 /// A database failure or a stored value that does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -55,6 +55,10 @@ async fn outputs_of(db: &impl ConnectionTrait, id: i64) -> StoreResult<Vec<(Stri
 
 async fn from_row(db: &impl ConnectionTrait, m: payment::Model) -> StoreResult<Payment> {
     let outputs = outputs_of(db, m.id).await?;
+    with_outputs(m, outputs)
+}
+
+fn with_outputs(m: payment::Model, outputs: Vec<(String, Sats)>) -> StoreResult<Payment> {
     Ok(Payment {
         status: parse_stored(&m.status, PaymentStatus::parse, "payment status")?,
         id: m.id,
@@ -275,6 +279,122 @@ pub async fn list(
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(from_row(db, r).await?);
+    }
+    Ok(out)
+}
+
+/// The outputs of `ids`, in one statement, in each payment's order.
+async fn outputs_of_many(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> StoreResult<std::collections::HashMap<i64, Vec<(String, Sats)>>> {
+    let mut out: std::collections::HashMap<i64, Vec<(String, Sats)>> = Default::default();
+    for slice in ids.chunks(super::IN_SLICE) {
+        let rows = payment_output::Entity::find()
+            .filter(payment_output::Column::PaymentId.is_in(slice.iter().copied()))
+            .order_by_asc(payment_output::Column::Id)
+            .all(db)
+            .await?;
+        for o in rows {
+            out.entry(o.payment_id)
+                .or_default()
+                .push((o.identity_address, Sats(o.amount)));
+        }
+    }
+    Ok(out)
+}
+
+/// The newest `limit` payments (ids below `before`) with an output to each of `identities`,
+/// newest first: three statements for a page of subscribers, where [`list`] is several per
+/// subscriber.
+pub async fn of_identities(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+    before: Option<i64>,
+    limit: u64,
+) -> StoreResult<std::collections::HashMap<String, Vec<Payment>>> {
+    use sea_orm::FromQueryResult;
+    use sea_orm::sea_query::{Alias, ExprTrait, Query};
+    let mut out: std::collections::HashMap<String, Vec<Payment>> = Default::default();
+    if identities.is_empty() {
+        return Ok(out);
+    }
+    // (identity, payment id) of each identity's newest payments on this chain, numbered after
+    // grouping, so that two outputs to one identity in one payment count once.
+    let mut numbered = Query::select();
+    numbered
+        .column((
+            payment_output::Entity,
+            payment_output::Column::IdentityAddress,
+        ))
+        .column((payment_output::Entity, payment_output::Column::PaymentId))
+        .expr_as(
+            super::stakes::newest_first_by_identity("payment_output", "payment_id"),
+            Alias::new("rn"),
+        )
+        .from(payment_output::Entity)
+        .inner_join(
+            payment::Entity,
+            Expr::col((payment::Entity, payment::Column::Id))
+                .equals((payment_output::Entity, payment_output::Column::PaymentId)),
+        )
+        .and_where(Expr::col((payment::Entity, payment::Column::Chain)).eq(chain))
+        .and_where(
+            Expr::col((
+                payment_output::Entity,
+                payment_output::Column::IdentityAddress,
+            ))
+            .is_in(identities.iter().cloned()),
+        );
+    if let Some(b) = before {
+        numbered.and_where(
+            Expr::col((payment_output::Entity, payment_output::Column::PaymentId)).lt(b),
+        );
+    }
+    numbered.group_by_col((
+        payment_output::Entity,
+        payment_output::Column::IdentityAddress,
+    ));
+    numbered.group_by_col((payment_output::Entity, payment_output::Column::PaymentId));
+
+    let mut page = Query::select();
+    page.columns([Alias::new("identity_address"), Alias::new("payment_id")])
+        .from_subquery(numbered, Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(limit))
+        .order_by(Alias::new("payment_id"), sea_orm::Order::Desc);
+    let statement = db.get_database_backend().build(&page);
+    #[derive(sea_orm::FromQueryResult)]
+    struct Pair {
+        identity_address: String,
+        payment_id: i64,
+    }
+    let pairs: Vec<(String, i64)> = Pair::find_by_statement(statement)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.identity_address, p.payment_id))
+        .collect();
+    let mut ids: Vec<i64> = pairs.iter().map(|(_, id)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut outputs = outputs_of_many(db, &ids).await?;
+    let mut payments: std::collections::HashMap<i64, Payment> = Default::default();
+    for slice in ids.chunks(super::IN_SLICE) {
+        for m in payment::Entity::find()
+            .filter(payment::Column::Id.is_in(slice.iter().copied()))
+            .all(db)
+            .await?
+        {
+            let outs = outputs.remove(&m.id).unwrap_or_default();
+            payments.insert(m.id, with_outputs(m, outs)?);
+        }
+    }
+    for (identity, id) in pairs {
+        if let Some(p) = payments.get(&id) {
+            let list = out.entry(identity).or_default();
+            list.push(p.clone());
+        }
     }
     Ok(out)
 }

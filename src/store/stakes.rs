@@ -445,3 +445,159 @@ pub async fn delete_credits(db: &impl ConnectionTrait, stake_id: i64) -> StoreRe
         .await?;
     Ok(())
 }
+
+/// The window expression numbering each identity's rows newest first, for "the newest `n` of
+/// each" in one statement (SQLite ≥ 3.25, PostgreSQL, MariaDB ≥ 10.2 all have `ROW_NUMBER`).
+pub(crate) fn newest_first_by_identity(
+    table: &str,
+    order_column: &str,
+) -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust(format!(
+        "ROW_NUMBER() OVER (PARTITION BY {table}.identity_address ORDER BY {table}.{order_column} DESC)"
+    ))
+}
+
+/// The newest `limit` credits of each of `identities` (ids below `before`), newest first: one
+/// statement for a page of subscribers, where [`credits_of_identity`] is one per subscriber.
+pub async fn credits_of_identities(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+    before: Option<i64>,
+    limit: u64,
+) -> StoreResult<std::collections::HashMap<String, Vec<Credit>>> {
+    use sea_orm::FromQueryResult;
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
+    let mut out: std::collections::HashMap<String, Vec<Credit>> = Default::default();
+    if identities.is_empty() {
+        return Ok(out);
+    }
+    let mut numbered = Query::select();
+    numbered
+        .column(Asterisk)
+        .expr_as(newest_first_by_identity("credit", "id"), Alias::new("rn"))
+        .from(credit::Entity)
+        .and_where(credit::Column::Chain.eq(chain))
+        .and_where(credit::Column::IdentityAddress.is_in(identities.iter().cloned()));
+    if let Some(b) = before {
+        numbered.and_where(credit::Column::Id.lt(b));
+    }
+    let mut page = Query::select();
+    page.column(Asterisk)
+        .from_subquery(numbered, Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(limit))
+        .order_by(Alias::new("id"), sea_orm::Order::Desc);
+    let statement = db.get_database_backend().build(&page);
+    for row in credit::Model::find_by_statement(statement).all(db).await? {
+        let c = credit_from(row)?;
+        out.entry(c.identity_address.clone()).or_default().push(c);
+    }
+    Ok(out)
+}
+
+/// One page of a stake's credits: up to `limit`, largest work first (the order they were
+/// written in), after the credit of `after_identity`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StakePage {
+    /// The stake.
+    pub stake_id: i64,
+    /// The identity of the last credit already read.
+    pub after_identity: Option<String>,
+    /// Page size.
+    pub limit: u64,
+}
+
+/// [`credits_of_stake_page`] for many pages of one size: two statements for pages of distinct
+/// stakes (two pages of one stake, with different `after`, go in another round).
+pub async fn credits_of_stake_pages(
+    db: &impl ConnectionTrait,
+    pages: &[StakePage],
+    limit: u64,
+) -> StoreResult<std::collections::HashMap<StakePage, Vec<Credit>>> {
+    let mut out = std::collections::HashMap::new();
+    let mut rest: Vec<&StakePage> = pages.iter().collect();
+    while !rest.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let (round, later): (Vec<&StakePage>, Vec<&StakePage>) =
+            rest.into_iter().partition(|p| seen.insert(p.stake_id));
+        out.extend(credits_of_distinct_stake_pages(db, &round, limit).await?);
+        rest = later;
+    }
+    Ok(out)
+}
+
+async fn credits_of_distinct_stake_pages(
+    db: &impl ConnectionTrait,
+    pages: &[&StakePage],
+    limit: u64,
+) -> StoreResult<std::collections::HashMap<StakePage, Vec<Credit>>> {
+    use sea_orm::FromQueryResult;
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
+    let mut out: std::collections::HashMap<StakePage, Vec<Credit>> = Default::default();
+    // Where each page starts: after the credit of its `after_identity`, if that has one.
+    let mut wanted = Condition::any();
+    let mut with_after = false;
+    for p in pages.iter() {
+        if let Some(after) = &p.after_identity {
+            with_after = true;
+            wanted = wanted.add(
+                Condition::all()
+                    .add(credit::Column::StakeId.eq(p.stake_id))
+                    .add(credit::Column::IdentityAddress.eq(after.as_str())),
+            );
+        }
+    }
+    let mut starts: std::collections::HashMap<(i64, String), i64> = Default::default();
+    if with_after {
+        for c in credit::Entity::find().filter(wanted).all(db).await? {
+            starts.insert((c.stake_id, c.identity_address), c.id);
+        }
+    }
+    let mut range = Condition::any();
+    let mut any = false;
+    for p in pages {
+        match &p.after_identity {
+            None => range = range.add(credit::Column::StakeId.eq(p.stake_id)),
+            Some(after) => match starts.get(&(p.stake_id, after.clone())) {
+                Some(id) => {
+                    range = range.add(
+                        Condition::all()
+                            .add(credit::Column::StakeId.eq(p.stake_id))
+                            .add(credit::Column::Id.gt(*id)),
+                    )
+                }
+                // An identity without a credit here: nothing comes after it.
+                None => continue,
+            },
+        }
+        any = true;
+    }
+    if !any {
+        return Ok(out);
+    }
+    let mut numbered = Query::select();
+    numbered
+        .column(Asterisk)
+        .expr_as(
+            Expr::cust("ROW_NUMBER() OVER (PARTITION BY credit.stake_id ORDER BY credit.id)"),
+            Alias::new("rn"),
+        )
+        .from(credit::Entity)
+        .cond_where(range);
+    let mut page = Query::select();
+    page.column(Asterisk)
+        .from_subquery(numbered, Alias::new("numbered"))
+        .and_where(Expr::col(Alias::new("rn")).lte(limit))
+        .order_by(Alias::new("id"), sea_orm::Order::Asc);
+    let statement = db.get_database_backend().build(&page);
+    let mut by_stake: std::collections::HashMap<i64, Vec<Credit>> = Default::default();
+    for row in credit::Model::find_by_statement(statement).all(db).await? {
+        let c = credit_from(row)?;
+        by_stake.entry(c.stake_id).or_default().push(c);
+    }
+    for p in pages {
+        let rows = by_stake.remove(&p.stake_id).unwrap_or_default();
+        out.insert((*p).clone(), rows);
+    }
+    Ok(out)
+}

@@ -542,3 +542,27 @@ pub async fn intervals_overlapping(
     }
     Ok(out)
 }
+
+/// [`intervals`] of each of `identities`, one statement per 500.
+pub async fn intervals_of(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+) -> StoreResult<std::collections::HashMap<String, Vec<(Height, Option<Height>)>>> {
+    let mut out: std::collections::HashMap<String, Vec<(Height, Option<Height>)>> =
+        std::collections::HashMap::new();
+    for slice in identities.chunks(super::IN_SLICE) {
+        let rows = eligibility_interval::Entity::find()
+            .filter(eligibility_interval::Column::Chain.eq(chain))
+            .filter(eligibility_interval::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .order_by_asc(eligibility_interval::Column::FromHeight)
+            .all(db)
+            .await?;
+        for r in rows {
+            out.entry(r.identity_address)
+                .or_default()
+                .push((r.from_height, r.to_height));
+        }
+    }
+    Ok(out)
+}

@@ -280,22 +280,41 @@ pub async fn eligible_balance(
     identity: &str,
     height: Height,
 ) -> StoreResult<Sats> {
-    // The identity's outputs, filtered here: with the height range in the query, SQLite
-    // chose `ix_utxo_height` and read every output of the chain below the height (900 µs a
-    // call at 1,000 subscribers: a third of the dashboard query's database time).
-    let rows = subscriber_utxo::Entity::find()
-        .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| {
-            r.height <= height - crate::domain::conditions::COOLDOWN_BLOCKS
+    Ok(eligible_balances(db, chain, &[identity.to_owned()], height)
+        .await?
+        .remove(identity)
+        .unwrap_or(Sats::ZERO))
+}
+
+/// [`eligible_balance`] of each of `identities` (missing ones are zero), one statement per 500.
+pub async fn eligible_balances(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+    height: Height,
+) -> StoreResult<std::collections::HashMap<String, Sats>> {
+    let mut out: std::collections::HashMap<String, Sats> =
+        identities.iter().map(|i| (i.clone(), Sats::ZERO)).collect();
+    for slice in identities.chunks(super::IN_SLICE) {
+        // The identities' outputs through `ix_utxo_identity`, the heights checked here: with
+        // the height range in the query, SQLite chose `ix_utxo_height` and read every output
+        // of the chain below the height (900 µs a call at 1,000 subscribers: a third of the
+        // dashboard query's database time).
+        let rows = subscriber_utxo::Entity::find()
+            .filter(subscriber_utxo::Column::Chain.eq(chain))
+            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .all(db)
+            .await?;
+        for r in rows {
+            if r.height <= height - crate::domain::conditions::COOLDOWN_BLOCKS
                 && r.spent_height.is_none_or(|s| s >= height)
-        })
-        .map(|r| Sats(r.amount))
-        .sum())
+                && let Some(total) = out.get_mut(&r.identity_address)
+            {
+                total.0 += r.amount;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Outputs that may earn work in heights `first..=last`, by identity.
@@ -327,6 +346,30 @@ pub async fn spans_for(
                 mined: r.height,
                 spent: r.spent_height,
             });
+    }
+    Ok(out)
+}
+
+/// [`history`] of each of `identities`, one statement per 500.
+pub async fn history_of(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+) -> StoreResult<std::collections::HashMap<String, Vec<Utxo>>> {
+    let mut out: std::collections::HashMap<String, Vec<Utxo>> = std::collections::HashMap::new();
+    for slice in identities.chunks(super::IN_SLICE) {
+        let rows = subscriber_utxo::Entity::find()
+            .filter(subscriber_utxo::Column::Chain.eq(chain))
+            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .order_by_asc(subscriber_utxo::Column::Height)
+            .order_by_asc(subscriber_utxo::Column::Txid)
+            .order_by_asc(subscriber_utxo::Column::Vout)
+            .all(db)
+            .await?;
+        for r in rows {
+            let u = from_row(r);
+            out.entry(u.identity_address.clone()).or_default().push(u);
+        }
     }
     Ok(out)
 }

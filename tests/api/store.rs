@@ -894,3 +894,179 @@ async fn abandoned_queries_never_cost_the_pool_a_connection() {
         "the pool closes"
     );
 }
+
+/// The GraphQL loaders read a page of subscribers' credits, payments and balances with a few
+/// statements; each answer must be what the one-identity reads give.
+#[tokio::test]
+async fn the_batched_reads_answer_like_one_identity_at_a_time() {
+    use coinstaker::domain::{FeeRate, StakeStatus, Work};
+    use coinstaker::store::{payments, stakes, stakes::Credit, stakes::StakePage};
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let who: Vec<String> = (0..7).map(|i| format!("iLoad{i}")).collect();
+    // Four stakes; identity i is credited by the stakes j with (i + j) % 3 != 0.
+    let mut stake_ids = Vec::new();
+    for j in 0..4i64 {
+        let stake = stakes::Stake {
+            id: 0,
+            chain: "VRSC".into(),
+            block_hash: format!("{j:064x}"),
+            height: 100 + j,
+            found_by: who[0].clone(),
+            reward: Sats::coins(6),
+            status: StakeStatus::Matured,
+            solo: false,
+            pool_own: false,
+            round_start_height: 1,
+            total_work: Work(1),
+            pool_keep: None,
+            coinbase_txid: None,
+            status_height: None,
+            note: None,
+        };
+        let id = stakes::insert(&db, &stake).await.unwrap();
+        let credits: Vec<Credit> = who
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as i64 + j) % 3 != 0)
+            .map(|(i, w)| Credit {
+                id: 0,
+                stake_id: id,
+                identity_address: w.clone(),
+                height: 100 + j,
+                work: Work(10 + i as u128),
+                amount: Sats(1_000 * (j + 1) + i as i64),
+                fee: Sats(1),
+                fee_rate: FeeRate::default(),
+            })
+            .collect();
+        stakes::insert_credits(&db, "VRSC", &credits).await.unwrap();
+        stake_ids.push(id);
+    }
+    // Payments: identity i is in payment k when (i + k) is even; one payment pays iLoad0 twice.
+    for k in 0..5i64 {
+        let mut outputs: Vec<(String, Sats)> = who
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as i64 + k) % 2 == 0)
+            .map(|(i, w)| (w.clone(), Sats(500 + i as i64)))
+            .collect();
+        if k == 2 {
+            outputs.push((who[0].clone(), Sats(7)));
+        }
+        payments::insert_planned(&db, "VRSC", 200 + k, &outputs)
+            .await
+            .unwrap();
+    }
+    // Another chain's payment to the same identities must not show.
+    payments::insert_planned(&db, "vARRR", 300, &[(who[1].clone(), Sats(9))])
+        .await
+        .unwrap();
+
+    let mut asked = who.clone();
+    asked.push("iNobody".into());
+    for (before, limit) in [(None, 1u64), (None, 3), (None, 50), (Some(i64::MAX), 2)] {
+        let credits = stakes::credits_of_identities(&db, "VRSC", &asked, before, limit)
+            .await
+            .unwrap();
+        let paid = payments::of_identities(&db, "VRSC", &asked, before, limit)
+            .await
+            .unwrap();
+        for w in &asked {
+            let one = stakes::credits_of_identity(&db, "VRSC", w, before, limit)
+                .await
+                .unwrap();
+            assert_eq!(
+                credits.get(w).cloned().unwrap_or_default(),
+                one,
+                "{w} {limit}"
+            );
+            let one = payments::list(&db, "VRSC", None, Some(w), before, limit)
+                .await
+                .unwrap();
+            let batch: Vec<i64> = paid
+                .get(w)
+                .map(|p| p.iter().map(|p| p.id).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                batch,
+                one.iter().map(|p| p.id).collect::<Vec<_>>(),
+                "{w} {limit}"
+            );
+            if let Some(first) = paid.get(w).and_then(|p| p.first()) {
+                assert_eq!(first, &one[0], "{w}: the payment with its outputs");
+            }
+        }
+    }
+    // Cursors: the page after a credit/payment of the middle.
+    let all = stakes::credits_of_identity(&db, "VRSC", &who[1], None, 50)
+        .await
+        .unwrap();
+    assert!(all.len() >= 2, "the fixture credits iLoad1 more than once");
+    let cursor = Some(all[0].id);
+    let after = stakes::credits_of_identities(&db, "VRSC", &who, cursor, 50)
+        .await
+        .unwrap();
+    assert_eq!(after[&who[1]], all[1..].to_vec());
+
+    // Balances: zero for unknown identities.
+    ledger::post(
+        &db,
+        &Posting {
+            chain: "VRSC",
+            identity_address: Some(&who[3]),
+            kind: LedgerKind::Credit,
+            amount: Sats(12_345),
+            stake_id: None,
+            payment_id: None,
+            height: Some(9),
+        },
+    )
+    .await
+    .unwrap();
+    let balances = ledger::balances(&db, "VRSC", &asked).await.unwrap();
+    for w in &asked {
+        assert_eq!(
+            balances[w],
+            ledger::balance(&db, "VRSC", w).await.unwrap(),
+            "{w}"
+        );
+    }
+    assert_eq!(balances[&who[3]].pending, Sats(12_345));
+
+    // A stake's credits, several stakes at once, with and without `after`, and one stake
+    // asked twice in one batch.
+    let mut pages = Vec::new();
+    for &id in &stake_ids {
+        let whole = stakes::credits_of_stake_page(&db, id, None, None)
+            .await
+            .unwrap();
+        pages.push(StakePage {
+            stake_id: id,
+            after_identity: None,
+            limit: 2,
+        });
+        pages.push(StakePage {
+            stake_id: id,
+            after_identity: Some(whole[0].identity_address.clone()),
+            limit: 2,
+        });
+        pages.push(StakePage {
+            stake_id: id,
+            after_identity: Some("iNobody".into()),
+            limit: 2,
+        });
+    }
+    let found = stakes::credits_of_stake_pages(&db, &pages, 2)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), pages.len());
+    for p in &pages {
+        let one =
+            stakes::credits_of_stake_page(&db, p.stake_id, p.after_identity.as_deref(), Some(2))
+                .await
+                .unwrap();
+        assert_eq!(found[p], one, "{p:?}");
+    }
+    assert!(found.values().any(|v| v.len() == 2), "some page is full");
+}

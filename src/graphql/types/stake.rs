@@ -3,9 +3,8 @@
 use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 
 use crate::domain::StakeStatus as Status;
-use crate::graphql::error::store_error;
+use crate::graphql::loaders::{self, Loaders};
 use crate::graphql::scalars::{Amount, BigInt};
-use crate::state::AppState;
 use crate::store;
 
 /// The fate of a stake.
@@ -82,11 +81,10 @@ impl Stake {
         if self.0.status == Status::Stale {
             return Ok(-1);
         }
-        let state = ctx.data::<AppState>()?;
-        let tip = store::chain::tip(&state.db, &self.0.chain)
-            .await
-            .map_err(store_error)?
-            .map_or(self.0.height, |b| b.height);
+        let tip = match loaders::one(&Loaders::of(ctx)?.tips, self.0.chain.clone()).await? {
+            0 => self.0.height,
+            tip => tip,
+        };
         Ok(i32::try_from(tip - self.0.height + 1).unwrap_or(i32::MAX))
     }
 
@@ -131,16 +129,13 @@ impl Stake {
             String,
         >,
     ) -> Result<Vec<Credit>> {
-        let state = ctx.data::<AppState>()?;
         let limit = crate::graphql::args::page_size(first)?;
-        let rows = store::stakes::credits_of_stake_page(
-            &state.db,
-            self.0.id,
-            after.as_deref(),
-            Some(limit),
-        )
-        .await
-        .map_err(store_error)?;
+        let page = store::stakes::StakePage {
+            stake_id: self.0.id,
+            after_identity: after,
+            limit,
+        };
+        let rows = loaders::one(&Loaders::of(ctx)?.stake_credits, page).await?;
         Ok(rows
             .into_iter()
             .map(|c| Credit::new(c, &self.0.block_hash))

@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, Object, Result, SimpleObject};
 use crate::actors::subscriber_registry::IdentityCheck as Check;
 use crate::domain::{Sats, SubscriberStatus as Status};
 use crate::graphql::error::store_error;
+use crate::graphql::loaders::{self, EligibleAt, Loaders, Of, PageOf};
 use crate::graphql::scalars::Amount;
 use crate::state::AppState;
 use crate::store::{self, subscribers::Subscriber as Row};
@@ -52,11 +53,18 @@ pub struct Subscriber(pub Row);
 
 impl Subscriber {
     async fn processed(&self, ctx: &Context<'_>) -> Result<i64> {
-        let state = ctx.data::<AppState>()?;
-        Ok(store::chain::tip(&state.db, &self.0.chain)
-            .await
-            .map_err(store_error)?
-            .map_or(0, |b| b.height))
+        loaders::one(&Loaders::of(ctx)?.tips, self.0.chain.clone()).await
+    }
+
+    fn of(&self) -> Of {
+        Of {
+            chain: self.0.chain.clone(),
+            identity: self.0.identity_address.clone(),
+        }
+    }
+
+    async fn balance(&self, ctx: &Context<'_>) -> Result<store::ledger::Balance> {
+        loaders::one(&Loaders::of(ctx)?.balances, self.of()).await
     }
 }
 
@@ -99,48 +107,26 @@ impl Subscriber {
         if self.0.status != Status::Active {
             return Ok(Amount(Sats::ZERO));
         }
-        let state = ctx.data::<AppState>()?;
-        let at = self.processed(ctx).await?;
-        let sats =
-            store::utxos::eligible_balance(&state.db, &self.0.chain, &self.0.identity_address, at)
-                .await
-                .map_err(store_error)?;
-        Ok(Amount(sats))
+        let key = EligibleAt {
+            of: self.of(),
+            height: self.processed(ctx).await?,
+        };
+        Ok(Amount(
+            loaders::one(&Loaders::of(ctx)?.eligible, key).await?,
+        ))
     }
 
     /// Work over the open round (after the last pool stake that is not stale, up to the
     /// processed height).
+    // Reads the identity's whole output history: counted as 10.
+    #[graphql(complexity = 10)]
     async fn round_work(&self, ctx: &Context<'_>) -> Result<crate::graphql::scalars::BigInt> {
-        let state = ctx.data::<AppState>()?;
-        let at = self.processed(ctx).await?;
-        let first = match store::stakes::last_round_end(&state.db, &self.0.chain, at + 1)
-            .await
-            .map_err(store_error)?
-        {
-            Some(end) => end + 1,
-            None => store::chain::get_chain(&state.db, &self.0.chain)
-                .await
-                .map_err(store_error)?
-                .and_then(|c| c.start_height)
-                .unwrap_or(0),
+        let key = EligibleAt {
+            of: self.of(),
+            height: self.processed(ctx).await?,
         };
-        let intervals =
-            store::subscribers::intervals(&state.db, &self.0.chain, &self.0.identity_address)
-                .await
-                .map_err(store_error)?;
-        let outputs: Vec<crate::domain::split::OutputSpan> =
-            store::utxos::history(&state.db, &self.0.chain, &self.0.identity_address)
-                .await
-                .map_err(store_error)?
-                .into_iter()
-                .map(|u| crate::domain::split::OutputSpan {
-                    amount: u.amount,
-                    mined: u.height,
-                    spent: u.spent_height,
-                })
-                .collect();
         Ok(crate::graphql::scalars::BigInt(
-            crate::domain::split::work_over(&outputs, &intervals, first, at),
+            loaders::one(&Loaders::of(ctx)?.round_work, key).await?,
         ))
     }
 
@@ -152,29 +138,17 @@ impl Subscriber {
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<super::CreditConnection> {
-        let state = ctx.data::<AppState>()?;
         let limit = crate::graphql::args::page_size(first)?;
         let before = crate::graphql::args::cursor(after.as_deref())?;
-        let rows = store::stakes::credits_of_identity(
-            &state.db,
-            &self.0.chain,
-            &self.0.identity_address,
+        let key = PageOf {
+            of: self.of(),
             before,
-            limit + 1,
-        )
-        .await
-        .map_err(store_error)?;
-        // The stakes' block hashes in one query, not one per credit.
-        let ids: Vec<i64> = rows.iter().map(|c| c.stake_id).collect();
-        let hashes = store::stakes::block_hashes(&state.db, &ids)
-            .await
-            .map_err(store_error)?;
+            limit: limit + 1,
+        };
+        let rows = loaders::one(&Loaders::of(ctx)?.credits, key).await?;
         let credits: Vec<(String, super::Credit)> = rows
             .into_iter()
-            .map(|c| {
-                let hash = hashes.get(&c.stake_id).map_or("", String::as_str);
-                (c.id.to_string(), super::Credit::new(c, hash))
-            })
+            .map(|(c, hash)| (c.id.to_string(), super::Credit::new(c, &hash)))
             .collect();
         Ok(super::page::paged(credits, limit, before.is_some(), |c| c).into())
     }
@@ -187,19 +161,14 @@ impl Subscriber {
         #[graphql(desc = "Page size, at most 500.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<super::PaymentConnection> {
-        let state = ctx.data::<AppState>()?;
         let limit = crate::graphql::args::page_size(first)?;
         let before = crate::graphql::args::cursor(after.as_deref())?;
-        let rows = store::payments::list(
-            &state.db,
-            &self.0.chain,
-            None,
-            Some(&self.0.identity_address),
+        let key = PageOf {
+            of: self.of(),
             before,
-            limit + 1,
-        )
-        .await
-        .map_err(store_error)?;
+            limit: limit + 1,
+        };
+        let rows = loaders::one(&Loaders::of(ctx)?.payments, key).await?;
         Ok(super::page::paged(rows, limit, before.is_some(), |p| {
             (p.id.to_string(), super::Payment(p))
         })
@@ -208,22 +177,14 @@ impl Subscriber {
 
     /// Credited and not yet paid.
     async fn pending_balance(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
-            .await
-            .map_err(store_error)?;
-        Ok(Amount(b.pending))
+        Ok(Amount(self.balance(ctx).await?.pending))
     }
 
     /// In payments planned, submitted or sent but not confirmed yet: `pendingBalance +
     /// inFlight + paidTotal` is everything ever credited, so a balance never vanishes while
     /// its payment is on its way.
     async fn in_flight(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
-            .await
-            .map_err(store_error)?;
-        Ok(Amount(b.in_flight))
+        Ok(Amount(self.balance(ctx).await?.in_flight))
     }
 
     /// Its statement for heights `fromHeight..=toHeight` (both optional): the pending balance
@@ -258,11 +219,7 @@ impl Subscriber {
 
     /// Paid and confirmed, in total.
     async fn paid_total(&self, ctx: &Context<'_>) -> Result<Amount> {
-        let state = ctx.data::<AppState>()?;
-        let b = store::ledger::balance(&state.db, &self.0.chain, &self.0.identity_address)
-            .await
-            .map_err(store_error)?;
-        Ok(Amount(b.paid))
+        Ok(Amount(self.balance(ctx).await?.paid))
     }
 
     /// Its minimum payout: its own if it set one, else the pool's.
@@ -271,9 +228,7 @@ impl Subscriber {
             return Ok(Amount(own));
         }
         let state = ctx.data::<AppState>()?;
-        let pool = store::settings::latest(&state.db, &self.0.chain)
-            .await
-            .map_err(store_error)?;
+        let pool = loaders::one(&Loaders::of(ctx)?.settings, self.0.chain.clone()).await?;
         let fallback = state
             .config
             .chain(&self.0.chain)
@@ -285,21 +240,13 @@ impl Subscriber {
     /// Its fee in percent: its own if an admin set one, else the pool's.
     async fn fee_percent(&self, ctx: &Context<'_>) -> Result<String> {
         let state = ctx.data::<AppState>()?;
+        let loaders = Loaders::of(ctx)?;
         let at = self.processed(ctx).await? + 1;
-        if let Some(own) = store::settings::subscriber_fee_at(
-            &state.db,
-            &self.0.chain,
-            &self.0.identity_address,
-            at,
-        )
-        .await
-        .map_err(store_error)?
-        {
+        let own = loaders::one(&loaders.subscriber_fees, (self.0.chain.clone(), at)).await?;
+        if let Some(own) = own.get(&self.0.identity_address) {
             return Ok(own.to_string());
         }
-        let pool = store::settings::latest(&state.db, &self.0.chain)
-            .await
-            .map_err(store_error)?;
+        let pool = loaders::one(&loaders.settings, self.0.chain.clone()).await?;
         let fallback = state
             .config
             .chain(&self.0.chain)
