@@ -320,8 +320,8 @@ pub async fn of_identities(
     if identities.is_empty() {
         return Ok(out);
     }
-    // (identity, payment id) of each identity's newest payments on this chain, numbered after
-    // grouping, so that two outputs to one identity in one payment count once.
+    // (identity, payment id) of each identity's newest payments on this chain (a payment has
+    // at most one output per identity: `ux_payment_output`).
     let mut numbered = Query::select();
     numbered
         .column((
@@ -352,12 +352,6 @@ pub async fn of_identities(
             Expr::col((payment_output::Entity, payment_output::Column::PaymentId)).lt(b),
         );
     }
-    numbered.group_by_col((
-        payment_output::Entity,
-        payment_output::Column::IdentityAddress,
-    ));
-    numbered.group_by_col((payment_output::Entity, payment_output::Column::PaymentId));
-
     let mut page = Query::select();
     page.columns([Alias::new("identity_address"), Alias::new("payment_id")])
         .from_subquery(numbered, Alias::new("numbered"))

@@ -573,7 +573,7 @@ async fn credits_of_distinct_stake_pages(
         any = true;
     }
     if !any {
-        return Ok(out);
+        return Ok(pages.iter().map(|p| ((*p).clone(), Vec::new())).collect());
     }
     let mut numbered = Query::select();
     numbered

@@ -284,3 +284,46 @@ async fn websocket_connections_per_address_and_subscriptions_per_connection_are_
         })
         .await;
 }
+
+#[actix_web::test]
+async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailable() {
+    let (app, sim) = app_with(|h| h.max_concurrent_requests = 1).await;
+    // The one turn is held by a checkIdentity whose daemon call takes 13 s (longer than the
+    // 10 s a request waits for its turn).
+    sim.call("sim_slow", json!(["getidentity", 13_000]))
+        .unwrap();
+    let holder = {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        tokio::spawn(async move {
+            let resp = client
+                .post(format!("{address}/graphql"))
+                .json(&json!({"query": "{ checkIdentity(identity: \"nobody@\") { eligible unmet } }"}))
+                .send()
+                .await
+                .expect("POST /graphql");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.expect("JSON"),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(code(&reply), "UNAVAILABLE", "{reply}");
+    assert_eq!(reply["errors"][0]["extensions"]["retryAfter"], 5, "{reply}");
+    // The request holding the turn ran to its end: the daemon's answer (it knows no such
+    // identity), not a refusal.
+    let (status, reply) = holder.await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(code(&reply), "NOT_FOUND", "{reply}");
+    assert_eq!(
+        reply["errors"][0]["message"], "Identity not found",
+        "{reply}"
+    );
+    // With the turn free, the next request runs.
+    sim.call("sim_slow", json!(["getidentity", 0])).unwrap();
+    let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["data"]["pools"][0]["chain"].is_string(), "{reply}");
+}
