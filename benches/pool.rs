@@ -11,7 +11,11 @@
 //! cargo bench --bench pool -- fanout 2000         # 2,000 WebSocket subscribers get STAKE_FOUND
 //! cargo bench --bench pool -- flood 10000 200     # blocks while 200 hostile clients hammer the API
 //! cargo bench --bench pool -- serve 1000          # a pool to point other tools at
+//! cargo bench --bench pool -- all                 # every scenario above but serve, at its documented size
 //! ```
+//!
+//! Every run also writes its figures to `target/bench/results.json` (merged with what is
+//! there, one entry per scenario, size and backend), so a regression shows as a diff.
 //!
 //! The simulated daemon runs in this process; the pool runs as a real `coinstaker serve` child
 //! process (release build), on a fresh SQLite file, or on PostgreSQL/MySQL when
@@ -26,6 +30,61 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
+
+/// One scenario's figures, as written to `target/bench/results.json`.
+#[derive(Default, serde::Serialize, serde::Deserialize, Clone)]
+struct Figures {
+    scenario: String,
+    /// Subscribers (clients for `fanout`, blocks for `catchup`).
+    size: usize,
+    backend: String,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    rss_mib: Option<f64>,
+    rss_peak_mib: Option<f64>,
+    rpc_calls: Option<f64>,
+    /// Blocks/s for `catchup`, requests/s for `reads`.
+    rate: Option<f64>,
+    /// Whatever else the scenario measures, by name.
+    #[serde(default)]
+    extra: std::collections::BTreeMap<String, f64>,
+    /// When it was measured (UTC, RFC 3339).
+    at: String,
+}
+
+static RESULTS: std::sync::Mutex<Vec<Figures>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `f` for `target/bench/results.json`.
+fn record(f: Figures) {
+    RESULTS.lock().unwrap().push(Figures {
+        backend: backend(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ..f
+    });
+}
+
+/// Merges this run's figures into `target/bench/results.json`: an entry replaces the one of
+/// the same scenario, size and backend.
+fn write_results() {
+    let new = std::mem::take(&mut *RESULTS.lock().unwrap());
+    if new.is_empty() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("results.json");
+    let mut all: Vec<Figures> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let key = |f: &Figures| (f.scenario.clone(), f.size, f.backend.clone());
+    all.retain(|old| !new.iter().any(|n| key(n) == key(old)));
+    all.extend(new);
+    all.sort_by_key(key);
+    std::fs::write(&path, serde_json::to_vec_pretty(&all).unwrap()).unwrap();
+    println!("figures written to {}", path.display());
+}
 
 const RPC_USER: &str = "bench";
 const RPC_PASSWORD: &str = "bench-password";
@@ -306,15 +365,19 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn report(label: &str, mut samples: Vec<Duration>) {
+/// Prints p50, p99 and the maximum of `samples`, and returns them in milliseconds.
+fn report(label: &str, mut samples: Vec<Duration>) -> (f64, f64, f64) {
     samples.sort();
-    println!(
-        "{label}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms",
-        samples.len(),
+    let (p50, p99, max) = (
         percentile(&samples, 0.5),
         percentile(&samples, 0.99),
-        percentile(&samples, 1.0)
+        percentile(&samples, 1.0),
     );
+    println!(
+        "{label}: n={} p50={p50:.1} ms p99={p99:.1} ms max={max:.1} ms",
+        samples.len()
+    );
+    (p50, p99, max)
 }
 
 fn backend() -> String {
@@ -357,14 +420,35 @@ async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
             String::new()
         }
     );
-    report("  block latency", samples);
+    let (p50, p99, max) = report("  block latency", samples);
+    let per_block = (calls - calls_before) as f64 / count as f64;
     println!(
-        "  per block: {:.1} RPC calls in {:.1} HTTP requests, {:.1} rows inserted (net)",
-        (calls - calls_before) as f64 / count as f64,
+        "  per block: {per_block:.1} RPC calls in {:.1} HTTP requests, {:.1} rows inserted (net)",
         (requests - requests_before) as f64 / count as f64,
         rows as f64 / count as f64
     );
     println!("  pool RSS {rss:.0} MiB (peak {peak:.0} MiB)");
+    record(Figures {
+        scenario: if slow_mininginfo_ms > 0 {
+            "live"
+        } else {
+            "blocks"
+        }
+        .into(),
+        size: subscribers,
+        p50_ms: Some(p50),
+        p99_ms: Some(p99),
+        max_ms: Some(max),
+        rss_mib: Some(rss),
+        rss_peak_mib: Some(peak),
+        rpc_calls: Some(per_block),
+        extra: [
+            ("blocks".to_owned(), count as f64),
+            ("rows_per_block".to_owned(), rows as f64 / count as f64),
+        ]
+        .into(),
+        ..Figures::default()
+    });
 }
 
 async fn startup(subscribers: usize) {
@@ -398,6 +482,17 @@ async fn startup(subscribers: usize) {
         calls - calls_before,
         requests - requests_before
     );
+    let (rss, peak) = b.rss();
+    record(Figures {
+        scenario: "startup".into(),
+        size: subscribers,
+        max_ms: Some(took.as_secs_f64() * 1000.0),
+        rss_mib: Some(rss),
+        rss_peak_mib: Some(peak),
+        rpc_calls: Some((calls - calls_before) as f64),
+        extra: [("found".to_owned(), count as f64)].into(),
+        ..Figures::default()
+    });
 }
 
 async fn catchup(missed: usize) {
@@ -410,18 +505,33 @@ async fn catchup(missed: usize) {
         b.sim.call("sim_generate", json!([1])).unwrap();
     }
     let target = tip(&b.sim);
+    let (requests_before, calls_before) = b.sim.rpc_counts();
     let since = Instant::now();
     b.start(1);
     let took = b.wait(target, since).await;
+    let (requests, calls) = b.sim.rpc_counts();
     println!(
         "catchup: backend={} subscribers=100 missed={missed} txs/block=10",
         backend()
     );
     println!(
-        "  {:.2} s including start-up: {:.0} blocks/s",
+        "  {:.2} s including start-up: {:.0} blocks/s; {} RPC calls in {} HTTP requests",
         took.as_secs_f64(),
-        missed as f64 / took.as_secs_f64()
+        missed as f64 / took.as_secs_f64(),
+        calls - calls_before,
+        requests - requests_before
     );
+    let (rss, peak) = b.rss();
+    record(Figures {
+        scenario: "catchup".into(),
+        size: missed,
+        max_ms: Some(took.as_secs_f64() * 1000.0),
+        rss_mib: Some(rss),
+        rss_peak_mib: Some(peak),
+        rate: Some(missed as f64 / took.as_secs_f64()),
+        rpc_calls: Some((calls - calls_before) as f64),
+        ..Figures::default()
+    });
 }
 
 async fn maturity(subscribers: usize) {
@@ -466,6 +576,20 @@ async fn maturity(subscribers: usize) {
         took.as_secs_f64() * 1000.0,
         normal.as_secs_f64() * 1000.0
     );
+    let (rss, peak) = b.rss();
+    record(Figures {
+        scenario: "maturity".into(),
+        size: subscribers,
+        max_ms: Some(took.as_secs_f64() * 1000.0),
+        rss_mib: Some(rss),
+        rss_peak_mib: Some(peak),
+        extra: [
+            ("block_before_ms".to_owned(), normal.as_secs_f64() * 1000.0),
+            ("credits".to_owned(), credits as f64),
+        ]
+        .into(),
+        ..Figures::default()
+    });
 }
 
 async fn memory(subscribers: usize, run: usize) {
@@ -487,6 +611,15 @@ async fn memory(subscribers: usize, run: usize) {
         took.as_secs_f64()
     );
     println!("  pool RSS {rss:.0} MiB, peak {peak:.0} MiB");
+    record(Figures {
+        scenario: "memory".into(),
+        size: subscribers,
+        rss_mib: Some(rss),
+        rss_peak_mib: Some(peak),
+        rate: Some(t as f64 / took.as_secs_f64()),
+        extra: [("blocks".to_owned(), t as f64)].into(),
+        ..Figures::default()
+    });
 }
 
 /// The Python of the test virtualenv (`cargo test` creates it; it has `websockets`).
@@ -525,6 +658,33 @@ async fn reads(subscribers: usize, connections: usize) {
         "reads: backend={} subscribers={subscribers} connections={connections} (wrk -t2 -d15s)",
         backend()
     );
+    // wrk prints e.g. "50%  115.21ms" or "1.02s".
+    let ms = |v: &str| -> Option<f64> {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+    };
+    record(Figures {
+        scenario: "reads".into(),
+        size: subscribers,
+        p50_ms: field("50%").and_then(ms),
+        p99_ms: field("99%").and_then(ms),
+        rate: field("Requests/sec:").and_then(|v| v.parse().ok()),
+        extra: [("connections".to_owned(), connections as f64)].into(),
+        ..Figures::default()
+    });
     for line in text.lines() {
         let l = line.trim();
         if l.starts_with("Requests/sec")
@@ -570,6 +730,13 @@ async fn fanout(clients: usize) {
         "  from the stake block being mined to the last client having STAKE_FOUND: {:.0} ms (notifier poll interval 200 ms)",
         (last - staked_at) as f64 / 1000.0
     );
+    record(Figures {
+        scenario: "fanout".into(),
+        size: clients,
+        max_ms: Some((last - staked_at) as f64 / 1000.0),
+        extra: [("received".to_owned(), count as f64)].into(),
+        ..Figures::default()
+    });
 }
 
 /// What the hostile clients of `flood` send, in turn.
@@ -820,8 +987,8 @@ async fn flood(subscribers: usize, clients: usize) {
         percentile(&v, 0.99)
     };
     let ratio = p99(&flooded) / p99(&quiet);
-    report("  quiet block latency", quiet);
-    report("  flooded block latency", flooded);
+    let (q50, q99, qmax) = report("  quiet block latency", quiet);
+    let (p50, p99, max) = report("  flooded block latency", flooded);
     println!("  p99 flooded / quiet: {ratio:.2}");
     println!(
         "  pool RSS {:.0} MiB before the flood, {:.0} MiB (peak {:.0}) at its end",
@@ -830,9 +997,30 @@ async fn flood(subscribers: usize, clients: usize) {
     println!(
         "  requests during the run ({flood_secs:.0} s of blocks and 5 s before), by kind and answer:"
     );
+    let mut extra: BTreeMap<String, f64> = [
+        ("clients".to_owned(), clients as f64),
+        ("quiet_p50_ms".to_owned(), q50),
+        ("quiet_p99_ms".to_owned(), q99),
+        ("quiet_max_ms".to_owned(), qmax),
+        ("p99_ratio".to_owned(), ratio),
+        ("quiet_rss_mib".to_owned(), rss_quiet.0),
+    ]
+    .into();
     for ((kind, result), n) in tally.lock().unwrap().iter() {
         println!("    {kind}: {result}: {n}");
+        extra.insert(format!("{kind}: {result}"), *n as f64);
     }
+    record(Figures {
+        scenario: "flood".into(),
+        size: subscribers,
+        p50_ms: Some(p50),
+        p99_ms: Some(p99),
+        max_ms: Some(max),
+        rss_mib: Some(rss_flooded.0),
+        rss_peak_mib: Some(rss_flooded.1),
+        extra,
+        ..Figures::default()
+    });
 }
 
 async fn serve(subscribers: usize) {
@@ -873,9 +1061,40 @@ fn main() {
             Some("fanout") => fanout(arg(1, 2000)).await,
             Some("flood") => flood(arg(1, 10_000), arg(2, 200)).await,
             Some("serve") => serve(arg(1, 1000)).await,
+            Some("all") => all().await,
             _ => eprintln!(
-                "usage: cargo bench --bench pool -- blocks|live|startup|catchup|maturity|memory|reads|fanout|flood|serve [N] [M]"
+                "usage: cargo bench --bench pool -- blocks|live|startup|catchup|maturity|memory|reads|fanout|flood|serve|all [N] [M]"
             ),
         }
     });
+    write_results();
+}
+
+/// Every scenario at the size BENCHMARKS.md reports (memory: after 1,000 blocks, not 10,000),
+/// one after the other. `reads` needs `wrk` and `fanout` the test virtualenv: a scenario whose
+/// tool is missing is skipped and says so.
+async fn all() {
+    blocks(10_000, 30, 0).await;
+    live(10_000).await;
+    startup(10_000).await;
+    catchup(1440).await;
+    maturity(10_000).await;
+    memory(10_000, 1_000).await;
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        reads(1000, 100).await;
+    } else {
+        println!("reads: skipped (no wrk: apt install wrk)");
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    if venv.exists() {
+        fanout(2000).await;
+    } else {
+        println!("fanout: skipped (no target/test-venv: run the tests once)");
+    }
+    flood(10_000, 200).await;
+}
+
+/// `live`: blocks at the tip while the daemon's `getmininginfo` answers 90 ms late.
+async fn live(subscribers: usize) {
+    blocks(subscribers, 30, 90).await;
 }

@@ -32,7 +32,7 @@ use super::{ActorError, ChainFacts};
 use crate::config::ChainConfig;
 use crate::daemon::Backoff;
 use crate::daemon::rpc::{RpcClient, RpcError};
-use crate::daemon::types::OPTION_ID_STAKING;
+use crate::daemon::types::{Block, OPTION_ID_STAKING, Tx};
 use crate::domain::{Height, Sats};
 use crate::health::{Health, SyncStatus};
 use crate::metrics::Metrics;
@@ -399,14 +399,15 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
     let began = Instant::now();
     let mut last_log = Instant::now();
     let mut done = 0u64;
+    let mut ahead = Ahead::new(Arc::clone(&parts.rpc));
     loop {
         let next = stored.as_ref().map_or(start, |b| b.height + 1);
         if next > tip {
             break;
         }
         let block_started = Instant::now();
-        let hash = parts.rpc.get_block_hash(next).await?;
-        let block = Arc::new(parts.rpc.get_block_verbose(&hash).await?);
+        let block = Arc::new(ahead.take(next, tip).await?);
+        let hash = block.hash.clone();
         if let Some(s) = stored.clone()
             && block.previousblockhash.as_deref() != Some(s.hash.as_str())
         {
@@ -469,6 +470,117 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         );
     }
     Ok(())
+}
+
+/// Blocks asked for by height, [`AHEAD_WINDOW`] in one batch of `getblock "<height>" 2`
+/// (verusd takes a decimal height in place of a hash), the next window asked while the current
+/// one is processed. At the tip a window is the one block. Nothing here trusts the order of
+/// the chain: each block's `previousblockhash` is still checked against the stored block below
+/// it, and a block that does not follow discards the window.
+struct Ahead {
+    rpc: Arc<RpcClient>,
+    /// Fetched blocks, consecutive heights.
+    blocks: std::collections::VecDeque<Block<Tx>>,
+    /// The window after `blocks` under way: its first height and the request.
+    pending: Option<(
+        Height,
+        tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>,
+    )>,
+}
+
+/// Blocks a catch-up asks for in one request.
+const AHEAD_WINDOW: i64 = 16;
+
+impl Ahead {
+    fn new(rpc: Arc<RpcClient>) -> Ahead {
+        Ahead {
+            rpc,
+            blocks: std::collections::VecDeque::new(),
+            pending: None,
+        }
+    }
+
+    /// The main chain's block at `next`, while the daemon's tip is `tip`.
+    async fn take(&mut self, next: Height, tip: Height) -> Result<Block<Tx>, RpcError> {
+        if self.blocks.front().is_some_and(|b| b.height != next) {
+            // The chain moved (a reorganisation): what was fetched ahead is no longer wanted.
+            self.discard();
+        }
+        if self.blocks.is_empty() {
+            let fetched = match self.pending.take() {
+                // (A request whose task did not finish is simply made again.)
+                Some((from, request)) if from == next => match request.await {
+                    Ok(result) => result?,
+                    Err(_) => fetch_window(&self.rpc, next, window_end(next, tip)).await?,
+                },
+                _ => {
+                    self.discard();
+                    fetch_window(&self.rpc, next, window_end(next, tip)).await?
+                }
+            };
+            self.blocks.extend(fetched);
+        }
+        let block = self.blocks.pop_front().ok_or_else(|| RpcError::Decode {
+            method: "getblock".into(),
+            detail: format!("no block at height {next}"),
+        })?;
+        if self.blocks.is_empty() && self.pending.is_none() && next < tip {
+            let rpc = Arc::clone(&self.rpc);
+            let from = next + 1;
+            let to = window_end(from, tip);
+            self.pending = Some((
+                from,
+                actix::spawn(async move { fetch_window(&rpc, from, to).await }),
+            ));
+        }
+        Ok(block)
+    }
+
+    fn discard(&mut self) {
+        self.blocks.clear();
+        if let Some((_, request)) = self.pending.take() {
+            request.abort();
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+fn window_end(from: Height, tip: Height) -> Height {
+    (from + AHEAD_WINDOW - 1).min(tip)
+}
+
+/// The blocks at `from..=to`, in one batch; it stops at the first height the daemon does not
+/// answer (its chain got shorter), and fails only when it has not even the first.
+async fn fetch_window(
+    rpc: &RpcClient,
+    from: Height,
+    to: Height,
+) -> Result<Vec<Block<Tx>>, RpcError> {
+    let params: Vec<(String, i32)> = (from..=to).map(|h| (h.to_string(), 2)).collect();
+    let replies = rpc.call_batch::<Block<Tx>, _>("getblock", &params).await?;
+    let mut blocks = Vec::with_capacity(replies.len());
+    for (h, reply) in (from..=to).zip(replies) {
+        match reply {
+            Ok(block) if block.height == h => blocks.push(block),
+            Ok(block) => {
+                if blocks.is_empty() {
+                    return Err(RpcError::Decode {
+                        method: "getblock".into(),
+                        detail: format!("asked for height {h}, got {}", block.height),
+                    });
+                }
+                break;
+            }
+            Err(e) if blocks.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(blocks)
 }
 
 /// The highest height at or below `from` where the daemon's main chain and the pool's blocks

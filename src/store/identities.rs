@@ -45,50 +45,65 @@ fn from_row(m: identity_version::Model) -> StoreResult<IdentityVersion> {
     })
 }
 
-/// Stores a version (again: replaces the one at the same height).
+/// Records a version (again: the same height replaces what was stored for it).
 pub async fn record(
     db: &impl ConnectionTrait,
     chain: &str,
     v: &IdentityVersion,
 ) -> StoreResult<()> {
-    let f = &v.facts;
-    let row = identity_version::ActiveModel {
-        id: Default::default(),
-        chain: Set(chain.to_owned()),
-        identity_address: Set(f.address.clone()),
-        height: Set(v.height),
-        txid: Set(v.txid.clone()),
-        name: Set(v.name.clone()),
-        parent: Set(None),
-        flags: Set(i64::from(f.flags)),
-        timelock: Set(f.timelock),
-        minimum_signatures: Set(i32::try_from(f.minimum_signatures).unwrap_or(i32::MAX)),
-        primary_addresses: Set(serde_json::to_string(&f.primary_addresses)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        revocation_authority: Set(f.revocation_authority.clone()),
-        recovery_authority: Set(f.recovery_authority.clone()),
-        revoked: Set(f.revoked_status),
-        created_at: Set(now()),
-    };
-    use identity_version::Column as C;
-    identity_version::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([C::Chain, C::IdentityAddress, C::Height])
-                .update_columns([
-                    C::Txid,
-                    C::Name,
-                    C::Flags,
-                    C::Timelock,
-                    C::MinimumSignatures,
-                    C::PrimaryAddresses,
-                    C::RevocationAuthority,
-                    C::RecoveryAuthority,
-                    C::Revoked,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
+    record_many(db, chain, std::slice::from_ref(v)).await
+}
+
+/// Records versions, [`crate::store::IN_SLICE`] to a statement; at most one per identity and
+/// height (PostgreSQL refuses a statement that would update one row twice).
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    versions: &[IdentityVersion],
+) -> StoreResult<()> {
+    for slice in versions.chunks(crate::store::IN_SLICE) {
+        let mut rows = Vec::with_capacity(slice.len());
+        for v in slice {
+            let f = &v.facts;
+            rows.push(identity_version::ActiveModel {
+                id: Default::default(),
+                chain: Set(chain.to_owned()),
+                identity_address: Set(f.address.clone()),
+                height: Set(v.height),
+                txid: Set(v.txid.clone()),
+                name: Set(v.name.clone()),
+                parent: Set(None),
+                flags: Set(i64::from(f.flags)),
+                timelock: Set(f.timelock),
+                minimum_signatures: Set(i32::try_from(f.minimum_signatures).unwrap_or(i32::MAX)),
+                primary_addresses: Set(serde_json::to_string(&f.primary_addresses)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?),
+                revocation_authority: Set(f.revocation_authority.clone()),
+                recovery_authority: Set(f.recovery_authority.clone()),
+                revoked: Set(f.revoked_status),
+                created_at: Set(now()),
+            });
+        }
+        use identity_version::Column as C;
+        identity_version::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([C::Chain, C::IdentityAddress, C::Height])
+                    .update_columns([
+                        C::Txid,
+                        C::Name,
+                        C::Flags,
+                        C::Timelock,
+                        C::MinimumSignatures,
+                        C::PrimaryAddresses,
+                        C::RevocationAuthority,
+                        C::RecoveryAuthority,
+                        C::Revoked,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -53,73 +53,8 @@ pub enum StoreError {
 /// Result of a store function.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Whether a PostgreSQL URL reaches the server over TCP on this host, over TCP elsewhere, or
-/// over a Unix socket (`?host=/dir`), or is not PostgreSQL at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PgTransport {
-    /// Not a PostgreSQL URL.
-    NotPostgres,
-    /// A Unix socket.
-    Socket,
-    /// TCP to this host (loopback or no host).
-    LocalTcp,
-    /// TCP to another host.
-    RemoteTcp,
-}
-
-/// Classifies a database URL by how it reaches PostgreSQL.
-pub fn pg_transport(url: &str) -> PgTransport {
-    let Some(rest) = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-    else {
-        return PgTransport::NotPostgres;
-    };
-    let (authority_path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if query
-        .split('&')
-        .any(|kv| kv.starts_with("host=/") || kv.starts_with("host=%2F"))
-    {
-        return PgTransport::Socket;
-    }
-    let authority = authority_path.split('/').next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    match host {
-        "" | "localhost" | "::1" => PgTransport::LocalTcp,
-        h if h.starts_with("127.") => PgTransport::LocalTcp,
-        _ => PgTransport::RemoteTcp,
-    }
-}
-
-/// sqlx 0.9.0 leaves Nagle's algorithm on for its TCP sockets (upstream issue
-/// transact-rs/sqlx#4335, fixed by PR #4336, not released yet): a PostgreSQL statement of more
-/// than a few kilobytes then waits ~40 ms for the server's delayed ACK. On one host the Unix
-/// socket avoids it (a maturing stake over 10,000 subscribers: 3.0 s over TCP, 0.35 s over the
-/// socket; BENCHMARKS.md), so say so at start-up.
-fn warn_about_tcp(url: &str) {
-    match pg_transport(url) {
-        PgTransport::LocalTcp => log::warn!(
-            "database: PostgreSQL on this host over TCP; sqlx 0.9.0 does not set TCP_NODELAY, so \
-             large statements wait ~40 ms each for a delayed ACK (a maturing stake, a block \
-             with many outputs): connect over the Unix socket instead, e.g. \
-             postgres://user:password@localhost/coinstaker?host=/var/run/postgresql"
-        ),
-        PgTransport::RemoteTcp => log::info!(
-            "database: PostgreSQL over TCP; sqlx 0.9.0 does not set TCP_NODELAY, so large \
-             statements may wait ~40 ms for a delayed ACK (see the README, \"Configuration\")"
-        ),
-        PgTransport::NotPostgres | PgTransport::Socket => {}
-    }
-}
-
 /// Connects to the database named by the configuration (SQLite, PostgreSQL or MySQL).
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
-    warn_about_tcp(config.url.expose());
     connect_with(
         config.url.expose(),
         config.max_connections,
@@ -246,48 +181,4 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTra
         ..TransactionOptions::default()
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{PgTransport, pg_transport};
-
-    #[test]
-    fn postgres_urls_are_told_apart_by_how_they_reach_the_server() {
-        for (url, want) in [
-            ("sqlite://pool.db?mode=rwc", PgTransport::NotPostgres),
-            ("mysql://u:p@127.0.0.1:3306/pool", PgTransport::NotPostgres),
-            ("postgres://u:p@127.0.0.1:5432/pool", PgTransport::LocalTcp),
-            ("postgresql://u:p@localhost/pool", PgTransport::LocalTcp),
-            ("postgres://u:p@[::1]:5432/pool", PgTransport::LocalTcp),
-            ("postgres:///pool", PgTransport::LocalTcp),
-            (
-                "postgres://u:p@db.example:5432/pool",
-                PgTransport::RemoteTcp,
-            ),
-            (
-                "postgres://u:p@[2001:db8::5]:5432/pool",
-                PgTransport::RemoteTcp,
-            ),
-            (
-                "postgres://u:p@10.0.0.7/pool?sslmode=require",
-                PgTransport::RemoteTcp,
-            ),
-            (
-                "postgres://u:p@localhost/pool?host=/var/run/postgresql",
-                PgTransport::Socket,
-            ),
-            (
-                "postgres://u:p@localhost/pool?sslmode=disable&host=%2Frun%2Fpostgresql",
-                PgTransport::Socket,
-            ),
-            // A password holding '@' or ':' does not hide the host.
-            (
-                "postgres://u:p@ss:w@db.example/pool",
-                PgTransport::RemoteTcp,
-            ),
-        ] {
-            assert_eq!(pg_transport(url), want, "{url}");
-        }
-    }
 }

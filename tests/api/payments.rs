@@ -633,3 +633,58 @@ async fn a_two_thousand_block_run_balances_to_the_satoshi() {
     app.stop().await;
     sim.stop().await;
 }
+
+/// A new installation on the same pool identity (a lost database, or a move from another pool
+/// back-end) seeds its subscribers' outputs and still knows which of them the pool paid, which
+/// do not count against `max_utxos`: the pool identity's spends are in the daemon's address
+/// index, not only in the database that made them.
+#[actix_web::test]
+async fn a_new_installation_knows_which_outputs_the_pool_paid() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let sim = sim().await;
+    let (alice, _bob, tip) = earn(&sim);
+    let mut first = spawn_app_with(TestDb::new(true).await, config_edit(&sim), &sim.rpc_url).await;
+    first.wait_processed(tip).await;
+    let reply = first
+        .graphql_as(ADMIN_TOKEN, "mutation { runPayouts { id status } }")
+        .await;
+    assert_eq!(
+        reply["data"]["runPayouts"][0]["status"], "SUBMITTED",
+        "{reply}"
+    );
+    let db = &first.app_state.db;
+    let txid = eventually(20, || async {
+        let p = store::payments::list(db, "VRSC", Some(PaymentStatus::Sent), None, None, 1)
+            .await
+            .unwrap();
+        p.into_iter().next().and_then(|p| p.txid)
+    })
+    .await
+    .expect("the payment is sent");
+    let tip = mine(&sim, 3);
+    first.stop().await;
+
+    let second = spawn_app_with(TestDb::new(true).await, config_edit(&sim), &sim.rpc_url).await;
+    second.wait_processed(tip).await;
+    let utxos = entity::subscriber_utxo::Entity::find()
+        .filter(entity::subscriber_utxo::Column::IdentityAddress.eq(alice.as_str()))
+        .filter(entity::subscriber_utxo::Column::SpentHeight.is_null())
+        .all(&second.app_state.db)
+        .await
+        .unwrap();
+    let paid: Vec<bool> = utxos
+        .iter()
+        .filter(|u| u.txid == txid)
+        .map(|u| u.from_pool)
+        .collect();
+    assert_eq!(paid, [true], "the payment's output, seeded: {utxos:?}");
+    let others: Vec<bool> = utxos
+        .iter()
+        .filter(|u| u.txid != txid)
+        .map(|u| u.from_pool)
+        .collect();
+    assert!(
+        !others.is_empty() && others.iter().all(|p| !p),
+        "her other outputs were not paid by the pool: {utxos:?}"
+    );
+}

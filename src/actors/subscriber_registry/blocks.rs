@@ -9,7 +9,7 @@ use super::{ACTOR, RegistryCore, Undo, in_pool, vin_from};
 use crate::actors::ActorError;
 use crate::daemon::types::{Block, Tx};
 use crate::domain::conditions::{COOLDOWN_BLOCKS, FLAG_REVOKED};
-use crate::domain::{EventKind, Height, Sats, SubscriberStatus};
+use crate::domain::{EventKind, Height, PoolSettings, Sats, SubscriberStatus};
 use crate::store::actions;
 use crate::store::chain as chain_store;
 use crate::store::events::{self, NewEvent};
@@ -25,6 +25,7 @@ impl RegistryCore {
         txn: &impl sea_orm::ConnectionTrait,
         identity: &str,
         height: Height,
+        settings: &PoolSettings,
         previous: Option<&IdentityVersion>,
         action: Option<i64>,
         out: &mut Vec<NewEvent>,
@@ -33,7 +34,6 @@ impl RegistryCore {
         let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
             return Ok(());
         };
-        let (settings, _) = self.settings_at(txn, height).await?;
         let c = &settings.conditions;
         let counted = if c.max_utxos > 0 {
             utxos::counted(txn, self.name(), identity, height - 1, c.utxo_count_min).await?
@@ -305,13 +305,22 @@ impl RegistryCore {
         evaluate.dedup();
         let mut out = Vec::new();
         for identity in &evaluate {
-            self.evaluate(&txn, identity, h, previous.get(identity), None, &mut out)
-                .await?;
+            self.evaluate(
+                &txn,
+                identity,
+                h,
+                &settings,
+                previous.get(identity),
+                None,
+                &mut out,
+            )
+            .await?;
         }
         // Then the admins' and subscribers' actions at this height, as a pool that was
         // running when they were asked applied them.
         for action in actions::unapplied_at(&txn, self.name(), h).await? {
-            self.apply_action(&txn, &action, &mut out).await?;
+            self.apply_action(&txn, &action, &settings, &mut out)
+                .await?;
         }
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::checks::IdentityCheck;
-use super::{RegistryCore, SEED_CHUNK, SubscriberRegistry, Undo, vin_from};
+use super::{RegistryCore, SEED_CHUNK, SubscriberRegistry, Undo};
 use crate::actors::ActorError;
 use crate::daemon::rpc::RpcError;
 use crate::daemon::types::{IdentityReply, Tx};
@@ -21,15 +21,27 @@ use crate::store::utxos::{self, Utxo};
 impl RegistryCore {
     /// The UTXOs of each identity as of `as_of` (inclusive), from the tip snapshot corrected
     /// with the address index: outputs mined later removed, outputs held then and spent later
-    /// added. Identities go [`SEED_CHUNK`] at a time into one `getaddressutxos`, one
-    /// `getaddressdeltas` and one batch of `getrawtransaction`, so seeding thousands of
-    /// identities takes a few requests per chunk instead of several per identity.
+    /// added. Identities go [`SEED_CHUNK`] at a time into one `getaddressutxos` and, when the
+    /// daemon is past `as_of`, one `getaddressdeltas` and one batch of `getrawtransaction`
+    /// for the outputs spent since; so seeding thousands of identities takes a few requests
+    /// per chunk instead of several per identity.
+    ///
+    /// Which outputs the pool identity paid (they do not count against `max_utxos`) is read
+    /// once from the pool identity's own spends in the address index (one `getaddressdeltas`
+    /// up to `as_of`): a transaction spends from the pool exactly when it appears there with
+    /// a negative amount. That covers payments this database never saw (an earlier
+    /// installation, another pool back-end on the same identity) without asking the daemon
+    /// for every funding transaction.
     pub(super) async fn seed_utxos_many(
         &self,
         identities: &[String],
         as_of: Height,
     ) -> Result<HashMap<String, Vec<Utxo>>, RpcError> {
         let mut out: HashMap<String, Vec<Utxo>> = HashMap::new();
+        if identities.is_empty() {
+            return Ok(out);
+        }
+        let from_pool = self.pool_spends(as_of).await?;
         for chunk in identities.chunks(SEED_CHUNK) {
             let snapshot = self.rpc.get_address_utxos(chunk).await?;
             // (address, txid, vout, satoshis, height)
@@ -88,22 +100,6 @@ impl RegistryCore {
                     }
                 }
             }
-            // Which of them the pool identity paid (not counted against max_utxos).
-            let mut funding: Vec<String> = held.iter().map(|(_, t, ..)| t.clone()).collect();
-            funding.sort();
-            funding.dedup();
-            let params: Vec<(String, i32)> = funding.iter().map(|t| (t.clone(), 1)).collect();
-            let txs = self
-                .rpc
-                .call_batch::<Tx, _>("getrawtransaction", &params)
-                .await?;
-            let pool = self.chain.pool_identity.as_str();
-            let mut from_pool = HashSet::new();
-            for (txid, tx) in funding.iter().zip(txs) {
-                if tx?.vin.iter().any(|v| vin_from(v, pool)) {
-                    from_pool.insert(txid.clone());
-                }
-            }
             for (address, txid, vout, sats, height) in held {
                 out.entry(address.clone()).or_default().push(Utxo {
                     identity_address: address,
@@ -117,6 +113,21 @@ impl RegistryCore {
             }
         }
         Ok(out)
+    }
+
+    /// The transactions at or below `as_of` that spend an output of the pool identity: its
+    /// negative entries in the address index.
+    async fn pool_spends(&self, as_of: Height) -> Result<HashSet<String>, RpcError> {
+        if as_of < 1 {
+            return Ok(HashSet::new());
+        }
+        let pool = vec![self.chain.pool_identity.as_str().to_owned()];
+        let deltas = self.rpc.get_address_deltas(&pool, 1, as_of).await?;
+        Ok(deltas
+            .into_iter()
+            .filter(|d| d.satoshis < 0)
+            .map(|d| d.txid)
+            .collect())
     }
 
     /// Starts following identities the pool did not know, at `h` (the first height it has not
@@ -156,6 +167,8 @@ impl RegistryCore {
         let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
         let mut tracking = Vec::new();
+        let mut versions = Vec::with_capacity(chunk.len());
+        let mut outputs = Vec::new();
         for reply in chunk {
             let version = IdentityVersion {
                 height: reply.blockheight,
@@ -165,20 +178,23 @@ impl RegistryCore {
             };
             let address = version.facts.address.clone();
             undo.set(&mut self.tracked, &address, Some(version.clone()));
-            identities::record(&txn, self.name(), &version).await?;
-            // Merged with what is stored (see `connect_write`).
-            utxos::insert(
-                &txn,
-                self.name(),
-                &seeded.remove(&address).unwrap_or_default(),
-            )
-            .await?;
-            tracking
-                .push(actions::record(&txn, self.name(), h, &address, ActionKind::Track).await?);
+            outputs.extend(seeded.remove(&address).unwrap_or_default());
+            versions.push(version);
+        }
+        // A name asked twice in one chunk is one identity: its version once.
+        versions.sort_by(|a, b| a.facts.address.cmp(&b.facts.address));
+        versions.dedup_by(|a, b| a.facts.address == b.facts.address);
+        identities::record_many(&txn, self.name(), &versions).await?;
+        // Merged with what is stored (see `connect_write`).
+        utxos::insert(&txn, self.name(), &outputs).await?;
+        for reply in chunk {
+            let address = &reply.identity.identityaddress;
+            tracking.push(actions::record(&txn, self.name(), h, address, ActionKind::Track).await?);
         }
         // Evaluated once all of the chunk is followed: each may be another's authority.
+        let (settings, _) = self.settings_at(&txn, h).await?;
         for action in &tracking {
-            self.apply_action(&txn, action, &mut out).await?;
+            self.apply_action(&txn, action, &settings, &mut out).await?;
         }
         events::append(&txn, &out).await?;
         txn.commit().await?;

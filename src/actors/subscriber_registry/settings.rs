@@ -22,18 +22,20 @@ impl RegistryCore {
     /// Applies one admin or subscriber action at its height (see [`crate::store::actions`]).
     /// Its events are written the first time only: applied again after a reorganisation, it
     /// restores what its subscriber was already told.
+    /// `settings` are those in force at the action's height.
     pub(super) async fn apply_action(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
         action: &Action,
+        settings: &PoolSettings,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         let h = action.height;
         let identity = action.identity_address.as_str();
         let mut events = Vec::new();
-        let current = subscribers::get(txn, self.name(), identity).await?;
         match action.kind {
             ActionKind::Ban => {
+                let current = subscribers::get(txn, self.name(), identity).await?;
                 if let Some(current) = current.filter(|c| c.status != SubscriberStatus::Banned) {
                     let (_, announce) = subscribers::set_status(
                         txn,
@@ -64,6 +66,7 @@ impl RegistryCore {
                 }
             }
             ActionKind::Unban => {
+                let current = subscribers::get(txn, self.name(), identity).await?;
                 if let Some(current) = current.filter(|c| c.status == SubscriberStatus::Banned) {
                     // Out of the pool either way: nothing to tell until it is back in.
                     subscribers::set_status(
@@ -81,13 +84,29 @@ impl RegistryCore {
                     )
                     .await?;
                     // Back in at once if it meets the conditions.
-                    self.evaluate(txn, identity, h, None, Some(action.id), &mut events)
-                        .await?;
+                    self.evaluate(
+                        txn,
+                        identity,
+                        h,
+                        settings,
+                        None,
+                        Some(action.id),
+                        &mut events,
+                    )
+                    .await?;
                 }
             }
             ActionKind::Track => {
-                self.evaluate(txn, identity, h, None, Some(action.id), &mut events)
-                    .await?;
+                self.evaluate(
+                    txn,
+                    identity,
+                    h,
+                    settings,
+                    None,
+                    Some(action.id),
+                    &mut events,
+                )
+                .await?;
             }
         }
         if !action.announced {
@@ -121,8 +140,10 @@ impl RegistryCore {
                 ActionKind::Unban
             };
             let action = actions::record(&txn, self.name(), h, identity, kind).await?;
+            let (settings, _) = self.settings_at(&txn, h).await?;
             let mut out = Vec::new();
-            self.apply_action(&txn, &action, &mut out).await?;
+            self.apply_action(&txn, &action, &settings, &mut out)
+                .await?;
             events::append(&txn, &out).await?;
         }
         txn.commit().await?;
