@@ -482,11 +482,11 @@ struct Ahead {
     /// Fetched blocks, consecutive heights.
     blocks: std::collections::VecDeque<Block<Tx>>,
     /// The window after `blocks` under way: its first height and the request.
-    pending: Option<(
-        Height,
-        tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>,
-    )>,
+    pending: Option<(Height, BlocksRequest)>,
 }
+
+/// A window of blocks being fetched.
+type BlocksRequest = tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>;
 
 /// Blocks a catch-up asks for in one request.
 const AHEAD_WINDOW: i64 = 16;

@@ -17,6 +17,15 @@ use crate::store::identities::{self, IdentityVersion};
 use crate::store::subscribers::{self, StatusChange};
 use crate::store::utxos::{self, Utxo};
 
+/// A height and the pool settings in force at it (read once for everything evaluated there).
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    /// The height.
+    pub height: Height,
+    /// The settings in force at it.
+    pub settings: &'a PoolSettings,
+}
+
 impl RegistryCore {
     /// Evaluates `identity` at `height` and applies the status transition it implies.
     /// `previous` is the version before this block when the identity changed in it.
@@ -24,12 +33,12 @@ impl RegistryCore {
         &self,
         txn: &impl sea_orm::ConnectionTrait,
         identity: &str,
-        height: Height,
-        settings: &PoolSettings,
+        at: At<'_>,
         previous: Option<&IdentityVersion>,
         action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
+        let (height, settings) = (at.height, at.settings);
         let tracked = &self.tracked;
         let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
             return Ok(());
@@ -308,8 +317,10 @@ impl RegistryCore {
             self.evaluate(
                 &txn,
                 identity,
-                h,
-                &settings,
+                At {
+                    height: h,
+                    settings: &settings,
+                },
                 previous.get(identity),
                 None,
                 &mut out,

@@ -87,8 +87,10 @@ impl RegistryCore {
                     self.evaluate(
                         txn,
                         identity,
-                        h,
-                        settings,
+                        super::blocks::At {
+                            height: h,
+                            settings,
+                        },
                         None,
                         Some(action.id),
                         &mut events,
@@ -100,8 +102,10 @@ impl RegistryCore {
                 self.evaluate(
                     txn,
                     identity,
-                    h,
-                    settings,
+                    super::blocks::At {
+                        height: h,
+                        settings,
+                    },
                     None,
                     Some(action.id),
                     &mut events,
