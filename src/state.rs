@@ -30,6 +30,8 @@ pub struct AppState {
     pub feed: EventFeed,
     /// What API clients may use at once (daemon calls, WebSocket connections).
     pub clients: Arc<crate::graphql::limits::ClientSlots>,
+    /// The pool-wide figures of each chain's current books (see [`crate::graphql::snapshot`]).
+    pub snapshots: Arc<crate::graphql::snapshot::PoolSnapshots>,
 }
 
 /// What the API needs of one chain's runtime.

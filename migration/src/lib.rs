@@ -18,6 +18,7 @@ mod m20261124_000002_stake_coinbase;
 mod m20261124_000003_webhook;
 mod m20261125_000004_lease_and_luck;
 mod m20261204_000005_money_safety;
+mod m20261205_000006_interval_boundaries;
 
 /// A UTC timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does):
 /// `DATETIME(6)` there, `timestamp` on PostgreSQL, text on SQLite. Values are always UTC.
@@ -84,6 +85,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_webhook::Migration),
             Box::new(m20261125_000004_lease_and_luck::Migration),
             Box::new(m20261204_000005_money_safety::Migration),
+            Box::new(m20261205_000006_interval_boundaries::Migration),
         ]
     }
 }

@@ -69,6 +69,8 @@ pub async fn fix_start_height(
         .filter(chain_info::Column::StartHeight.is_null())
         .exec(db)
         .await?;
+    // Outside a fenced transaction: API read caches must see it.
+    super::lease::touch(db, chain).await?;
     let stored = get_chain(db, chain).await?.and_then(|c| c.start_height);
     Ok(stored.unwrap_or(height))
 }
@@ -115,6 +117,8 @@ pub async fn insert_block(db: &impl ConnectionTrait, chain: &str, b: &BlockRef) 
         )
         .exec_without_returning(db)
         .await?;
+    // Outside a fenced transaction: API read caches must see it.
+    super::lease::touch(db, chain).await?;
     Ok(())
 }
 
@@ -182,6 +186,8 @@ pub async fn delete_block(
     block::Entity::delete_by_id((chain.to_owned(), height))
         .exec(db)
         .await?;
+    // Outside a fenced transaction: API read caches must see it.
+    super::lease::touch(db, chain).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 use entity::leader_lease;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use super::{StoreError, StoreResult};
 
@@ -40,6 +40,33 @@ pub async fn get(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Option<L
             epoch: m.epoch,
             heartbeat: m.heartbeat,
         }))
+}
+
+/// The version of what the chain's actors wrote: `(epoch, writes)` of its lease, changed by
+/// every fenced write transaction in the same commit (see [`Fence::check`]) and by [`touch`]
+/// after the few writes made outside one. `None` until an instance took the lease. A read
+/// cache keyed on it is never stale: read the version first, then the data.
+pub async fn version(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Option<(i64, i64)>> {
+    use leader_lease::Column as C;
+    Ok(leader_lease::Entity::find_by_id(chain.to_owned())
+        .select_only()
+        .column(C::Epoch)
+        .column(C::Writes)
+        .into_tuple()
+        .one(db)
+        .await?)
+}
+
+/// Changes the chain's write [`version`] after a write made outside a fenced transaction
+/// (the processed block's row, the ledger check's hold, settings synced from the config).
+pub async fn touch(db: &impl ConnectionTrait, chain: &str) -> StoreResult<()> {
+    use leader_lease::Column as C;
+    leader_lease::Entity::update_many()
+        .col_expr(C::Writes, Expr::col(C::Writes).add(1))
+        .filter(C::Chain.eq(chain))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Takes the lease of `chain` for `me` when no instance ever held it, when it was released,

@@ -177,6 +177,8 @@ pub async fn sync_with_config(
         (_, Some(newest)) => next_height.max(newest.from_height),
     };
     record(db, chain, from_height, from_config, SettingsSource::Config).await?;
+    // Outside a fenced transaction: API read caches must see it.
+    super::lease::touch(db, chain).await?;
     Ok(Some(SettingsVersion {
         from_height,
         settings: from_config.clone(),
@@ -372,7 +374,10 @@ pub async fn set_check_failure(
     change_payout_state(db, chain, &[payout_state::Column::CheckFailure], |s| {
         s.check_failure = failure.map(str::to_owned);
     })
-    .await
+    .await?;
+    // Outside a fenced transaction: API read caches must see it.
+    super::lease::touch(db, chain).await?;
+    Ok(())
 }
 
 /// Records that a payout cycle completed now.

@@ -234,8 +234,8 @@ pub async fn supply_step(
     };
     let (mut supply, mut count) = (previous.0.0, previous.1);
 
-    // One query per index (`ix_eligibility_from`, `ix_eligibility_to`): SQLite scans the
-    // whole table for `from_height = ? OR to_height = ?`.
+    // One query per index (`ix_eligibility_from_identity`, `ix_eligibility_to_identity`, which
+    // cover the answer): SQLite scans the whole table for `from_height = ? OR to_height = ?`.
     let mut boundary: HashSet<String> = HashSet::new();
     for column in [ei::Column::FromHeight, ei::Column::ToHeight] {
         let ids: Vec<String> = ei::Entity::find()

@@ -130,3 +130,43 @@ async fn a_migration_whose_version_was_not_recorded_runs_again() {
         vec![("event", 0)]
     );
 }
+
+/// Migration 6 replaces the boundary indexes of `eligibility_interval` with covering ones, and
+/// its `down` puts the old ones back.
+#[tokio::test]
+async fn the_boundary_indexes_cover_the_identity() {
+    let test_db = TestDb::new(false).await;
+    let db = test_db.connect().await;
+    Migrator::up(&db, None).await.unwrap();
+    let manager = migration::SchemaManager::new(&db);
+    let has = |name: &'static str| {
+        let manager = &manager;
+        async move {
+            manager
+                .has_index("eligibility_interval", name)
+                .await
+                .unwrap()
+        }
+    };
+    for (name, present) in [
+        ("ix_eligibility_from_identity", true),
+        ("ix_eligibility_to_identity", true),
+        ("ix_eligibility_from", false),
+        ("ix_eligibility_to", false),
+        ("ix_eligibility_identity", true),
+    ] {
+        assert_eq!(has(name).await, present, "{name} after up");
+    }
+    Migrator::down(&db, Some(1)).await.unwrap();
+    for (name, present) in [
+        ("ix_eligibility_from_identity", false),
+        ("ix_eligibility_to_identity", false),
+        ("ix_eligibility_from", true),
+        ("ix_eligibility_to", true),
+    ] {
+        assert_eq!(has(name).await, present, "{name} after one step down");
+    }
+    Migrator::up(&db, None).await.unwrap();
+    assert!(has("ix_eligibility_from_identity").await);
+    assert!(!has("ix_eligibility_from").await);
+}

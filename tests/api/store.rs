@@ -1067,3 +1067,65 @@ async fn the_batched_reads_answer_like_one_identity_at_a_time() {
     }
     assert!(found.values().any(|v| v.len() == 2), "some page is full");
 }
+
+/// The API's pool-wide snapshot is shared while the books' version stays, and replaced by
+/// every write: a fenced transaction, and each write made outside one (the processed block,
+/// the ledger check's hold). Before any lease there is nothing to share.
+#[tokio::test]
+async fn pool_snapshots_follow_every_write_of_the_books() {
+    use coinstaker::graphql::snapshot::PoolSnapshots;
+    use coinstaker::store::lease::{self, Fence};
+    use std::sync::Arc;
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    chain::ensure_chain(&db, "VRSC").await.unwrap();
+    let snapshots = PoolSnapshots::default();
+    let a = snapshots.get(&db, "VRSC").await.unwrap();
+    let b = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(!Arc::ptr_eq(&a, &b), "no lease: no version, nothing shared");
+
+    let epoch = lease::try_take(&db, "VRSC", "me", "http://me", None)
+        .await
+        .unwrap()
+        .expect("the first instance takes the lease");
+    let first = snapshots.get(&db, "VRSC").await.unwrap();
+    first.processed.set(7).unwrap();
+    let again = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "same version: same snapshot");
+    assert_eq!(again.processed.get(), Some(&7));
+
+    // Writes made outside a fenced transaction touch the version.
+    chain::insert_block(&db, "VRSC", &block(10, "a10", "a9"))
+        .await
+        .unwrap();
+    let after_block = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &after_block), "a processed block");
+    assert_eq!(after_block.processed.get(), None, "read afresh");
+    settings::set_check_failure(&db, "VRSC", Some("books off by 1"))
+        .await
+        .unwrap();
+    let after_hold = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(!Arc::ptr_eq(&after_block, &after_hold), "the ledger check");
+
+    // A fenced transaction changes it when it commits, not before, and not when rolled back.
+    let fence = Fence {
+        chain: "VRSC".into(),
+        holder: "me".into(),
+        epoch,
+    };
+    let txn = fence.begin(&db).await.unwrap();
+    txn.rollback().await.unwrap();
+    let after_rollback = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(
+        Arc::ptr_eq(&after_hold, &after_rollback),
+        "nothing committed"
+    );
+    let txn = fence.begin(&db).await.unwrap();
+    settings::set_payouts_paused(&txn, "VRSC", true, Some("maintenance"))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let after_pause = snapshots.get(&db, "VRSC").await.unwrap();
+    assert!(!Arc::ptr_eq(&after_hold, &after_pause), "a fenced write");
+}

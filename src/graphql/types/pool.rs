@@ -1,27 +1,28 @@
 //! `Pool` and `PoolConditions`.
 
 use async_graphql::{Context, Object, Result};
+use std::sync::Arc;
+
 use tokio::sync::OnceCell;
 
 use crate::config::ChainConfig;
 use crate::domain::{Conditions, PoolSettings, SubscriberStatus};
 use crate::graphql::error::store_error;
 use crate::graphql::scalars::Amount;
+use crate::graphql::snapshot::PoolSnapshot;
 use crate::health::SyncStatus;
 use crate::state::{AppState, known_chain_id};
 use crate::store;
 
 /// A staking pool on one chain: what a newcomer needs to join, and how the pool is doing.
 ///
-/// Several fields read the same rows (the totals, the latest statistics, the processed height,
-/// the payout state): each is read at most once per `Pool` object, that is, once per request,
-/// however many of its fields the request asks for.
+/// Its pool-wide figures (totals, statistics, processed height, settings, payout state,
+/// subscriber count) come from the snapshot of the books' current version (see
+/// [`crate::graphql::snapshot`]): each is read from the database at most once per change of
+/// the books, however many requests and fields ask for it.
 pub struct Pool {
     chain: ChainConfig,
-    totals: OnceCell<store::ledger::PoolTotals>,
-    latest: OnceCell<Option<store::stats::PoolStats>>,
-    processed: OnceCell<i64>,
-    payout_state: OnceCell<store::settings::PayoutState>,
+    snapshot: OnceCell<Arc<PoolSnapshot>>,
 }
 
 impl Pool {
@@ -29,16 +30,26 @@ impl Pool {
     pub fn new(chain: &ChainConfig) -> Pool {
         Pool {
             chain: chain.clone(),
-            totals: OnceCell::new(),
-            latest: OnceCell::new(),
-            processed: OnceCell::new(),
-            payout_state: OnceCell::new(),
+            snapshot: OnceCell::new(),
         }
+    }
+
+    /// The snapshot this request reads (the version is read once per `Pool` object).
+    async fn snapshot(&self, ctx: &Context<'_>) -> Result<&PoolSnapshot> {
+        let state = ctx.data::<AppState>()?;
+        let snapshot = self
+            .snapshot
+            .get_or_try_init(|| state.snapshots.get(&state.db, self.name()))
+            .await
+            .map_err(store_error)?;
+        Ok(snapshot)
     }
 
     async fn totals(&self, ctx: &Context<'_>) -> Result<&store::ledger::PoolTotals> {
         let state = ctx.data::<AppState>()?;
-        self.totals
+        self.snapshot(ctx)
+            .await?
+            .totals
             .get_or_try_init(|| store::ledger::pool_totals(&state.db, self.name()))
             .await
             .map_err(store_error)
@@ -47,6 +58,8 @@ impl Pool {
     async fn latest(&self, ctx: &Context<'_>) -> Result<Option<&store::stats::PoolStats>> {
         let state = ctx.data::<AppState>()?;
         Ok(self
+            .snapshot(ctx)
+            .await?
             .latest
             .get_or_try_init(|| store::stats::latest(&state.db, self.name()))
             .await
@@ -56,7 +69,9 @@ impl Pool {
 
     async fn payout(&self, ctx: &Context<'_>) -> Result<&store::settings::PayoutState> {
         let state = ctx.data::<AppState>()?;
-        self.payout_state
+        self.snapshot(ctx)
+            .await?
+            .payout_state
             .get_or_try_init(|| store::settings::payout_state(&state.db, self.name()))
             .await
             .map_err(store_error)
@@ -69,16 +84,24 @@ impl Pool {
     /// The settings in force from the next block (the stored version, else the config's).
     async fn settings(&self, ctx: &Context<'_>) -> Result<PoolSettings> {
         let state = ctx.data::<AppState>()?;
-        let stored = store::settings::latest(&state.db, self.name())
+        let stored = self
+            .snapshot(ctx)
+            .await?
+            .settings
+            .get_or_try_init(|| async {
+                store::settings::latest(&state.db, self.name())
+                    .await
+                    .map(|v| v.map(|v| v.settings))
+            })
             .await
             .map_err(store_error)?;
-        Ok(stored
-            .map(|v| v.settings)
-            .unwrap_or_else(|| self.chain.settings()))
+        Ok(stored.clone().unwrap_or_else(|| self.chain.settings()))
     }
 
     async fn processed(&self, ctx: &Context<'_>) -> Result<i64> {
-        self.processed
+        self.snapshot(ctx)
+            .await?
+            .processed
             .get_or_try_init(|| self.read_processed(ctx))
             .await
             .copied()
@@ -176,14 +199,20 @@ impl Pool {
     /// Subscribers that are ACTIVE or COOLING_DOWN.
     async fn subscriber_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let state = ctx.data::<AppState>()?;
-        let n = store::subscribers::count_by_status(
-            &state.db,
-            self.name(),
-            &[SubscriberStatus::Active, SubscriberStatus::CoolingDown],
-        )
-        .await
-        .map_err(store_error)?;
-        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        let n = self
+            .snapshot(ctx)
+            .await?
+            .subscriber_count
+            .get_or_try_init(|| {
+                store::subscribers::count_by_status(
+                    &state.db,
+                    self.name(),
+                    &[SubscriberStatus::Active, SubscriberStatus::CoolingDown],
+                )
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(i32::try_from(*n).unwrap_or(i32::MAX))
     }
 
     /// The pool's eligible staking supply at the processed height.
