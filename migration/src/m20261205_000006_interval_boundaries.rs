@@ -15,7 +15,7 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// (old index, new index, boundary column).
-const REPLACED: [(&str, &str, &'static str); 2] = [
+const REPLACED: [(&str, &str, &str); 2] = [
     (
         "ix_eligibility_from",
         "ix_eligibility_from_identity",

@@ -37,10 +37,13 @@ pub struct PoolSnapshot {
     pub settings: OnceCell<Option<PoolSettings>>,
 }
 
+/// A version of a chain's books: its lease's `(epoch, writes)`.
+type BooksVersion = (i64, i64);
+
 /// The current snapshot of each chain, by chain name.
 #[derive(Default)]
 pub struct PoolSnapshots {
-    current: Mutex<HashMap<String, (Option<(i64, i64)>, Arc<PoolSnapshot>)>>,
+    current: Mutex<HashMap<String, (BooksVersion, Arc<PoolSnapshot>)>>,
 }
 
 impl PoolSnapshots {
@@ -60,17 +63,17 @@ impl PoolSnapshots {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((seen, snapshot)) = current.get(chain) {
-            if *seen == Some(version) {
+            if *seen == version {
                 return Ok(Arc::clone(snapshot));
             }
             // A request that read an older version than one already here: its own, unshared
             // snapshot (the versions only grow: epoch by takeover, writes by write).
-            if *seen > Some(version) {
+            if *seen > version {
                 return Ok(Arc::new(PoolSnapshot::default()));
             }
         }
         let snapshot = Arc::new(PoolSnapshot::default());
-        current.insert(chain.to_owned(), (Some(version), Arc::clone(&snapshot)));
+        current.insert(chain.to_owned(), (version, Arc::clone(&snapshot)));
         Ok(snapshot)
     }
 }

@@ -64,6 +64,67 @@ pub async fn record(
     from_row(row)
 }
 
+/// [`record`] of one action per identity (distinct, a few hundred at most), in `identities`'
+/// order, in two statements (and one
+/// to find where the chain's actions ended). Call it inside the chain's fenced transaction:
+/// the new rows are told apart from older ones by their ids, which only this transaction
+/// writes for the chain until it commits.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    height: Height,
+    identities: &[&str],
+    kind: ActionKind,
+) -> StoreResult<Vec<Action>> {
+    use sea_orm::QuerySelect;
+    if identities.is_empty() {
+        return Ok(Vec::new());
+    }
+    let before: Option<i64> = registry_action::Entity::find()
+        .select_only()
+        .column_as(registry_action::Column::Id.max(), "max_id")
+        .filter(registry_action::Column::Chain.eq(chain))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten();
+    let at = now();
+    let rows = identities
+        .iter()
+        .map(|identity| registry_action::ActiveModel {
+            id: Default::default(),
+            chain: Set(chain.to_owned()),
+            height: Set(height),
+            identity_address: Set((*identity).to_owned()),
+            kind: Set(kind.as_str().to_owned()),
+            applied: Set(false),
+            announced: Set(false),
+            created_at: Set(at),
+        });
+    registry_action::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    let mut stored: std::collections::HashMap<String, Action> = registry_action::Entity::find()
+        .filter(registry_action::Column::Chain.eq(chain))
+        .filter(registry_action::Column::Id.gt(before.unwrap_or(0)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| from_row(m).map(|a| (a.identity_address.clone(), a)))
+        .collect::<StoreResult<_>>()?;
+    identities
+        .iter()
+        .map(|identity| {
+            stored.remove(*identity).ok_or_else(|| {
+                super::StoreError::Corrupt(format!(
+                    "the {} action of {identity} at {height} was not stored",
+                    kind.as_str()
+                ))
+            })
+        })
+        .collect()
+}
+
 /// The actions at `height` not applied on the current branch, in the order they were asked.
 pub async fn unapplied_at(
     db: &impl ConnectionTrait,
@@ -102,6 +163,19 @@ pub async fn mark_applied(db: &impl ConnectionTrait, id: i64) -> StoreResult<()>
         .filter(registry_action::Column::Id.eq(id))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+/// [`mark_applied`] of several actions, one statement per 500.
+pub async fn mark_applied_many(db: &impl ConnectionTrait, ids: &[i64]) -> StoreResult<()> {
+    for slice in ids.chunks(super::IN_SLICE) {
+        registry_action::Entity::update_many()
+            .col_expr(registry_action::Column::Applied, true.into())
+            .col_expr(registry_action::Column::Announced, true.into())
+            .filter(registry_action::Column::Id.is_in(slice.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 

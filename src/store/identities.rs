@@ -125,6 +125,31 @@ pub async fn at(
         .transpose()
 }
 
+/// [`at`] of each of `identities` (absent: no version at or below `height`), one statement
+/// per 500.
+pub async fn at_many(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+    height: Height,
+) -> StoreResult<std::collections::HashMap<String, IdentityVersion>> {
+    let mut out = std::collections::HashMap::new();
+    for slice in identities.chunks(super::IN_SLICE) {
+        let rows = identity_version::Entity::find()
+            .filter(identity_version::Column::Chain.eq(chain))
+            .filter(identity_version::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .filter(identity_version::Column::Height.lte(height))
+            .order_by_asc(identity_version::Column::Height)
+            .all(db)
+            .await?;
+        // Ascending: the last one of each identity stays.
+        for row in rows {
+            out.insert(row.identity_address.clone(), from_row(row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The newest version of every identity of `chain`.
 pub async fn latest_all(
     db: &impl ConnectionTrait,

@@ -221,6 +221,128 @@ pub async fn set_status(
     Ok((from_row(model)?, (told != entering).then_some(entering)))
 }
 
+/// The status of each of `identities` that is a subscriber (absent: never was), one statement
+/// per 500.
+pub async fn statuses_of(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+) -> StoreResult<std::collections::HashMap<String, SubscriberStatus>> {
+    let mut out = std::collections::HashMap::new();
+    for slice in identities.chunks(super::IN_SLICE) {
+        let rows: Vec<(String, String)> = subscriber::Entity::find()
+            .select_only()
+            .column(subscriber::Column::IdentityAddress)
+            .column(subscriber::Column::Status)
+            .filter(subscriber::Column::Chain.eq(chain))
+            .filter(subscriber::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (address, status) in rows {
+            let status = parse_stored(&status, SubscriberStatus::parse, "subscriber status")?;
+            out.insert(address, status);
+        }
+    }
+    Ok(out)
+}
+
+/// [`set_status`] of identities that are no subscriber yet (the caller checked, in the same
+/// transaction), a few statements for all of them: their subscriber rows, their first
+/// history entries and, for those ACTIVE at once, their open eligibility intervals. What
+/// clients are told follows [`set_status`]: entering the pool is news, anything else is not.
+pub async fn create_many(
+    db: &impl ConnectionTrait,
+    changes: &[StatusChange<'_>],
+) -> StoreResult<()> {
+    // Rows per statement: 13 columns each stays far below every backend's parameter limit.
+    const ROWS: usize = 200;
+    let at = now();
+    for slice in changes.chunks(ROWS) {
+        let mut subscribers = Vec::with_capacity(slice.len());
+        let mut history = Vec::with_capacity(slice.len());
+        let mut intervals = Vec::new();
+        for change in slice {
+            let unmet = if change.unmet.is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::to_string(change.unmet)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                )
+            };
+            let entering = in_pool(change.status);
+            let leaving = matches!(
+                change.status,
+                SubscriberStatus::Left | SubscriberStatus::Banned
+            );
+            subscribers.push(subscriber::ActiveModel {
+                id: Default::default(),
+                chain: Set(change.chain.to_owned()),
+                identity_address: Set(change.identity_address.to_owned()),
+                name: Set(change.name.to_owned()),
+                status: Set(change.status.as_str().to_owned()),
+                joined_height: Set(entering.then_some(change.height)),
+                left_height: Set(leaving.then_some(change.height)),
+                min_payout: Set(None),
+                unmet: Set(unmet),
+                created_at: Set(at),
+                updated_at: Set(at),
+                min_payout_height: Set(None),
+                announced: Set(entering),
+            });
+            history.push(subscriber_status::ActiveModel {
+                id: Default::default(),
+                chain: Set(change.chain.to_owned()),
+                identity_address: Set(change.identity_address.to_owned()),
+                height: Set(change.height),
+                status: Set(change.status.as_str().to_owned()),
+                reason: Set(change.reason.map(str::to_owned)),
+                created_at: Set(at),
+                action_id: Set(change.action),
+            });
+            if change.status == SubscriberStatus::Active {
+                intervals.push(change);
+            }
+        }
+        subscriber::Entity::insert_many(subscribers)
+            .exec_without_returning(db)
+            .await?;
+        subscriber_status::Entity::insert_many(history)
+            .exec_without_returning(db)
+            .await?;
+        // Like `open_interval`: none opened where one is open already.
+        let Some(first) = intervals.first() else {
+            continue;
+        };
+        let addresses: Vec<String> = intervals
+            .iter()
+            .map(|c| c.identity_address.to_owned())
+            .collect();
+        let open = intervals_of(db, first.chain, &addresses).await?;
+        let rows: Vec<eligibility_interval::ActiveModel> = intervals
+            .iter()
+            .filter(|c| {
+                open.get(c.identity_address)
+                    .is_none_or(|spans| spans.iter().all(|(_, to)| to.is_some()))
+            })
+            .map(|c| eligibility_interval::ActiveModel {
+                id: Default::default(),
+                chain: Set(c.chain.to_owned()),
+                identity_address: Set(c.identity_address.to_owned()),
+                from_height: Set(c.height),
+                to_height: Set(None),
+            })
+            .collect();
+        if !rows.is_empty() {
+            eligibility_interval::Entity::insert_many(rows)
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The status history of one identity, oldest first: (height, status, reason).
 pub async fn history(
     db: &impl ConnectionTrait,

@@ -7,7 +7,7 @@ use entity::subscriber_utxo;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::StoreResult;
@@ -256,6 +256,38 @@ pub async fn counted(
         .filter(subscriber_utxo::Column::FromPool.eq(false))
         .count(db)
         .await?)
+}
+
+/// [`counted`] of each of `identities` (absent: none), one statement per 500.
+pub async fn counted_many(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[String],
+    height: Height,
+    min_amount: Sats,
+) -> StoreResult<std::collections::HashMap<String, u64>> {
+    let mut out = std::collections::HashMap::new();
+    for slice in identities.chunks(super::IN_SLICE) {
+        let rows: Vec<(String, i64)> = subscriber_utxo::Entity::find()
+            .select_only()
+            .column(subscriber_utxo::Column::IdentityAddress)
+            .column_as(subscriber_utxo::Column::Id.count(), "n")
+            .filter(subscriber_utxo::Column::Chain.eq(chain))
+            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .filter(subscriber_utxo::Column::Height.lte(height))
+            .filter(unspent_after(height))
+            .filter(subscriber_utxo::Column::Amount.gte(min_amount.0))
+            .filter(subscriber_utxo::Column::FromPool.eq(false))
+            .group_by(subscriber_utxo::Column::IdentityAddress)
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(
+            rows.into_iter()
+                .map(|(a, n)| (a, u64::try_from(n).unwrap_or_default())),
+        );
+    }
+    Ok(out)
 }
 
 /// Identities whose outputs were mined or spent at `height`.

@@ -1129,3 +1129,184 @@ async fn pool_snapshots_follow_every_write_of_the_books() {
     let after_pause = snapshots.get(&db, "VRSC").await.unwrap();
     assert!(!Arc::ptr_eq(&after_hold, &after_pause), "a fenced write");
 }
+
+/// What the registry reads and writes for a chunk of identities it starts following answers
+/// exactly like the one-identity-at-a-time functions it replaces: versions in effect,
+/// outputs counted against `max_utxos`, statuses, the subscribers created, and the actions.
+#[tokio::test]
+async fn the_registrys_batched_reads_and_writes_answer_like_one_at_a_time() {
+    use coinstaker::domain::ActionKind;
+    use coinstaker::domain::conditions::IdentityFacts;
+    use coinstaker::store::actions;
+    use coinstaker::store::identities::{self, IdentityVersion};
+    use coinstaker::store::utxos::{self, Utxo};
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let who: Vec<String> = (0..6).map(|i| format!("iBatch{i}")).collect();
+    let version = |i: usize, height: i64| IdentityVersion {
+        height,
+        txid: format!("{i}-{height}"),
+        name: format!("batch{i}"),
+        facts: IdentityFacts {
+            address: who[i].clone(),
+            flags: (height % 3) as u32,
+            timelock: height,
+            primary_addresses: vec![format!("R{i}")],
+            minimum_signatures: 1,
+            revocation_authority: who[i].clone(),
+            recovery_authority: who[(i + 1) % 6].clone(),
+            revoked_status: false,
+        },
+    };
+    // Identity i has versions at 10·k for k ≤ i, and outputs of 1..=i coins at heights 5·k,
+    // the one at 5 paid by the pool, those at 10 spent at 20.
+    let mut versions = Vec::new();
+    let mut outputs = Vec::new();
+    for i in 0..6 {
+        for k in 1..=i as i64 {
+            versions.push(version(i, 10 * k));
+            outputs.push(Utxo {
+                identity_address: who[i].clone(),
+                txid: format!("t{i}-{k}"),
+                vout: 0,
+                amount: Sats::coins(k),
+                height: 5 * k,
+                from_pool: k == 1,
+                spent_height: None,
+            });
+        }
+    }
+    identities::record_many(&db, "VRSC", &versions)
+        .await
+        .unwrap();
+    utxos::insert(&db, "VRSC", &outputs).await.unwrap();
+    let spent: Vec<(String, u32, String)> = (2..6)
+        .map(|i| (format!("t{i}-2"), 0, "spender".to_owned()))
+        .collect();
+    utxos::mark_spent(&db, "VRSC", &spent, 20).await.unwrap();
+
+    let mut asked = who.clone();
+    asked.push("iNobody".into());
+    for height in [0, 9, 10, 19, 20, 35, 100] {
+        let many = identities::at_many(&db, "VRSC", &asked, height)
+            .await
+            .unwrap();
+        for w in &asked {
+            let one = identities::at(&db, "VRSC", w, height).await.unwrap();
+            assert_eq!(many.get(w).cloned(), one, "{w} at {height}");
+        }
+        for min in [Sats(0), Sats::coins(2), Sats::coins(9)] {
+            let many = utxos::counted_many(&db, "VRSC", &asked, height, min)
+                .await
+                .unwrap();
+            for w in &asked {
+                let one = utxos::counted(&db, "VRSC", w, height, min).await.unwrap();
+                assert_eq!(many.get(w).copied().unwrap_or(0), one, "{w} at {height}");
+            }
+        }
+    }
+
+    // Subscribers made together equal those made one at a time (on other identities).
+    let unmet = vec!["too many outputs".to_owned()];
+    let plan: [(SubscriberStatus, &str, &[String]); 3] = [
+        (SubscriberStatus::Active, "meets every condition", &[]),
+        (SubscriberStatus::CoolingDown, "cooling down", &[]),
+        (SubscriberStatus::Left, "does not", &unmet),
+    ];
+    let changes = |names: [&'static str; 3]| -> Vec<StatusChange<'_>> {
+        names
+            .into_iter()
+            .zip(plan)
+            .map(|(w, (status, reason, unmet))| StatusChange {
+                chain: "VRSC",
+                identity_address: w,
+                name: "batch.VRSC@",
+                status,
+                height: 40,
+                reason: Some(reason),
+                unmet,
+                action: Some(7),
+            })
+            .collect()
+    };
+    let together = changes(["iNewA", "iNewB", "iNewC"]);
+    subscribers::create_many(&db, &together).await.unwrap();
+    for c in changes(["iOneA", "iOneB", "iOneC"]) {
+        subscribers::set_status(&db, &c).await.unwrap();
+        if c.status == SubscriberStatus::Active {
+            subscribers::open_interval(&db, "VRSC", c.identity_address, 40)
+                .await
+                .unwrap();
+        }
+    }
+    let statuses = subscribers::statuses_of(
+        &db,
+        "VRSC",
+        &["iNewA", "iNewB", "iNewC", "iOneB", "iNobody"].map(String::from),
+    )
+    .await
+    .unwrap();
+    assert_eq!(statuses.len(), 4, "iNobody is no subscriber");
+    assert_eq!(statuses["iNewC"], SubscriberStatus::Left);
+    for (new, one) in [("iNewA", "iOneA"), ("iNewB", "iOneB"), ("iNewC", "iOneC")] {
+        let a = subscribers::get(&db, "VRSC", new).await.unwrap().unwrap();
+        let b = subscribers::get(&db, "VRSC", one).await.unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.joined_height, a.left_height, &a.unmet, &a.name),
+            (b.status, b.joined_height, b.left_height, &b.unmet, &b.name),
+            "{new}"
+        );
+        assert_eq!(statuses.get(new), Some(&a.status));
+        assert_eq!(
+            subscribers::history(&db, "VRSC", new).await.unwrap(),
+            subscribers::history(&db, "VRSC", one).await.unwrap()
+        );
+        assert_eq!(
+            subscribers::intervals(&db, "VRSC", new).await.unwrap(),
+            subscribers::intervals(&db, "VRSC", one).await.unwrap()
+        );
+    }
+    assert_eq!(
+        subscribers::intervals(&db, "VRSC", "iNewA").await.unwrap(),
+        vec![(40, None)]
+    );
+
+    // Actions: the new ones, in the order asked, apart from an older one at the same height.
+    let older = actions::record(&db, "VRSC", 40, "iNewB", ActionKind::Track)
+        .await
+        .unwrap();
+    actions::record(&db, "vARRR", 40, "iNewA", ActionKind::Track)
+        .await
+        .unwrap();
+    let recorded = actions::record_many(
+        &db,
+        "VRSC",
+        40,
+        &["iNewB", "iNewA", "iNewC"],
+        ActionKind::Track,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|a| (a.identity_address.as_str(), a.height, a.kind, a.applied))
+            .collect::<Vec<_>>(),
+        vec![
+            ("iNewB", 40, ActionKind::Track, false),
+            ("iNewA", 40, ActionKind::Track, false),
+            ("iNewC", 40, ActionKind::Track, false)
+        ]
+    );
+    assert!(recorded.iter().all(|a| a.id > older.id));
+    let ids: Vec<i64> = recorded.iter().map(|a| a.id).collect();
+    actions::mark_applied_many(&db, &ids).await.unwrap();
+    let unapplied: Vec<i64> = actions::unapplied_at(&db, "VRSC", 40)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(unapplied, vec![older.id], "only the older one is left");
+}

@@ -26,6 +26,23 @@ pub(super) struct At<'a> {
     pub settings: &'a PoolSettings,
 }
 
+/// A status change an evaluation decided.
+pub(super) struct Change {
+    status: SubscriberStatus,
+    reason: String,
+    unmet: Vec<String>,
+}
+
+/// What evaluating one identity decided.
+pub(super) struct Verdict {
+    /// Its fully qualified name.
+    name: String,
+    /// Alerts about what changed since its previous version.
+    alerts: Vec<NewEvent>,
+    /// Its new status, if it changes.
+    next: Option<Change>,
+}
+
 impl RegistryCore {
     /// Evaluates `identity` at `height` and applies the status transition it implies.
     /// `previous` is the version before this block when the identity changed in it.
@@ -38,33 +55,116 @@ impl RegistryCore {
         action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
-        let (height, settings) = (at.height, at.settings);
-        let tracked = &self.tracked;
+        let height = at.height;
         let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
             return Ok(());
         };
-        let c = &settings.conditions;
+        let c = &at.settings.conditions;
         let counted = if c.max_utxos > 0 {
             utxos::counted(txn, self.name(), identity, height - 1, c.utxo_count_min).await?
         } else {
             0
         };
+        let status = subscribers::get(txn, self.name(), identity)
+            .await?
+            .map(|s| s.status);
+        let mut verdict = self.judge(identity, &version, counted, status, at, previous);
+        out.append(&mut verdict.alerts);
+        self.apply_verdict(txn, identity, verdict, height, action, out)
+            .await
+    }
+
+    /// [`RegistryCore::evaluate`] of identities the pool starts following at `at.height` (their
+    /// `track` actions, no previous version): what it reads is read for all of them in a few
+    /// statements, and those that were never subscribers are created together.
+    pub(super) async fn evaluate_tracked(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        tracking: &[actions::Action],
+        at: At<'_>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let height = at.height;
+        let addresses: Vec<String> = tracking
+            .iter()
+            .map(|a| a.identity_address.clone())
+            .collect();
+        let versions = identities::at_many(txn, self.name(), &addresses, height).await?;
+        let c = &at.settings.conditions;
+        let counted = if c.max_utxos > 0 {
+            utxos::counted_many(txn, self.name(), &addresses, height - 1, c.utxo_count_min).await?
+        } else {
+            HashMap::new()
+        };
+        let statuses = subscribers::statuses_of(txn, self.name(), &addresses).await?;
+        let mut created = Vec::new();
+        for action in tracking {
+            let identity = action.identity_address.as_str();
+            let Some(version) = versions.get(identity) else {
+                continue;
+            };
+            let counted = counted.get(identity).copied().unwrap_or(0);
+            let status = statuses.get(identity).copied();
+            // No previous version: no alerts.
+            let verdict = self.judge(identity, version, counted, status, at, None);
+            if status.is_some() {
+                self.apply_verdict(txn, identity, verdict, height, Some(action.id), out)
+                    .await?;
+            } else if let Some(next) = verdict.next {
+                // Never told anything: entering the pool is news (see `set_status`).
+                if in_pool(Some(next.status)) {
+                    out.push(self.membership_event(identity, height, &verdict.name, true, &[]));
+                }
+                created.push((identity, verdict.name, next, action.id));
+            }
+        }
+        let changes: Vec<StatusChange<'_>> = created
+            .iter()
+            .map(|(identity, name, next, action)| StatusChange {
+                chain: self.name(),
+                identity_address: identity,
+                name,
+                status: next.status,
+                height,
+                reason: Some(&next.reason),
+                unmet: &next.unmet,
+                action: Some(*action),
+            })
+            .collect();
+        subscribers::create_many(txn, &changes).await?;
+        Ok(())
+    }
+
+    /// What `identity`'s version at `at.height` means for its status (`status` now, `None`
+    /// if never a subscriber), with alerts about what changed since `previous`.
+    fn judge(
+        &self,
+        identity: &str,
+        version: &IdentityVersion,
+        counted: u64,
+        status: Option<SubscriberStatus>,
+        at: At<'_>,
+        previous: Option<&IdentityVersion>,
+    ) -> Verdict {
+        let height = at.height;
+        let tracked = &self.tracked;
+        let c = &at.settings.conditions;
         let unmet = unmet_conditions(&self.chain, c, &version.facts, height, counted, &|a| {
             tracked.contains_key(a)
         });
-        let current = subscribers::get(txn, self.name(), identity).await?;
-        let status = current.as_ref().map(|s| s.status);
         let name = format!("{}.{}@", version.name, self.name());
-        let event = |kind: EventKind, message: String| NewEvent {
-            identity_address: Some(identity.to_owned()),
-            height: Some(height),
-            ..NewEvent::new(self.name(), kind, message)
-        };
+        let mut alerted = Vec::new();
         if let (Some(prev), true) = (previous, in_pool(status)) {
             for (alert, text) in alerts(&prev.facts, &version.facts, height) {
-                out.push(NewEvent {
+                alerted.push(NewEvent {
                     alert: Some(alert),
-                    ..event(EventKind::IdentityAlert, format!("{name}: {text}"))
+                    identity_address: Some(identity.to_owned()),
+                    height: Some(height),
+                    ..NewEvent::new(
+                        self.name(),
+                        EventKind::IdentityAlert,
+                        format!("{name}: {text}"),
+                    )
                 });
             }
         }
@@ -92,45 +192,85 @@ impl RegistryCore {
             (s, false) if in_pool(s) => Some(change(SubscriberStatus::Left, None)),
             _ => None,
         };
-        if let Some((new_status, reason)) = next {
-            let reason_text = reason
-                .map(str::to_owned)
-                .unwrap_or_else(|| unmet.join("; "));
-            let (_, announce) = subscribers::set_status(
-                txn,
-                &StatusChange {
-                    chain: self.name(),
-                    identity_address: identity,
-                    name: &name,
-                    status: new_status,
-                    height,
-                    reason: Some(&reason_text),
-                    unmet: &unmet,
-                    action,
-                },
-            )
-            .await?;
-            // SUBSCRIBER_JOINED and SUBSCRIBER_LEFT tell clients what they were not told yet,
-            // so they alternate whatever reorganisations did in between.
-            match announce {
-                Some(true) => out.push(event(
-                    EventKind::SubscriberJoined,
-                    format!("{name} joined the pool"),
-                )),
-                Some(false) => out.push(event(
-                    EventKind::SubscriberLeft,
-                    format!("{name} left the pool: {}", unmet.join("; ")),
-                )),
-                None => {}
+        Verdict {
+            name,
+            alerts: alerted,
+            next: next.map(|(status, reason)| Change {
+                status,
+                reason: reason
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| unmet.join("; ")),
+                unmet,
+            }),
+        }
+    }
+
+    /// Records `verdict`'s status change, if any, with its event and eligibility interval.
+    async fn apply_verdict(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        identity: &str,
+        verdict: Verdict,
+        height: Height,
+        action: Option<i64>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let Some(next) = verdict.next else {
+            return Ok(());
+        };
+        let (_, announce) = subscribers::set_status(
+            txn,
+            &StatusChange {
+                chain: self.name(),
+                identity_address: identity,
+                name: &verdict.name,
+                status: next.status,
+                height,
+                reason: Some(&next.reason),
+                unmet: &next.unmet,
+                action,
+            },
+        )
+        .await?;
+        // SUBSCRIBER_JOINED and SUBSCRIBER_LEFT tell clients what they were not told yet, so
+        // they alternate whatever reorganisations did in between.
+        if let Some(joined) = announce {
+            out.push(self.membership_event(identity, height, &verdict.name, joined, &next.unmet));
+        }
+        match next.status {
+            SubscriberStatus::Active => {
+                subscribers::open_interval(txn, self.name(), identity, height).await?
             }
-            match new_status {
-                SubscriberStatus::Active => {
-                    subscribers::open_interval(txn, self.name(), identity, height).await?
-                }
-                _ => subscribers::close_interval(txn, self.name(), identity, height).await?,
-            }
+            _ => subscribers::close_interval(txn, self.name(), identity, height).await?,
         }
         Ok(())
+    }
+
+    /// `SUBSCRIBER_JOINED` (`joined`) or `SUBSCRIBER_LEFT` with the conditions not met.
+    fn membership_event(
+        &self,
+        identity: &str,
+        height: Height,
+        name: &str,
+        joined: bool,
+        unmet: &[String],
+    ) -> NewEvent {
+        let (kind, message) = if joined {
+            (
+                EventKind::SubscriberJoined,
+                format!("{name} joined the pool"),
+            )
+        } else {
+            (
+                EventKind::SubscriberLeft,
+                format!("{name} left the pool: {}", unmet.join("; ")),
+            )
+        };
+        NewEvent {
+            identity_address: Some(identity.to_owned()),
+            height: Some(height),
+            ..NewEvent::new(self.name(), kind, message)
+        }
     }
 
     /// Applies a connected block: identity versions, UTXOs, statuses, events and the cursor

@@ -166,7 +166,6 @@ impl RegistryCore {
     ) -> Result<(), ActorError> {
         let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
-        let mut tracking = Vec::new();
         let mut versions = Vec::with_capacity(chunk.len());
         let mut outputs = Vec::new();
         for reply in chunk {
@@ -187,15 +186,29 @@ impl RegistryCore {
         identities::record_many(&txn, self.name(), &versions).await?;
         // Merged with what is stored (see `connect_write`).
         utxos::insert(&txn, self.name(), &outputs).await?;
-        for reply in chunk {
-            let address = &reply.identity.identityaddress;
-            tracking.push(actions::record(&txn, self.name(), h, address, ActionKind::Track).await?);
-        }
+        // A name asked twice in one chunk is one identity: one action.
+        let mut seen = HashSet::new();
+        let addresses: Vec<&str> = chunk
+            .iter()
+            .map(|r| r.identity.identityaddress.as_str())
+            .filter(|a| seen.insert(*a))
+            .collect();
+        let tracking =
+            actions::record_many(&txn, self.name(), h, &addresses, ActionKind::Track).await?;
         // Evaluated once all of the chunk is followed: each may be another's authority.
         let (settings, _) = self.settings_at(&txn, h).await?;
-        for action in &tracking {
-            self.apply_action(&txn, action, &settings, &mut out).await?;
-        }
+        self.evaluate_tracked(
+            &txn,
+            &tracking,
+            super::blocks::At {
+                height: h,
+                settings: &settings,
+            },
+            &mut out,
+        )
+        .await?;
+        let ids: Vec<i64> = tracking.iter().map(|a| a.id).collect();
+        actions::mark_applied_many(&txn, &ids).await?;
         events::append(&txn, &out).await?;
         txn.commit().await?;
         if !out.is_empty() {
