@@ -1163,11 +1163,11 @@ async fn the_registrys_batched_reads_and_writes_answer_like_one_at_a_time() {
     // the one at 5 paid by the pool, those at 10 spent at 20.
     let mut versions = Vec::new();
     let mut outputs = Vec::new();
-    for i in 0..6 {
+    for (i, holder) in who.iter().enumerate() {
         for k in 1..=i as i64 {
             versions.push(version(i, 10 * k));
             outputs.push(Utxo {
-                identity_address: who[i].clone(),
+                identity_address: holder.clone(),
                 txid: format!("t{i}-{k}"),
                 vout: 0,
                 amount: Sats::coins(k),

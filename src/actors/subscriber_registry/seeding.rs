@@ -18,7 +18,14 @@ use crate::store::events;
 use crate::store::identities::{self, IdentityVersion};
 use crate::store::utxos::{self, Utxo};
 
-impl RegistryCore {
+/// What seeding asks the daemon, apart from the registry's state: it runs beside the
+/// registry's writes (the next chunk is fetched while one is written).
+pub(super) struct Seeder {
+    rpc: Arc<crate::daemon::rpc::RpcClient>,
+    pool_identity: String,
+}
+
+impl Seeder {
     /// The UTXOs of each identity as of `as_of` (inclusive), from the tip snapshot corrected
     /// with the address index: outputs mined later removed, outputs held then and spent later
     /// added. Identities go [`SEED_CHUNK`] at a time into one `getaddressutxos` and, when the
@@ -32,16 +39,17 @@ impl RegistryCore {
     /// a negative amount. That covers payments this database never saw (an earlier
     /// installation, another pool back-end on the same identity) without asking the daemon
     /// for every funding transaction.
-    pub(super) async fn seed_utxos_many(
+    /// `from_pool` is [`Seeder::pool_spends`] as of `as_of`.
+    pub(super) async fn utxos(
         &self,
         identities: &[String],
         as_of: Height,
+        from_pool: &HashSet<String>,
     ) -> Result<HashMap<String, Vec<Utxo>>, RpcError> {
         let mut out: HashMap<String, Vec<Utxo>> = HashMap::new();
         if identities.is_empty() {
             return Ok(out);
         }
-        let from_pool = self.pool_spends(as_of).await?;
         for chunk in identities.chunks(SEED_CHUNK) {
             let snapshot = self.rpc.get_address_utxos(chunk).await?;
             // (address, txid, vout, satoshis, height)
@@ -117,17 +125,41 @@ impl RegistryCore {
 
     /// The transactions at or below `as_of` that spend an output of the pool identity: its
     /// negative entries in the address index.
-    async fn pool_spends(&self, as_of: Height) -> Result<HashSet<String>, RpcError> {
+    pub(super) async fn pool_spends(&self, as_of: Height) -> Result<HashSet<String>, RpcError> {
         if as_of < 1 {
             return Ok(HashSet::new());
         }
-        let pool = vec![self.chain.pool_identity.as_str().to_owned()];
+        let pool = vec![self.pool_identity.clone()];
         let deltas = self.rpc.get_address_deltas(&pool, 1, as_of).await?;
         Ok(deltas
             .into_iter()
             .filter(|d| d.satoshis < 0)
             .map(|d| d.txid)
             .collect())
+    }
+}
+
+impl RegistryCore {
+    /// The daemon side of seeding.
+    pub(super) fn seeder(&self) -> Seeder {
+        Seeder {
+            rpc: Arc::clone(&self.rpc),
+            pool_identity: self.chain.pool_identity.as_str().to_owned(),
+        }
+    }
+
+    /// [`Seeder::utxos`] of `identities` as of `as_of`, with the pool's spends asked first.
+    pub(super) async fn seed_utxos_many(
+        &self,
+        identities: &[String],
+        as_of: Height,
+    ) -> Result<HashMap<String, Vec<Utxo>>, RpcError> {
+        if identities.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let seeder = self.seeder();
+        let from_pool = seeder.pool_spends(as_of).await?;
+        seeder.utxos(identities, as_of, &from_pool).await
     }
 
     /// Starts following identities the pool did not know, at `h` (the first height it has not
@@ -139,18 +171,38 @@ impl RegistryCore {
         replies: &[IdentityReply],
         h: Height,
     ) -> Result<(), ActorError> {
-        for chunk in replies.chunks(SEED_CHUNK) {
-            let addresses: Vec<String> = chunk
+        let addresses = |chunk: &[IdentityReply]| -> Vec<String> {
+            chunk
                 .iter()
                 .map(|r| r.identity.identityaddress.clone())
-                .collect();
-            let seeded = self.seed_utxos_many(&addresses, h - 1).await?;
+                .collect()
+        };
+        let chunks: Vec<&[IdentityReply]> = replies.chunks(SEED_CHUNK).collect();
+        let Some(first) = chunks.first() else {
+            return Ok(());
+        };
+        // The pool's spends once for all chunks; each chunk's outputs are fetched while the
+        // chunk before is written.
+        let seeder = self.seeder();
+        let from_pool = seeder.pool_spends(h - 1).await?;
+        let mut seeded = seeder.utxos(&addresses(first), h - 1, &from_pool).await?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let following = chunks.get(i + 1).map(|c| addresses(c));
             let mut undo = Undo::default();
-            let result = self.track_chunk(chunk, seeded, h, &mut undo).await;
+            let (result, fetched) = tokio::join!(
+                self.track_chunk(chunk, std::mem::take(&mut seeded), h, &mut undo),
+                async {
+                    match &following {
+                        Some(a) => seeder.utxos(a, h - 1, &from_pool).await,
+                        None => Ok(HashMap::new()),
+                    }
+                }
+            );
             if result.is_err() {
                 undo.rollback(&mut self.tracked);
             }
             result?;
+            seeded = fetched?;
         }
         Ok(())
     }
