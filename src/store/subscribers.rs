@@ -674,10 +674,12 @@ pub async fn intervals_of(
     let mut out: std::collections::HashMap<String, Vec<(Height, Option<Height>)>> =
         std::collections::HashMap::new();
     for slice in identities.chunks(super::IN_SLICE) {
+        // Sorted here: with `ORDER BY from_height`, SQLite walked the whole chain through
+        // `ix_eligibility_from_identity` (in order) instead of the identities' own ranges of
+        // `ix_eligibility_identity` (12 ms a call at 100,000 subscribers).
         let rows = eligibility_interval::Entity::find()
             .filter(eligibility_interval::Column::Chain.eq(chain))
             .filter(eligibility_interval::Column::IdentityAddress.is_in(slice.iter().cloned()))
-            .order_by_asc(eligibility_interval::Column::FromHeight)
             .all(db)
             .await?;
         for r in rows {
@@ -685,6 +687,9 @@ pub async fn intervals_of(
                 .or_default()
                 .push((r.from_height, r.to_height));
         }
+    }
+    for spans in out.values_mut() {
+        spans.sort_unstable();
     }
     Ok(out)
 }

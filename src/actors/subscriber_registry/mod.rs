@@ -50,7 +50,7 @@ pub use settings::{SetBanned, SetMinPayout, SetPoolFee, SetSubscriberFee, Update
 /// The registry's name in `actor_cursor`.
 pub const ACTOR: &str = "registry";
 /// Identities seeded per round of `getaddressutxos` / `getaddressdeltas` requests.
-pub const SEED_CHUNK: usize = 200;
+pub const SEED_CHUNK: usize = 1000;
 
 fn in_pool(status: Option<SubscriberStatus>) -> bool {
     matches!(
