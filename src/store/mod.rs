@@ -59,17 +59,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         config.url.expose(),
         config.max_connections,
         config.log_statements,
-        Some(ACTORS_SQLITE_CACHE_KIB),
     )
     .await
 }
-
-/// SQLite's page cache of each of the actors' connections, in KiB (SQLite's default is 2 MiB).
-/// Every block inserts ~200 outputs at random places of `subscriber_utxo`'s indexes; with
-/// 2 MiB, at 50,000 subscribers and more most of those pages had to be read again for every
-/// block (8.7 ms of a block at 50,000). The cache fills only as pages are read, and only the
-/// few connections the actors use at once fill it.
-const ACTORS_SQLITE_CACHE_KIB: i64 = 32 * 1024;
 
 /// A second pool on the same database, for the API's reads (the chain's actors keep the
 /// first to themselves).
@@ -78,24 +70,21 @@ pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, 
         config.url.expose(),
         config.max_connections,
         config.log_statements,
-        None,
     )
     .await
 }
 
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, max_connections, false, None).await
+    connect_with(url, max_connections, false).await
 }
 
 /// Connects to `url` with at most `max_connections` connections, logging every statement
-/// with its duration when `log_statements` is set; on SQLite, with a page cache of
-/// `sqlite_cache_kib` per connection (`None`: SQLite's default).
+/// with its duration when `log_statements` is set.
 async fn connect_with(
     url: &str,
     max_connections: u32,
     log_statements: bool,
-    sqlite_cache_kib: Option<i64>,
 ) -> Result<DatabaseConnection, DbErr> {
     // An in-memory SQLite database exists once per connection: keep exactly one.
     let max = if url.contains(":memory:") || url.contains("mode=memory") {
@@ -111,10 +100,6 @@ async fn connect_with(
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(log_statements)
         .map_sqlx_mysql_pool_opts(|pool| pool.after_release(check_released_mysql));
-    if let Some(kib) = sqlite_cache_kib {
-        // A negative cache_size is in KiB.
-        options.map_sqlx_sqlite_opts(move |o| o.pragma("cache_size", format!("-{kib}")));
-    }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {
         // Readers do not block the writer, and the writer waits instead of failing.
