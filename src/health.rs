@@ -6,6 +6,7 @@
 //! again if the reason changes) and once when it comes back.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -97,6 +98,8 @@ impl SyncStatus {
 pub struct Health {
     daemons: Arc<RwLock<BTreeMap<String, DaemonStatus>>>,
     sync: Arc<RwLock<BTreeMap<String, SyncStatus>>>,
+    /// Counts the changes above: a cache of answers that show any of it keys on this.
+    generation: Arc<AtomicU64>,
 }
 
 impl Health {
@@ -109,7 +112,18 @@ impl Health {
         Health {
             daemons: Arc::new(RwLock::new(map)),
             sync: Arc::default(),
+            generation: Arc::default(),
         }
+    }
+
+    /// A number that changes with every change of this state other than the time of the last
+    /// probe (it only grows).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// How the pool follows one chain.
@@ -122,10 +136,16 @@ impl Health {
 
     /// Records how the pool follows one chain; returns the previous state.
     pub fn set_sync(&self, chain: &str, status: SyncStatus) -> SyncStatus {
-        match self.sync.write() {
-            Ok(mut m) => m.insert(chain.to_owned(), status).unwrap_or_default(),
+        let previous = match self.sync.write() {
+            Ok(mut m) => m
+                .insert(chain.to_owned(), status.clone())
+                .unwrap_or_default(),
             Err(_) => SyncStatus::default(),
+        };
+        if previous != status {
+            self.changed();
         }
+        previous
     }
 
     /// The state of one chain's daemon.
@@ -144,7 +164,11 @@ impl Health {
     /// Sets what an operator should fix although the daemon answers (e.g. not staking).
     pub fn set_warnings(&self, chain: &str, warnings: Vec<String>) {
         if let Ok(mut m) = self.daemons.write() {
-            m.entry(chain.to_owned()).or_default().warnings = warnings;
+            let status = m.entry(chain.to_owned()).or_default();
+            if status.warnings != warnings {
+                status.warnings = warnings;
+                self.changed();
+            }
         }
     }
 
@@ -153,14 +177,30 @@ impl Health {
         if let Ok(mut m) = self.daemons.write() {
             m.entry(chain.to_owned()).or_default().refused = Some(reason);
         }
+        self.changed();
     }
 
     /// Updates one chain's state and returns the previous one.
     pub fn set(&self, chain: &str, status: DaemonStatus) -> DaemonStatus {
-        match self.daemons.write() {
+        let shown = |s: &DaemonStatus| {
+            (
+                s.up,
+                s.reason.clone(),
+                s.tip_height,
+                s.warnings.clone(),
+                s.refused.clone(),
+            )
+        };
+        let now = shown(&status);
+        let previous = match self.daemons.write() {
             Ok(mut m) => m.insert(chain.to_owned(), status).unwrap_or_default(),
             Err(_) => DaemonStatus::default(),
+        };
+        // `checked_at` alone changes with every probe: not a change of what the API shows.
+        if shown(&previous) != now {
+            self.changed();
         }
+        previous
     }
 }
 
@@ -266,6 +306,41 @@ fn record_probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generation_moves_with_what_the_api_shows_not_with_every_probe() {
+        let health = Health::new(["VRSC"]);
+        let metrics = Metrics::new();
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let poll = Duration::from_secs(5);
+        let mut probe =
+            |result| record_probe("VRSC", "u", &health, &metrics, result, &mut backoff, poll);
+        let g0 = health.generation();
+        probe(Ok(100));
+        let g1 = health.generation();
+        assert!(g1 > g0, "the first answer shows a tip");
+        probe(Ok(100));
+        assert_eq!(health.generation(), g1, "the same tip, a later probe");
+        probe(Ok(101));
+        let g2 = health.generation();
+        assert!(g2 > g1, "a new tip");
+        health.set_sync("VRSC", SyncStatus::Following);
+        assert_eq!(health.generation(), g2, "following, as before");
+        health.set_sync(
+            "VRSC",
+            SyncStatus::Behind {
+                daemon_tip: 90,
+                processed_height: 101,
+            },
+        );
+        let g3 = health.generation();
+        assert!(g3 > g2, "behind");
+        health.set_warnings("VRSC", vec!["not staking".into()]);
+        let g4 = health.generation();
+        assert!(g4 > g3);
+        health.set_warnings("VRSC", vec!["not staking".into()]);
+        assert_eq!(health.generation(), g4);
+    }
 
     #[test]
     fn probe_results_move_the_state_and_the_backoff() {

@@ -144,6 +144,7 @@ impl Application {
             feed,
             clients: Arc::new(graphql::limits::ClientSlots::new(&config.http)),
             snapshots: Arc::default(),
+            responses: Arc::default(),
         };
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));

@@ -32,6 +32,9 @@ pub struct AppState {
     pub clients: Arc<crate::graphql::limits::ClientSlots>,
     /// The pool-wide figures of each chain's current books (see [`crate::graphql::snapshot`]).
     pub snapshots: Arc<crate::graphql::snapshot::PoolSnapshots>,
+    /// Answers shared between anonymous clients asking the same query (see
+    /// [`crate::graphql::responses`]).
+    pub responses: Arc<crate::graphql::responses::ResponseCache>,
 }
 
 /// What the API needs of one chain's runtime.

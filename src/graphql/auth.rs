@@ -18,6 +18,9 @@ pub struct RequestMeta {
     pub remote_addr: Option<String>,
     /// The operation the request names, if it names one.
     pub operation_name: Option<String>,
+    /// Set once the request is parsed when its answer may be shared with other clients (see
+    /// [`crate::graphql::responses`]): one query operation with no rate-limited field.
+    pub shareable: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Equal in time independent of where the bytes differ.

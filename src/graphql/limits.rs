@@ -357,6 +357,20 @@ fn costly_fields(doc: &ExecutableDocument, operation_name: Option<&str>) -> u32 
         .unwrap_or(0)
 }
 
+/// Whether the answer to `doc` may be shared between clients: the operation it runs is a
+/// query (not a mutation or subscription) and asks nothing rate-limited (no `checkIdentity`).
+fn shareable(doc: &ExecutableDocument, operation_name: Option<&str>) -> bool {
+    let mut operations = doc.operations.iter();
+    let op = match operation_name {
+        Some(wanted) => operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted)),
+        None => operations
+            .next()
+            .filter(|_| doc.operations.iter().count() == 1),
+    };
+    op.is_some_and(|(_, op)| op.node.ty == OperationType::Query)
+        && costly_fields(doc, operation_name) == 0
+}
+
 /// `RATE_LIMITED`, retry after `wait`.
 fn rate_limited(message: String, wait: Duration) -> ServerError {
     let mut error = ServerError::new(message, None);
@@ -398,6 +412,12 @@ impl Extension for RequestRulesExtension {
             );
             add_code(&mut error, Code::InvalidInput);
             return Err(error);
+        }
+        if let Some(meta) = ctx.data_opt::<RequestMeta>() {
+            meta.shareable.store(
+                shareable(&doc, meta.operation_name.as_deref()),
+                Ordering::Relaxed,
+            );
         }
         if let Some(limiter) = &self.limiter {
             if SEEN.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
@@ -575,6 +595,35 @@ mod tests {
             ),
             0
         );
+    }
+
+    #[test]
+    fn only_plain_queries_are_shared_between_clients() {
+        let shared = |q: &str, op: Option<&str>| {
+            let doc = async_graphql::parser::parse_query(q).unwrap();
+            shareable(&doc, op)
+        };
+        assert!(shared("{ pool { tipHeight } }", None));
+        assert!(shared("query Q { pools { chain } }", Some("Q")));
+        assert!(!shared(
+            "{ checkIdentity(identity: \"x@\") { eligible } }",
+            None
+        ));
+        assert!(!shared(
+            "query { ...F } fragment F on Query { checkIdentity(identity: \"x@\") { eligible } }",
+            None
+        ));
+        assert!(!shared(
+            "mutation { subscribe(identity: \"x@\") { eligible } }",
+            None
+        ));
+        assert!(!shared("subscription { events { cursor } }", None));
+        let two = "query Q { pools { chain } } mutation M { a: subscribe(identity: \"x@\") { eligible } }";
+        assert!(shared(two, Some("Q")));
+        assert!(!shared(two, Some("M")));
+        // Two operations and no name: refused by async-graphql, never kept.
+        assert!(!shared(two, None));
+        assert!(!shared(two, Some("Nope")));
     }
 
     #[test]

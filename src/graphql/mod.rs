@@ -12,6 +12,7 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod responses;
 pub mod scalars;
 pub mod snapshot;
 pub mod subscription;

@@ -112,6 +112,7 @@ pub async fn upgrade(
             .and_then(bearer),
         remote_addr: client.map(|ip| ip.to_string()),
         operation_name: None,
+        shareable: Default::default(),
     };
     let messages = messages
         .max_frame_size(MAX_MESSAGE_BYTES)

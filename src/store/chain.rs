@@ -54,6 +54,8 @@ pub async fn set_chain_id(
         .filter(chain_info::Column::Chain.eq(chain))
         .exec(db)
         .await?;
+    // `Pool.chainId` shows it.
+    super::lease::touch(db, chain).await?;
     Ok(())
 }
 

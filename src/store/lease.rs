@@ -57,6 +57,21 @@ pub async fn version(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Opti
         .await?)
 }
 
+/// The [`version`] of every chain that has a lease, by chain name, in one statement.
+pub async fn versions(db: &impl ConnectionTrait) -> StoreResult<Vec<(String, i64, i64)>> {
+    use leader_lease::Column as C;
+    let mut rows: Vec<(String, i64, i64)> = leader_lease::Entity::find()
+        .select_only()
+        .column(C::Chain)
+        .column(C::Epoch)
+        .column(C::Writes)
+        .into_tuple()
+        .all(db)
+        .await?;
+    rows.sort_unstable();
+    Ok(rows)
+}
+
 /// Changes the chain's write [`version`] after a write made outside a fenced transaction
 /// (the processed block's row, the ledger check's hold, settings synced from the config).
 pub async fn touch(db: &impl ConnectionTrait, chain: &str) -> StoreResult<()> {

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 
 use serde_json::json;
 
-use crate::support::{closed_port_url, eventually, sim, spawn_app};
+use crate::support::{closed_port_url, eventually, register, sim, spawn_app};
 
 #[actix_web::test]
 async fn without_a_daemon_the_server_runs_and_says_so() {
@@ -176,5 +176,59 @@ async fn graphiql_is_served() {
     let (status, body) = app.get("/graphiql").await;
     assert_eq!(status, 200);
     assert!(body.contains("graphiql"), "the GraphiQL page");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn anonymous_queries_share_answers_until_the_books_change() {
+    let daemon = sim().await;
+    register(&daemon, "alice", json!({}));
+    daemon.with_node(|n| n.chain.generate(12));
+    let mut app = spawn_app(&daemon.rpc_url).await;
+    app.wait_processed(12).await;
+    let query = "{ pool { processedHeight tipHeight } }";
+    let first = eventually(10, || async {
+        let reply = app.graphql(query).await;
+        (reply["data"]["pool"]["tipHeight"] == 12).then_some(reply)
+    })
+    .await
+    .expect("the probe saw the tip");
+    assert_eq!(first["data"]["pool"]["processedHeight"], 12, "{first}");
+    let kept = app.app_state.responses.len();
+    assert!(kept >= 1, "a plain anonymous query is kept");
+    assert_eq!(app.graphql(query).await, first);
+
+    // Never kept: a daemon call, a mutation, an answer with an error, a batch.
+    let check = app
+        .graphql("{ checkIdentity(identity: \"alice@\") { eligible } }")
+        .await;
+    assert!(
+        check["errors"].is_null(),
+        "an answer, not an error: {check}"
+    );
+    app.graphql("mutation { subscribe(identity: \"nobody@\") { eligible } }")
+        .await;
+    let wrong = app.graphql("{ pool { noSuchField } }").await;
+    assert!(wrong.get("errors").is_some(), "{wrong}");
+    let batch = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!([{"query": "{ pools { chain } }"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 200);
+    assert_eq!(app.app_state.responses.len(), kept);
+
+    // A new block changes the books: the same body gets the new answer.
+    daemon.with_node(|n| n.chain.generate(1));
+    app.wait_processed(13).await;
+    let after = eventually(10, || async {
+        let reply = app.graphql(query).await;
+        (reply["data"]["pool"]["processedHeight"] == 13 && reply["data"]["pool"]["tipHeight"] == 13)
+            .then_some(reply)
+    })
+    .await;
+    assert!(after.is_some(), "the answer follows the block");
     app.stop().await;
 }
