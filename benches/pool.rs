@@ -9,7 +9,7 @@
 //! cargo bench --bench pool -- memory 10000 10000  # RSS after a long run
 //! cargo bench --bench pool -- reads 1000 100      # the dashboard query under wrk, 100 connections
 //! cargo bench --bench pool -- fanout 2000         # 2,000 WebSocket subscribers get STAKE_FOUND
-//! cargo bench --bench pool -- flood 10000 200     # blocks while 200 hostile clients hammer the API
+//! cargo bench --bench pool -- flood 10000 200 [30] # blocks while 200 hostile clients hammer the API
 //! cargo bench --bench pool -- serve 1000          # a pool to point other tools at
 //! cargo bench --bench pool -- all [10000]         # every scenario above but serve, with 10,000 subscribers
 //! ```
@@ -862,7 +862,7 @@ async fn slow_reader(http: &str, forwarded: &str, stop: &std::sync::atomic::Atom
     status
 }
 
-async fn flood(subscribers: usize, clients: usize) {
+async fn flood(subscribers: usize, clients: usize, count: usize) {
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
@@ -879,8 +879,7 @@ async fn flood(subscribers: usize, clients: usize) {
     for _ in 0..3 {
         b.block(&addresses, 200, &mut seed).await;
     }
-    // Blocks 1 s apart (the flood then lasts about 40 s).
-    let count = 30;
+    // `count` blocks 1 s apart, quiet, then as many under the flood (30: about 40 s).
     let mut quiet = Vec::new();
     for _ in 0..count {
         quiet.push(b.block(&addresses, 200, &mut seed).await);
@@ -949,6 +948,14 @@ async fn flood(subscribers: usize, clients: usize) {
                         while !stop.load(Ordering::Relaxed) {
                             let (kind, body) = HOSTILE[i % HOSTILE.len()];
                             i += 1;
+                            // Every query's body differs (an alias with a counter): a
+                            // hostile client varies its requests to get past the answers
+                            // shared between clients (src/graphql/responses.rs).
+                            let body = body.replacen(
+                                "{\"query\": \"{ ",
+                                &format!("{{\"query\": \"{{ c{c}n{i}: "),
+                                1,
+                            );
                             let reply = client
                                 .post(format!("{http}/graphql"))
                                 .header("content-type", "application/json")
@@ -1082,7 +1089,7 @@ fn main() {
             Some("memory") => memory(arg(1, 1000), arg(2, 1000)).await,
             Some("reads") => reads(arg(1, 1000), arg(2, 100)).await,
             Some("fanout") => fanout(arg(1, 2000)).await,
-            Some("flood") => flood(arg(1, 10_000), arg(2, 200)).await,
+            Some("flood") => flood(arg(1, 10_000), arg(2, 200), arg(3, 30)).await,
             Some("serve") => serve(arg(1, 1000)).await,
             Some("all") => all(arg(1, 10_000)).await,
             _ => eprintln!(
@@ -1115,7 +1122,7 @@ async fn all(subscribers: usize) {
     } else {
         println!("fanout: skipped (no target/test-venv: run the tests once)");
     }
-    flood(subscribers, 200).await;
+    flood(subscribers, 200, 30).await;
 }
 
 /// `live`: blocks at the tip while the daemon's `getmininginfo` answers 90 ms late.
