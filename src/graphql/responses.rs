@@ -3,7 +3,8 @@
 //! A dashboard polls one query over and over, and so do a thousand of them: between two
 //! blocks the answer to the same body is the same. An answer is kept here when it is shareable:
 //! a single query operation (no mutation, no `checkIdentity` — nothing rate-limited or asked
-//! of the daemon), sent without an `Authorization` header, answered without an error. Its key
+//! of the daemon), sent without an admin token (`Authorization: Bearer`), answered without an
+//! error. Its key
 //! is the request body's bytes under a [`CacheVersion`]: the write version of every chain's
 //! books (`store::lease::versions`, changed by every write the API can show, see
 //! [`crate::graphql::snapshot`]) and the generation of the daemon health state (the tip
