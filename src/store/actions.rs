@@ -64,8 +64,8 @@ pub async fn record(
     from_row(row)
 }
 
-/// [`record`] of one action per identity (distinct, a few hundred at most), in `identities`'
-/// order, in three statements. Call it inside the chain's fenced transaction: the new rows are
+/// [`record`] of one action per identity (distinct; a seeding chunk, `SEED_CHUNK` at most),
+/// in `identities`' order, in three statements. Call it inside the chain's fenced transaction: the new rows are
 /// told apart from older ones by their ids (above the table's highest before the insert), and
 /// no other transaction writes this chain's actions until it commits. Both reads go by the
 /// primary key alone, so they cost the same however many actions are stored (filtering by
