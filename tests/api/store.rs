@@ -1310,3 +1310,93 @@ async fn the_registrys_batched_reads_and_writes_answer_like_one_at_a_time() {
         .collect();
     assert_eq!(unapplied, vec![older.id], "only the older one is left");
 }
+
+#[tokio::test]
+async fn merged_spans_give_every_identity_the_work_of_its_outputs_one_by_one() {
+    use coinstaker::domain::conditions::COOLDOWN_BLOCKS;
+    use coinstaker::domain::split::{OutputSpan, work_over};
+    use coinstaker::store::utxos::{self, Utxo};
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    // Outputs mined before, inside and after a round's cooldown window, spent before, inside
+    // and after it or not at all, several of them sharing their counted heights.
+    let who: Vec<String> = (0..8).map(|i| format!("iSpan{i}")).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut outputs = Vec::new();
+    let mut spent = Vec::new();
+    for (i, holder) in who.iter().enumerate() {
+        for k in 0..12 {
+            let height = 1 + next(400) as i64;
+            let txid = format!("s{i}-{k}");
+            outputs.push(Utxo {
+                identity_address: holder.clone(),
+                txid: txid.clone(),
+                vout: 0,
+                amount: Sats(next(5) as i64 * 100_000_000 + next(1000) as i64),
+                height,
+                from_pool: false,
+                spent_height: None,
+            });
+            if next(3) == 0 {
+                spent.push((height + 1 + next(300) as i64, txid));
+            }
+        }
+        // Three old outputs that earn over the same heights.
+        for k in 0..3 {
+            outputs.push(Utxo {
+                identity_address: holder.clone(),
+                txid: format!("old{i}-{k}"),
+                vout: 1,
+                amount: Sats::coins(k + 1),
+                height: 1,
+                from_pool: false,
+                spent_height: None,
+            });
+        }
+    }
+    utxos::insert(&db, "VRSC", &outputs).await.unwrap();
+    for (at, txid) in &spent {
+        utxos::mark_spent(&db, "VRSC", &[(txid.clone(), 0, "spender".to_owned())], *at)
+            .await
+            .unwrap();
+    }
+    let history = utxos::history_of(&db, "VRSC", &who).await.unwrap();
+    let intervals: [&[(i64, Option<i64>)]; 3] = [
+        &[(0, None)],
+        &[(180, Some(260)), (300, None)],
+        &[(250, Some(251))],
+    ];
+    for (first, last) in [(1, 500), (200, 350), (300, 300), (151, 160), (420, 700)] {
+        let merged = utxos::spans_for(&db, "VRSC", first, last).await.unwrap();
+        for (i, w) in who.iter().enumerate() {
+            let one_by_one: Vec<OutputSpan> = history[w]
+                .iter()
+                .map(|u| OutputSpan {
+                    amount: u.amount,
+                    mined: u.height,
+                    spent: u.spent_height,
+                })
+                .collect();
+            let spans = merged.get(w).map_or(&[][..], Vec::as_slice);
+            let iv = intervals[i % intervals.len()];
+            assert_eq!(
+                work_over(spans, iv, first, last),
+                work_over(&one_by_one, iv, first, last),
+                "{w} over {first}..={last}"
+            );
+            if first > 1 + COOLDOWN_BLOCKS {
+                assert!(
+                    spans.len() + 2 <= one_by_one.len(),
+                    "{w}: the three old outputs make one span over {first}..={last}"
+                );
+            }
+        }
+    }
+}

@@ -40,16 +40,21 @@ impl PayoutCore {
             .await?
             .map_or_else(|| self.chain.settings(), |v| v.settings);
         let mut due: Vec<(String, Sats)> = Vec::new();
-        for (identity, pending) in ledger::pending_balances(&self.db, self.name()).await? {
-            if pending < self.chain.min_output {
-                continue; // dust carries over
-            }
-            let sub = subscribers::get(&self.db, self.name(), &identity).await?;
-            let leaver = sub.as_ref().is_some_and(|s| {
-                matches!(s.status, SubscriberStatus::Left | SubscriberStatus::Banned)
+        // Dust carries over; the terms of the rest are read in batches, not one by one.
+        let above_dust: Vec<(String, Sats)> = ledger::pending_balances(&self.db, self.name())
+            .await?
+            .into_iter()
+            .filter(|(_, pending)| *pending >= self.chain.min_output)
+            .collect();
+        let identities: Vec<String> = above_dust.iter().map(|(i, _)| i.clone()).collect();
+        let terms = subscribers::payout_terms_of(&self.db, self.name(), &identities).await?;
+        for (identity, pending) in above_dust {
+            let sub = terms.get(&identity);
+            let leaver = sub.is_some_and(|(status, _)| {
+                matches!(status, SubscriberStatus::Left | SubscriberStatus::Banned)
             });
             let minimum = sub
-                .and_then(|s| s.min_payout)
+                .and_then(|(_, own)| *own)
                 .unwrap_or(pool_settings.min_payout);
             if pending >= minimum || leaver {
                 due.push((identity, pending));
