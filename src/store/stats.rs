@@ -357,6 +357,26 @@ pub async fn at(
         .map(PoolStats::from))
 }
 
+/// The pool's eligible staking supply recorded at each height of `first..=last` that has
+/// statistics, as (height, supply).
+pub async fn supplies_between(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    first: Height,
+    last: Height,
+) -> StoreResult<Vec<(Height, Sats)>> {
+    let rows: Vec<(Height, i64)> = pool_stats::Entity::find()
+        .select_only()
+        .column(pool_stats::Column::Height)
+        .column(pool_stats::Column::StakingSupply)
+        .filter(pool_stats::Column::Chain.eq(chain))
+        .filter(pool_stats::Column::Height.between(first, last))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(h, s)| (h, Sats(s))).collect())
+}
+
 /// The rows at exactly these heights (those that exist), oldest first.
 pub async fn at_heights(
     db: &impl ConnectionTrait,

@@ -119,6 +119,29 @@ async fn stakes_rounds_and_credits_match_an_independent_computation() {
     sim.call("sim_stakeguard", json!([s4])).unwrap(); // s4: STAKEGUARD; s5's round now (h3, h5]
     let (s6, h6) = stake(&sim, &dave); // solo
     app.wait_processed(h6).await;
+    // Before it matures, each pool stake's record holds its round's total work, summed from
+    // the statistics every block keeps (after the reorganisation and the StakeGuard proof
+    // too): the independent computation's.
+    for (hash, height, first) in [
+        (s1.clone(), h1, 1),
+        (s3.clone(), h3, h1 + 1),
+        (s5.clone(), h5, h3 + 1),
+    ] {
+        let s = store::stakes::get(&app.app_state.db, "VRSC", &hash)
+            .await
+            .unwrap()
+            .expect("stake recorded");
+        assert_eq!(s.status, StakeStatus::Maturing, "stake at {height}");
+        let total: u128 = [&alice, &bob, &carol]
+            .into_iter()
+            .map(|m| work(&outputs_of(&sim, m), eligible_from(m), first, height))
+            .sum();
+        assert_eq!(
+            (s.round_start_height, s.total_work.0),
+            (first, total),
+            "provisional total work of the stake at {height}"
+        );
+    }
     // A stake found while the pool is down.
     let db = std::mem::replace(&mut app.db, TestDb::new(true).await);
     app.stop().await;
