@@ -671,8 +671,9 @@ pub async fn intervals_overlapping(
     last: Height,
 ) -> StoreResult<std::collections::HashMap<String, Vec<(Height, Option<Height>)>>> {
     use sea_orm::Condition;
-    // The three columns the work needs, in no particular order (sorted per identity below):
-    // at 100,000 subscribers whole rows in `from_height` order cost a sort of every interval.
+    // Only the three columns the work needs (100,000 rows at 100,000 subscribers), and no
+    // ORDER BY: the work does not depend on the order; each identity's intervals are sorted
+    // below so that the result does not depend on the backend.
     let rows: Vec<(String, Height, Option<Height>)> = eligibility_interval::Entity::find()
         .select_only()
         .column(eligibility_interval::Column::IdentityAddress)
