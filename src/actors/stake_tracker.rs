@@ -182,24 +182,19 @@ impl TrackerCore {
     /// computes it again per subscriber then). The work of a height is the pool's eligible
     /// supply at that height, which every block records in its statistics: summing them reads
     /// one number per height of the round instead of every output of every subscriber
-    /// (0.7 s at 100,000 subscribers, BENCHMARKS.md, eighth round). `at_last` is the supply
-    /// at `last` when its statistics are not written yet. Any height without statistics
-    /// (before the pool's start, say) falls back to the full computation.
+    /// (0.7 s at 100,000 subscribers, BENCHMARKS.md, eighth round). Any height without
+    /// statistics (before the pool's start, say) falls back to the full computation.
     async fn round_total(
         &self,
         db: &impl ConnectionTrait,
         first: Height,
         last: Height,
-        at_last: Option<Sats>,
     ) -> Result<Work, ActorError> {
-        let recorded_to = if at_last.is_some() { last - 1 } else { last };
-        let recorded = stats::supplies_between(db, self.name(), first, recorded_to).await?;
-        if i64::try_from(recorded.len()).ok() == Some((recorded_to - first + 1).max(0)) {
+        let recorded = stats::supplies_between(db, self.name(), first, last).await?;
+        if i64::try_from(recorded.len()).ok() == Some((last - first + 1).max(0)) {
             let total = recorded
                 .iter()
-                .map(|(_, s)| *s)
-                .chain(at_last)
-                .fold(0u128, |t, s| t + s.0.max(0) as u128);
+                .fold(0u128, |t, (_, s)| t + s.0.max(0) as u128);
             return Ok(Work(total));
         }
         Ok(self
@@ -246,9 +241,7 @@ impl TrackerCore {
                 continue;
             }
             s.round_start_height = self.round_start(db, s.height).await?;
-            s.total_work = self
-                .round_total(db, s.round_start_height, s.height, None)
-                .await?;
+            s.total_work = self.round_total(db, s.round_start_height, s.height).await?;
             stakes::update(db, &s).await?;
         }
         Ok(())
@@ -434,20 +427,9 @@ impl TrackerCore {
             }
         }
 
-        // The block's eligible supply first: it depends only on what the registry committed,
-        // and a stake found here adds it to its round's work.
+        // The block's statistics first: they depend only on what the registry committed, and
+        // the round of a stake found here (or recomputed below) sums the supply they record.
         let (supply, active) = self.supply(&txn, h).await?;
-        if block.is_stake() {
-            self.found(&txn, block, supply, &mut out).await?;
-        }
-        if let Some(above) = rounds_changed_after {
-            self.recompute_rounds(&txn, above).await?;
-        }
-        for s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
-            if is_mature(s.height, h, i64::from(self.chain.maturity)) {
-                self.mature(&txn, s, h, &mut out).await?;
-            }
-        }
         stats::record(
             &txn,
             self.name(),
@@ -460,6 +442,17 @@ impl TrackerCore {
             },
         )
         .await?;
+        if block.is_stake() {
+            self.found(&txn, block, &mut out).await?;
+        }
+        if let Some(above) = rounds_changed_after {
+            self.recompute_rounds(&txn, above).await?;
+        }
+        for s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
+            if is_mature(s.height, h, i64::from(self.chain.maturity)) {
+                self.mature(&txn, s, h, &mut out).await?;
+            }
+        }
         events::append(&txn, &out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
         crate::fault::point("stakes-before-commit", h);
@@ -483,12 +476,10 @@ impl TrackerCore {
         Ok(())
     }
 
-    /// Records a stake found in `block`; `supply` is the pool's eligible supply at its height.
     async fn found(
         &self,
         txn: &impl ConnectionTrait,
         block: &Block<Tx>,
-        supply: Sats,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         let h = block.height;
@@ -550,9 +541,7 @@ impl TrackerCore {
         };
         if !solo && !pool_own {
             s.round_start_height = self.round_start(txn, h).await?;
-            s.total_work = self
-                .round_total(txn, s.round_start_height, h, Some(supply))
-                .await?;
+            s.total_work = self.round_total(txn, s.round_start_height, h).await?;
         }
         s.id = stakes::insert(txn, &s).await?;
         let kind = if pool_own {
