@@ -5,8 +5,10 @@
 //!
 //! **Messages:** `Wake` (a ZMQ notification, or anyone who knows there is a new block). It
 //! sends `BlockConnected` to the SubscriberRegistry, then the StakeTracker (and
-//! `BlockDisconnected` in the reverse order), one block at a time, and moves on only when
-//! each has committed.
+//! `BlockDisconnected` in the reverse order), and moves on only when each has committed: one
+//! block at a time near the daemon's tip; while catching up from further behind, up to
+//! [`BATCH_MAX`] consecutive blocks in one message, which each actor applies in one
+//! transaction (what is stored per block is the same).
 //!
 //! **How it follows:** a ZMQ notification is only a wake-up; a `getblockcount` poll every
 //! `poll_interval_secs` catches what ZMQ missed. Heights are processed strictly in order from
@@ -407,7 +409,6 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         }
         let block_started = Instant::now();
         let block = Arc::new(ahead.take(next, tip).await?);
-        let hash = block.hash.clone();
         if let Some(s) = stored.clone()
             && block.previousblockhash.as_deref() != Some(s.hash.as_str())
         {
@@ -419,39 +420,63 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
                 None => return Ok(()),
             }
         }
+        // Far behind, the blocks that follow are applied with this one, in one transaction
+        // per actor (see [`BATCH_BEHIND`]); a block that does not follow the one before ends
+        // the batch, and is checked against the stored chain on its own turn.
+        let mut blocks = vec![block];
+        if tip - next + 1 >= BATCH_BEHIND {
+            while (blocks.len() as i64) < BATCH_MAX && next + (blocks.len() as i64) <= tip {
+                let height = next + blocks.len() as i64;
+                let following = ahead.take(height, tip).await?;
+                let follows = blocks.last().is_some_and(|b| {
+                    following.previousblockhash.as_deref() == Some(b.hash.as_str())
+                });
+                if !follows {
+                    ahead.discard();
+                    break;
+                }
+                blocks.push(Arc::new(following));
+            }
+        }
+        let last = blocks.len() as i64 + next - 1;
         // At the tip, the network's staking supply as the daemon last reported it (asked
         // beside the blocks, never in front of one): kept with the block's statistics for
         // the luck metric. Behind the tip it is not the block's.
-        let network_staking_supply = if next == tip {
+        let network_staking_supply = if last == tip {
             network_supply(parts).await
         } else {
             None
         };
         let message = BlockConnected {
-            block: Arc::clone(&block),
+            blocks: blocks.clone(),
             network_staking_supply,
         };
         for follower in &parts.followers {
             follower.connected.send(message.clone()).await??;
         }
-        let record = BlockRef {
-            height: next,
-            hash,
-            prev_hash: block.previousblockhash.clone().unwrap_or_default(),
-        };
-        chain_store::insert_block(&parts.db, name, &record).await?;
-        parts.metrics.set_processed_height(name, next);
-        parts
-            .metrics
-            .observe_block(name, block_started.elapsed().as_secs_f64());
-        parts.metrics.set_lag(name, tip, next);
-        stored = Some(record);
-        done += 1;
-        if last_log.elapsed() > Duration::from_secs(10) && tip > next {
+        let records: Vec<BlockRef> = blocks
+            .iter()
+            .map(|b| BlockRef {
+                height: b.height,
+                hash: b.hash.clone(),
+                prev_hash: b.previousblockhash.clone().unwrap_or_default(),
+            })
+            .collect();
+        chain_store::insert_blocks(&parts.db, name, &records).await?;
+        parts.metrics.set_processed_height(name, last);
+        // A batch's time shared among its blocks.
+        let each = block_started.elapsed().as_secs_f64() / records.len() as f64;
+        for _ in &records {
+            parts.metrics.observe_block(name, each);
+        }
+        parts.metrics.set_lag(name, tip, last);
+        stored = records.into_iter().last();
+        done += blocks.len() as u64;
+        if last_log.elapsed() > Duration::from_secs(10) && tip > last {
             let rate = done as f64 / began.elapsed().as_secs_f64().max(0.001);
             log::info!(
-                "chain {name}: catching up: height {next}, {rate:.0} blocks/s, {} to go",
-                tip - next
+                "chain {name}: catching up: height {last}, {rate:.0} blocks/s, {} to go",
+                tip - last
             );
             last_log = Instant::now();
         }
@@ -487,6 +512,13 @@ struct Ahead {
 
 /// A window of blocks being fetched.
 type BlocksRequest = tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>;
+
+/// How many blocks from the daemon's tip the watcher starts applying several blocks in one
+/// transaction per actor; nearer the tip, each block commits on its own.
+const BATCH_BEHIND: i64 = 10;
+
+/// The most blocks applied in one transaction per actor.
+const BATCH_MAX: i64 = 16;
 
 /// Blocks a catch-up asks for in one request.
 const AHEAD_WINDOW: i64 = 16;
@@ -536,6 +568,7 @@ impl Ahead {
         Ok(block)
     }
 
+    /// Drops what was fetched ahead.
     fn discard(&mut self) {
         self.blocks.clear();
         if let Some((_, request)) = self.pending.take() {

@@ -10,13 +10,15 @@ use actix::Message;
 use super::ActorError;
 use crate::daemon::types::{Block, Tx};
 
-/// A block joined the main chain at the processed tip + 1.
+/// Blocks joined the main chain at the processed tip + 1: one at the daemon's tip, several
+/// consecutive ones (each following the one before) while catching up, which an actor
+/// applies in one transaction.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), ActorError>")]
 pub struct BlockConnected {
-    /// The block with its transactions (`getblock … 2`).
-    pub block: Arc<Block<Tx>>,
-    /// The network's staking supply, asked when the block is the daemon's tip (live).
+    /// The blocks with their transactions (`getblock … 2`), lowest first.
+    pub blocks: Vec<Arc<Block<Tx>>>,
+    /// The network's staking supply, asked when the last block is the daemon's tip (live).
     pub network_staking_supply: Option<crate::domain::Sats>,
 }
 

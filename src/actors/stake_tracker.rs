@@ -17,14 +17,14 @@
 //! the credits, the pool's keep and the MATURED status commit together. A stake by a known
 //! identity that is not eligible is a solo stake; the pool identity's own stakes are the pool's.
 //!
-//! **Failures:** everything of a block is one transaction with the cursor; an error rolls it
-//! back and the ChainWatcher retries the block. No daemon calls.
+//! **Failures:** everything of a block (of the blocks of a catch-up batch) is one transaction
+//! with the cursor; an error rolls it back and the ChainWatcher retries. No daemon calls.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 use super::events::{BlockConnected, BlockDisconnected, Shutdown};
 use super::events::{EventsWritten, StakesMatured};
@@ -371,25 +371,69 @@ impl TrackerCore {
         Ok(())
     }
 
-    /// Applies a connected block (after the registry committed it).
+    /// Applies connected blocks (consecutive, each following the one before; after the
+    /// registry committed them) in one transaction, with the cursor at the last.
+    /// `network_staking_supply` is the last block's.
     pub async fn connect(
         &mut self,
-        block: &Block<Tx>,
+        blocks: &[Arc<Block<Tx>>],
         network_staking_supply: Option<Sats>,
     ) -> Result<(), ActorError> {
-        let h = block.height;
-        let Some(undo) =
-            chain_store::to_rewind(&self.db, self.name(), ACTOR, h, &block.hash).await?
-        else {
-            return Ok(());
-        };
+        let ids: Vec<(Height, &str)> = blocks.iter().map(|b| (b.height, b.hash.as_str())).collect();
+        let (applied, undo) = chain_store::to_apply(&self.db, self.name(), ACTOR, &ids).await?;
         for (height, hash, prev) in undo {
             self.disconnect(height, &hash, &prev).await?;
         }
+        let Some((last, blocks)) = blocks.get(applied..).and_then(<[_]>::split_last) else {
+            return Ok(());
+        };
         let txn = self.fence.begin(&self.db).await?;
         let mut out = Vec::new();
-        let mut rounds_changed_after: Option<Height> = None;
+        for block in blocks {
+            self.apply(&txn, block, None, &mut out).await?;
+        }
+        self.apply(&txn, last, network_staking_supply, &mut out)
+            .await?;
+        events::append(&txn, &out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, last.height, &last.hash).await?;
+        for b in blocks.iter().chain([last]) {
+            crate::fault::point("stakes-before-commit", b.height);
+        }
+        txn.commit().await?;
+        if !out.is_empty() {
+            self.events.do_send(EventsWritten);
+        }
+        let matured = out
+            .iter()
+            .filter(|e| e.kind == EventKind::StakeMatured)
+            .count();
+        if matured > 0 {
+            self.payouts.do_send(StakesMatured {
+                height: last.height,
+                stakes: matured,
+            });
+        }
+        for e in &out {
+            log::info!(
+                "chain {}: height {}: {}",
+                self.name(),
+                e.height.unwrap_or(last.height),
+                e.message
+            );
+        }
+        Ok(())
+    }
 
+    /// One block's work in `txn` (of [`TrackerCore::connect`]); its events go to `out`.
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        block: &Block<Tx>,
+        network_staking_supply: Option<Sats>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let h = block.height;
+        let mut rounds_changed_after: Option<Height> = None;
         // A reward spent before coinbase maturity was taken by a StakeGuard proof (only such
         // a proof can spend it then). The watcher learns the maturity before any block.
         let coinbase_maturity = self
@@ -403,7 +447,7 @@ impl TrackerCore {
             .filter(|v| v.vout == Some(0))
             .filter_map(|v| v.txid.as_deref())
             .collect();
-        for mut s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
+        for mut s in stakes::with_status(txn, self.name(), StakeStatus::Maturing).await? {
             let hit = s
                 .coinbase_txid
                 .as_deref()
@@ -412,7 +456,7 @@ impl TrackerCore {
                 s.status = StakeStatus::StakeGuard;
                 s.status_height = Some(h);
                 s.note = Some(format!("reward taken by a StakeGuard proof at height {h}"));
-                stakes::update(&txn, &s).await?;
+                stakes::update(txn, &s).await?;
                 out.push(self.event(
                     EventKind::StakeStale,
                     &s,
@@ -429,9 +473,9 @@ impl TrackerCore {
 
         // The block's statistics first: they depend only on what the registry committed, and
         // the round of a stake found here (or recomputed below) sums the supply they record.
-        let (supply, active) = self.supply(&txn, h).await?;
+        let (supply, active) = self.supply(txn, h).await?;
         stats::record(
-            &txn,
+            txn,
             self.name(),
             &stats::PoolStats {
                 height: h,
@@ -443,35 +487,15 @@ impl TrackerCore {
         )
         .await?;
         if block.is_stake() {
-            self.found(&txn, block, &mut out).await?;
+            self.found(txn, block, out).await?;
         }
         if let Some(above) = rounds_changed_after {
-            self.recompute_rounds(&txn, above).await?;
+            self.recompute_rounds(txn, above).await?;
         }
-        for s in stakes::with_status(&txn, self.name(), StakeStatus::Maturing).await? {
+        for s in stakes::with_status(txn, self.name(), StakeStatus::Maturing).await? {
             if is_mature(s.height, h, i64::from(self.chain.maturity)) {
-                self.mature(&txn, s, h, &mut out).await?;
+                self.mature(txn, s, h, out).await?;
             }
-        }
-        events::append(&txn, &out).await?;
-        chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
-        crate::fault::point("stakes-before-commit", h);
-        txn.commit().await?;
-        if !out.is_empty() {
-            self.events.do_send(EventsWritten);
-        }
-        let matured = out
-            .iter()
-            .filter(|e| e.kind == EventKind::StakeMatured)
-            .count();
-        if matured > 0 {
-            self.payouts.do_send(StakesMatured {
-                height: h,
-                stakes: matured,
-            });
-        }
-        for e in &out {
-            log::info!("chain {}: height {h}: {}", self.name(), e.message);
         }
         Ok(())
     }
@@ -657,7 +681,7 @@ impl Handler<BlockConnected> for StakeTracker {
         Box::pin(async move {
             core.lock()
                 .await
-                .connect(&msg.block, msg.network_staking_supply)
+                .connect(&msg.blocks, msg.network_staking_supply)
                 .await
         })
     }

@@ -98,16 +98,25 @@ impl From<block::Model> for BlockRef {
     }
 }
 
-/// Records a connected block; connecting the same block again changes nothing.
-pub async fn insert_block(db: &impl ConnectionTrait, chain: &str, b: &BlockRef) -> StoreResult<()> {
-    let row = block::ActiveModel {
+/// Records connected blocks (one statement); connecting the same blocks again changes
+/// nothing.
+pub async fn insert_blocks(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    blocks: &[BlockRef],
+) -> StoreResult<()> {
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let rows = blocks.iter().map(|b| block::ActiveModel {
         chain: Set(chain.to_owned()),
         height: Set(b.height),
         hash: Set(b.hash.clone()),
         prev_hash: Set(b.prev_hash.clone()),
-        processed_at: Set(now()),
-    };
-    block::Entity::insert(row)
+        processed_at: Set(at),
+    });
+    block::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([block::Column::Chain, block::Column::Height])
                 .update_columns([
@@ -122,6 +131,11 @@ pub async fn insert_block(db: &impl ConnectionTrait, chain: &str, b: &BlockRef) 
     // Outside a fenced transaction: API read caches must see it.
     super::lease::touch(db, chain).await?;
     Ok(())
+}
+
+/// Records a connected block; connecting the same block again changes nothing.
+pub async fn insert_block(db: &impl ConnectionTrait, chain: &str, b: &BlockRef) -> StoreResult<()> {
+    insert_blocks(db, chain, std::slice::from_ref(b)).await
 }
 
 /// The connected block at `height`.
@@ -207,26 +221,32 @@ pub async fn cursor(
     )
 }
 
-/// What a chain actor must do before it applies the block (`height`, `hash`): nothing more
-/// when it applied that very block already (`None`); else undo its own blocks from its cursor
-/// down to `height` (newest first, each as (height, hash, the hash below)) — its cursor is at
-/// or past this height on another branch when the process stopped between its commit and
-/// the watcher's record of a disconnection.
-pub async fn to_rewind(
+/// What a chain actor must do before it applies `blocks` (consecutive heights, each
+/// following the one before): skip the first `.0` of them, which it applied already (its
+/// cursor is at one of them, with the same hash: the blocks below it are the same too, as
+/// hashes chain), and first undo its own blocks `.1` from its cursor down to the first height
+/// it applies (newest first, each as (height, hash, the hash below)) — its cursor is at or past
+/// that height on another branch when the process stopped between its commit and the
+/// watcher's record of a disconnection.
+pub async fn to_apply(
     db: &impl ConnectionTrait,
     chain: &str,
     actor: &str,
-    height: Height,
-    hash: &str,
-) -> StoreResult<Option<Vec<(Height, String, String)>>> {
-    let Some((mut at, mut at_hash)) = cursor(db, chain, actor).await? else {
-        return Ok(Some(Vec::new()));
+    blocks: &[(Height, &str)],
+) -> StoreResult<(usize, Vec<(Height, String, String)>)> {
+    let (Some(&(first, _)), Some((mut at, mut at_hash))) =
+        (blocks.first(), cursor(db, chain, actor).await?)
+    else {
+        return Ok((0, Vec::new()));
     };
-    if at == height && at_hash == hash {
-        return Ok(None);
+    if let Some(i) = blocks
+        .iter()
+        .position(|&(h, hash)| h == at && hash == at_hash)
+    {
+        return Ok((i + 1, Vec::new()));
     }
     let mut undo = Vec::new();
-    while at >= height {
+    while at >= first {
         let prev = block_at(db, chain, at - 1)
             .await?
             .map(|b| b.hash)
@@ -235,7 +255,7 @@ pub async fn to_rewind(
         at -= 1;
         at_hash = prev;
     }
-    Ok(Some(undo))
+    Ok((0, undo))
 }
 
 /// Records that `actor` committed (height, hash); call it in the transaction of that work.

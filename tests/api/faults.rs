@@ -996,3 +996,109 @@ async fn on_postgresql_the_database_restarting_mid_run_loses_nothing() {
     let restart = |up: bool| cluster.ctl(if up { "start" } else { "stop" });
     fault_run(&url, Some(&restart)).await;
 }
+
+/// Runs `coinstaker serve` on `db` until it processed `height` (or the fault named aborts it).
+async fn serve_until(
+    sim: &verusd_sim::Simulator,
+    db: &TestDb,
+    height: i64,
+    fault: Option<&str>,
+) -> Option<std::process::ExitStatus> {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, log) = crate::support::serve(dir.path(), sim, &db.url, "maturity = 100", fault);
+    if fault.is_some() {
+        let status = child.wait().unwrap();
+        return Some(status);
+    }
+    let conn = db.connect().await;
+    let done = crate::support::processes_up_to(&conn, height, 120).await;
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        done,
+        "the pool processed up to {height}; log:\n{}",
+        log.try_iter().collect::<Vec<_>>().join("\n")
+    );
+    None
+}
+
+/// While catching up, each actor applies several blocks in one transaction. Killed inside one
+/// (the registry's before and after its commit, the tracker's at a maturity), the restarted
+/// pool ends as if uninterrupted: the same rows, stakes and credits.
+#[actix_web::test]
+async fn killed_inside_a_catch_up_batch_and_restarted_ends_as_if_uninterrupted() {
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    sim.call("sim_fund", json!([alice, "100", 3])).unwrap();
+    let before_bob = crate::support::mine(&sim, 200);
+    // Bob joins in the middle of a catch-up: his outputs are asked between two transactions.
+    let bob = register(&sim, "bob", json!({}));
+    sim.call("sim_fund", json!([bob, "50"])).unwrap();
+    crate::support::mine(&sim, 120);
+    let (_, first) = crate::stakes::stake(&sim, &alice);
+    crate::support::mine(&sim, 10);
+    let (_, second) = crate::stakes::stake(&sim, &alice);
+    let tip = crate::support::mine(&sim, 130);
+    let bob_joined = before_bob + 1;
+    let matured = first + 100;
+
+    let reference = TestDb::new(true).await;
+    serve_until(&sim, &reference, tip, None).await;
+    let reference_conn = reference.connect().await;
+    let expected = credits(&reference_conn).await;
+    assert_eq!(
+        expected
+            .values()
+            .map(|(status, _, credits)| (status.as_str(), !credits.is_empty()))
+            .collect::<Vec<_>>(),
+        [("MATURED", true), ("MATURED", true)],
+        "two pool stakes ({first}, {second}), both matured with credits"
+    );
+
+    for (point, at) in [
+        ("registry-before-commit", bob_joined),
+        ("registry-after-commit", first),
+        ("stakes-before-commit", matured),
+    ] {
+        let db = TestDb::new(true).await;
+        let fault = format!("{point}:{at}");
+        let status = serve_until(&sim, &db, tip, Some(&fault)).await;
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "{fault}: the process was killed by the fault ({status:?})"
+        );
+        let conn = db.connect().await;
+        let processed = store::chain::processed_height(&conn, "VRSC").await.unwrap();
+        assert!(
+            processed < at,
+            "{fault}: block {at} is not recorded ({processed})"
+        );
+        let cursor = |actor: &'static str| {
+            let conn = &conn;
+            async move {
+                store::chain::cursor(conn, "VRSC", actor)
+                    .await
+                    .unwrap()
+                    .map_or(0, |(h, _)| h)
+            }
+        };
+        match point {
+            "registry-before-commit" => assert!(cursor("registry").await < at, "{fault}"),
+            "stakes-before-commit" => assert!(cursor("stakes").await < at, "{fault}"),
+            _ => assert!(
+                cursor("registry").await > at,
+                "{fault}: the registry's transaction also held the blocks after {at} (a catch-up batch)"
+            ),
+        }
+        serve_until(&sim, &db, tip, None).await;
+        assert_eq!(
+            crate::support::business_rows(&conn).await,
+            crate::support::business_rows(&reference_conn).await,
+            "{fault}: the same rows as an uninterrupted run"
+        );
+        assert_eq!(credits(&conn).await, expected, "{fault}: the same credits");
+    }
+    sim.stop().await;
+}

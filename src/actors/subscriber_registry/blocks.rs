@@ -3,6 +3,7 @@
 //! of a disconnected block.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::checks::{alerts, unmet_conditions};
 use super::{ACTOR, RegistryCore, Undo, in_pool, vin_from};
@@ -16,6 +17,19 @@ use crate::store::events::{self, NewEvent};
 use crate::store::identities::{self, IdentityVersion};
 use crate::store::subscribers::{self, StatusChange};
 use crate::store::utxos::{self, Utxo};
+
+/// Blocks applied in a transaction not committed yet.
+#[derive(Default)]
+struct Batch {
+    /// The open transaction.
+    txn: Option<sea_orm::DatabaseTransaction>,
+    /// The blocks applied in it, (height, hash).
+    applied: Vec<(Height, String)>,
+    /// Their events.
+    out: Vec<NewEvent>,
+    /// What puts the tracked map back if it is not committed.
+    undo: Undo,
+}
 
 /// A height and the pool settings in force at it (read once for everything evaluated there).
 #[derive(Clone, Copy)]
@@ -273,110 +287,190 @@ impl RegistryCore {
         }
     }
 
-    /// Applies a connected block: identity versions, UTXOs, statuses, events and the cursor
-    /// in one transaction. Applying it again changes nothing.
-    pub async fn connect(&mut self, block: &Block<Tx>) -> Result<(), ActorError> {
-        let h = block.height;
-        let Some(undo) =
-            chain_store::to_rewind(&self.db, self.name(), ACTOR, h, &block.hash).await?
-        else {
-            return Ok(());
-        };
+    /// Applies connected blocks (consecutive, each following the one before): identity
+    /// versions, UTXOs, statuses and events of each, and the cursor, in one transaction — cut
+    /// only where a block has identities that start listing the pool, whose outputs the
+    /// daemon is asked for outside any transaction. Applying them again changes nothing.
+    pub async fn connect(&mut self, blocks: &[Arc<Block<Tx>>]) -> Result<(), ActorError> {
+        let ids: Vec<(Height, &str)> = blocks.iter().map(|b| (b.height, b.hash.as_str())).collect();
+        let (applied, undo) = chain_store::to_apply(&self.db, self.name(), ACTOR, &ids).await?;
         for (height, hash, prev) in undo {
             self.disconnect(height, &hash, &prev).await?;
         }
-        // Identity outputs that concern the pool.
-        let mut changes: Vec<IdentityVersion> = Vec::new();
-        for tx in &block.tx {
-            for vout in &tx.vout {
-                let Some(def) = &vout.script_pub_key.identityprimary else {
-                    continue;
-                };
-                let facts = def.facts(def.flags & FLAG_REVOKED != 0);
-                let known = self.tracked.contains_key(&facts.address)
-                    || subscribers::get(&self.db, self.name(), &facts.address)
-                        .await?
-                        .is_some();
-                if self.lists_pool(&facts) || known {
-                    changes.retain(|c| c.facts.address != facts.address);
-                    changes.push(IdentityVersion {
-                        height: h,
-                        txid: tx.txid.clone(),
-                        name: def.name.clone(),
-                        facts,
-                    });
-                }
-            }
-        }
-        // Identities that start listing the pool's address: their UTXOs as of the block before.
-        let joining: Vec<String> = changes
-            .iter()
-            .filter(|v| self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address))
-            .map(|v| v.facts.address.clone())
-            .collect();
-        let mut seeded = self.seed_utxos_many(&joining, h - 1).await?;
-        let seeds: Vec<(String, Vec<Utxo>)> = joining
-            .into_iter()
-            .map(|a| {
-                let utxos = seeded.remove(&a).unwrap_or_default();
-                (a, utxos)
-            })
-            .collect();
-        // Identities that start or stop listing the pool's address: the pool can sign for them
-        // now, or no longer, so whoever names them as revocation or recovery authority is
-        // evaluated again (the separate-authority condition is about the authorities as they
-        // are now).
-        let flipped: HashSet<String> = changes
-            .iter()
-            .filter(|v| self.lists_pool(&v.facts) != self.tracked.contains_key(&v.facts.address))
-            .map(|v| v.facts.address.clone())
-            .collect();
-        let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
-        for v in &changes {
-            if let Some(old) = self.tracked.get(&v.facts.address) {
-                previous.insert(v.facts.address.clone(), old.clone());
-            } else if let Some(old) =
-                identities::at(&self.db, self.name(), &v.facts.address, h - 1).await?
-            {
-                previous.insert(v.facts.address.clone(), old);
-            }
-        }
-        // The tracked map changes in place; the undo log puts it back if the block's
-        // transaction fails (cloning the whole map every block cost time and memory in
-        // proportion to the number of subscribers).
-        let mut undo = Undo::default();
-        for v in &changes {
-            let value = self.lists_pool(&v.facts).then(|| v.clone());
-            undo.set(&mut self.tracked, &v.facts.address, value);
-        }
+        let mut batch = Batch::default();
         let result = self
-            .connect_write(block, &changes, &seeds, &previous, &flipped)
+            .connect_blocks(blocks.get(applied..).unwrap_or_default(), &mut batch)
             .await;
         if result.is_err() {
-            undo.rollback(&mut self.tracked);
+            // What was not committed is rolled back with the transaction; the tracked map too.
+            std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
         }
         result
     }
 
-    /// The transaction of [`RegistryCore::connect`], with the tracked map already updated.
+    /// The work of [`RegistryCore::connect`] on the blocks it has not applied yet.
+    async fn connect_blocks(
+        &mut self,
+        blocks: &[Arc<Block<Tx>>],
+        batch: &mut Batch,
+    ) -> Result<(), ActorError> {
+        for block in blocks {
+            let h = block.height;
+            let mut txn = match batch.txn.take() {
+                Some(txn) => txn,
+                None => self.fence.begin(&self.db).await?,
+            };
+            // Identity outputs that concern the pool.
+            let mut changes: Vec<IdentityVersion> = Vec::new();
+            for tx in &block.tx {
+                for vout in &tx.vout {
+                    let Some(def) = &vout.script_pub_key.identityprimary else {
+                        continue;
+                    };
+                    let facts = def.facts(def.flags & FLAG_REVOKED != 0);
+                    let known = self.tracked.contains_key(&facts.address)
+                        || subscribers::get(&txn, self.name(), &facts.address)
+                            .await?
+                            .is_some();
+                    if self.lists_pool(&facts) || known {
+                        changes.retain(|c| c.facts.address != facts.address);
+                        changes.push(IdentityVersion {
+                            height: h,
+                            txid: tx.txid.clone(),
+                            name: def.name.clone(),
+                            facts,
+                        });
+                    }
+                }
+            }
+            // Identities that start listing the pool's address: their UTXOs as of the block
+            // before, asked of the daemon outside any transaction (what is applied so far
+            // commits first).
+            let joining: Vec<String> = changes
+                .iter()
+                .filter(|v| {
+                    self.lists_pool(&v.facts) && !self.tracked.contains_key(&v.facts.address)
+                })
+                .map(|v| v.facts.address.clone())
+                .collect();
+            let mut seeded = HashMap::new();
+            if !joining.is_empty() {
+                self.commit(txn, batch).await?;
+                seeded = self.seed_utxos_many(&joining, h - 1).await?;
+                txn = self.fence.begin(&self.db).await?;
+            }
+            let seeds: Vec<(String, Vec<Utxo>)> = joining
+                .into_iter()
+                .map(|a| {
+                    let utxos = seeded.remove(&a).unwrap_or_default();
+                    (a, utxos)
+                })
+                .collect();
+            // Identities that start or stop listing the pool's address: the pool can sign for
+            // them now, or no longer, so whoever names them as revocation or recovery
+            // authority is evaluated again (the separate-authority condition is about the
+            // authorities as they are now).
+            let flipped: HashSet<String> = changes
+                .iter()
+                .filter(|v| {
+                    self.lists_pool(&v.facts) != self.tracked.contains_key(&v.facts.address)
+                })
+                .map(|v| v.facts.address.clone())
+                .collect();
+            let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
+            for v in &changes {
+                if let Some(old) = self.tracked.get(&v.facts.address) {
+                    previous.insert(v.facts.address.clone(), old.clone());
+                } else if let Some(old) =
+                    identities::at(&txn, self.name(), &v.facts.address, h - 1).await?
+                {
+                    previous.insert(v.facts.address.clone(), old);
+                }
+            }
+            // The tracked map changes in place; the undo log puts it back if the transaction
+            // fails (cloning the whole map every block cost time and memory in proportion to
+            // the number of subscribers).
+            for v in &changes {
+                let value = self.lists_pool(&v.facts).then(|| v.clone());
+                batch.undo.set(&mut self.tracked, &v.facts.address, value);
+            }
+            self.connect_write(
+                &txn,
+                block,
+                &changes,
+                &seeds,
+                &previous,
+                &flipped,
+                &mut batch.out,
+            )
+            .await?;
+            batch.applied.push((h, block.hash.clone()));
+            batch.txn = Some(txn);
+        }
+        if let Some(txn) = batch.txn.take() {
+            self.commit(txn, batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the blocks applied in `txn` with their events and the cursor at the last of
+    /// them (a transaction that applied none is rolled back).
+    async fn commit(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        batch: &mut Batch,
+    ) -> Result<(), ActorError> {
+        let Some((last, hash)) = batch.applied.last() else {
+            return Ok(());
+        };
+        events::append(&txn, &batch.out).await?;
+        chain_store::set_cursor(&txn, self.name(), ACTOR, *last, hash).await?;
+        for (h, _) in &batch.applied {
+            crate::fault::point("registry-before-commit", *h);
+        }
+        txn.commit().await?;
+        batch.undo = Undo::default();
+        if !batch.out.is_empty() {
+            self.events_written();
+        }
+        for (h, _) in &batch.applied {
+            crate::fault::point("registry-after-commit", *h);
+        }
+        for e in &batch.out {
+            log::info!(
+                "chain {}: height {}: {}",
+                self.name(),
+                e.height.unwrap_or(*last),
+                e.message
+            );
+        }
+        batch.out.clear();
+        batch.applied.clear();
+        Ok(())
+    }
+
+    /// One block's writes in `txn` (of [`RegistryCore::connect`]), with the tracked map
+    /// already updated; its events go to `out`.
+    #[allow(clippy::too_many_arguments)]
     async fn connect_write(
         &self,
+        txn: &sea_orm::DatabaseTransaction,
         block: &Block<Tx>,
         changes: &[IdentityVersion],
         seeds: &[(String, Vec<Utxo>)],
         previous: &HashMap<String, IdentityVersion>,
         flipped: &HashSet<String>,
+        out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         let h = block.height;
         let tracked = &self.tracked;
-        let txn = self.fence.begin(&self.db).await?;
         for v in changes {
-            identities::record(&txn, self.name(), v).await?;
+            identities::record(txn, self.name(), v).await?;
         }
         // Merged with what is stored: an identity that comes back keeps the history of its
         // outputs (a round still maturing reads it), and gains what it received meanwhile.
         for (_, seed) in seeds {
-            utxos::insert(&txn, self.name(), seed).await?;
+            utxos::insert(txn, self.name(), seed).await?;
         }
         let spent: Vec<(String, u32, String)> = block
             .tx
@@ -388,7 +482,7 @@ impl RegistryCore {
                 })
             })
             .collect();
-        utxos::mark_spent(&txn, self.name(), &spent, h).await?;
+        utxos::mark_spent(txn, self.name(), &spent, h).await?;
         let pool = self.chain.pool_identity.as_str();
         let mut outputs = Vec::new();
         for tx in &block.tx {
@@ -410,16 +504,16 @@ impl RegistryCore {
                 }
             }
         }
-        utxos::insert(&txn, self.name(), &outputs).await?;
+        utxos::insert(txn, self.name(), &outputs).await?;
         // An identity that drops the pool's address is no longer followed, but its rows stay
         // (spends are still recorded): if this block is disconnected it is followed again from
         // them, and if it adds the address back later the seed adds what it received meanwhile.
 
         // Who to evaluate at this height.
-        let (settings, from) = self.settings_at(&txn, h).await?;
+        let (settings, from) = self.settings_at(txn, h).await?;
         let mut evaluate: Vec<String> = changes.iter().map(|v| v.facts.address.clone()).collect();
         let cooling =
-            subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::CoolingDown])
+            subscribers::addresses_with_status(txn, self.name(), &[SubscriberStatus::CoolingDown])
                 .await?;
         // A cooling subscriber changes only when its cooldown is over (or its identity
         // changes, which `changes` covers): evaluate just those, not every one every block.
@@ -432,12 +526,12 @@ impl RegistryCore {
             // The conditions changed at this height: everyone is evaluated again.
             evaluate.extend(tracked.keys().cloned());
             let members =
-                subscribers::addresses_with_status(&txn, self.name(), &[SubscriberStatus::Active])
+                subscribers::addresses_with_status(txn, self.name(), &[SubscriberStatus::Active])
                     .await?;
             evaluate.extend(members);
         }
         if settings.conditions.max_utxos > 0 {
-            evaluate.extend(utxos::changed_at(&txn, self.name(), h - 1).await?);
+            evaluate.extend(utxos::changed_at(txn, self.name(), h - 1).await?);
         }
         if !flipped.is_empty() {
             evaluate.extend(
@@ -452,10 +546,9 @@ impl RegistryCore {
         }
         evaluate.sort();
         evaluate.dedup();
-        let mut out = Vec::new();
         for identity in &evaluate {
             self.evaluate(
-                &txn,
+                txn,
                 identity,
                 At {
                     height: h,
@@ -463,26 +556,14 @@ impl RegistryCore {
                 },
                 previous.get(identity),
                 None,
-                &mut out,
+                out,
             )
             .await?;
         }
         // Then the admins' and subscribers' actions at this height, as a pool that was
         // running when they were asked applied them.
-        for action in actions::unapplied_at(&txn, self.name(), h).await? {
-            self.apply_action(&txn, &action, &settings, &mut out)
-                .await?;
-        }
-        events::append(&txn, &out).await?;
-        chain_store::set_cursor(&txn, self.name(), ACTOR, h, &block.hash).await?;
-        crate::fault::point("registry-before-commit", h);
-        txn.commit().await?;
-        if !out.is_empty() {
-            self.events_written();
-        }
-        crate::fault::point("registry-after-commit", h);
-        for e in &out {
-            log::info!("chain {}: height {h}: {}", self.name(), e.message);
+        for action in actions::unapplied_at(txn, self.name(), h).await? {
+            self.apply_action(txn, &action, &settings, out).await?;
         }
         Ok(())
     }

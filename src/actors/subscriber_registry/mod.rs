@@ -12,10 +12,11 @@
 //! **Events it writes** (in the transaction of the change): `SUBSCRIBER_JOINED`,
 //! `SUBSCRIBER_LEFT`, `IDENTITY_ALERT`.
 //!
-//! **Failures:** anything that fails rolls the whole block back and is returned to the
-//! ChainWatcher, which retries the block; daemon calls (seeding a new identity's outputs) are
-//! made before the transaction opens. Each block's work and the cursor commit together, so a
-//! crash at any point leaves either all or nothing of the block.
+//! **Failures:** anything that fails rolls the whole transaction back and is returned to the
+//! ChainWatcher, which retries the blocks; daemon calls (seeding a new identity's outputs) are
+//! made outside any transaction (the blocks applied before commit first). Blocks' work and
+//! the cursor commit together — one block at the tip, several while catching up — so a crash
+//! at any point leaves either all or nothing of each block.
 //!
 //! **Rooms:** `blocks` (applying and undoing blocks, the evaluation of an identity), `seeding`
 //! (following identities the pool did not know), `checks` (the conditions, read-only checks
@@ -208,7 +209,7 @@ impl Handler<BlockConnected> for SubscriberRegistry {
     type Result = ResponseFuture<Result<(), ActorError>>;
     fn handle(&mut self, msg: BlockConnected, _: &mut Self::Context) -> Self::Result {
         let core = Arc::clone(&self.core);
-        Box::pin(async move { core.lock().await.connect(&msg.block).await })
+        Box::pin(async move { core.lock().await.connect(&msg.blocks).await })
     }
 }
 
