@@ -518,10 +518,10 @@ type BlocksRequest = tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>;
 const BATCH_BEHIND: i64 = 10;
 
 /// The most blocks applied in one transaction per actor.
-const BATCH_MAX: i64 = 16;
+const BATCH_MAX: i64 = 32;
 
 /// Blocks a catch-up asks for in one request.
-const AHEAD_WINDOW: i64 = 16;
+const AHEAD_WINDOW: i64 = 32;
 
 impl Ahead {
     fn new(rpc: Arc<RpcClient>) -> Ahead {
