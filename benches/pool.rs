@@ -14,6 +14,8 @@
 //! cargo bench --bench pool -- all [10000]         # every scenario above but serve, with 10,000 subscribers
 //! ```
 //!
+//! `BENCH_SAMPLES=1` also prints every sample in the order measured.
+//!
 //! Every run also writes its figures to `target/bench/results.json` (merged with what is
 //! there, one entry per scenario, size and backend), so a regression shows as a diff.
 //!
@@ -387,6 +389,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Prints p50, p99 and the maximum of `samples`, and returns them in milliseconds.
 fn report(label: &str, mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    if std::env::var_os("BENCH_SAMPLES").is_some() {
+        let each: Vec<String> = samples
+            .iter()
+            .map(|s| format!("{:.1}", s.as_secs_f64() * 1000.0))
+            .collect();
+        println!("{label}, in order (ms): {}", each.join(" "));
+    }
     samples.sort();
     let (p50, p99, max) = (
         percentile(&samples, 0.5),

@@ -193,6 +193,11 @@ impl Application {
             .unwrap_or_else(|| format!("http://{addr}"));
         let (stop_keepers, stop) = tokio::sync::watch::channel(false);
         let mut keepers = Vec::new();
+        // SQLite's write-ahead log is checkpointed here, beside the blocks (`store::connect`).
+        keepers.push(actix_web::rt::spawn(store::checkpoint_wal(
+            state.db.clone(),
+            stop.clone(),
+        )));
         let first_chain = config.chains.first().map(|c| c.name.clone());
         for chain in &config.chains {
             let Some(runtime) = state.chains.get(&chain.name) else {

@@ -54,37 +54,46 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Connects to the database named by the configuration (SQLite, PostgreSQL or MySQL).
+/// On a SQLite file its connections leave WAL checkpoints to [`checkpoint_wal`].
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
     connect_with(
         config.url.expose(),
         config.max_connections,
         config.log_statements,
+        true,
     )
     .await
 }
 
 /// A second pool on the same database, for the API's reads (the chain's actors keep the
-/// first to themselves).
+/// first to themselves). On a SQLite file its connections leave WAL checkpoints to
+/// [`checkpoint_wal`].
 pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
     connect_with(
         config.url.expose(),
         config.max_connections,
         config.log_statements,
+        true,
     )
     .await
 }
 
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, max_connections, false).await
+    connect_with(url, max_connections, false, false).await
 }
 
 /// Connects to `url` with at most `max_connections` connections, logging every statement
-/// with its duration when `log_statements` is set.
+/// with its duration when `log_statements` is set. With `background_checkpoints`, a SQLite
+/// connection never checkpoints the write-ahead log itself (`wal_autocheckpoint = 0`):
+/// SQLite's automatic checkpoint runs in the connection whose commit crosses 1,000 pages, and
+/// at 200 transactions a block that was every second or third block, 10 ms added to it.
+/// [`checkpoint_wal`] does it beside the blocks instead.
 async fn connect_with(
     url: &str,
     max_connections: u32,
     log_statements: bool,
+    background_checkpoints: bool,
 ) -> Result<DatabaseConnection, DbErr> {
     // An in-memory SQLite database exists once per connection: keep exactly one.
     let max = if url.contains(":memory:") || url.contains("mode=memory") {
@@ -100,12 +109,44 @@ async fn connect_with(
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(log_statements)
         .map_sqlx_mysql_pool_opts(|pool| pool.after_release(check_released_mysql));
+    if background_checkpoints && max > 1 {
+        options.map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"));
+    }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {
         // Readers do not block the writer, and the writer waits instead of failing.
         db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
     }
     Ok(db)
+}
+
+/// How often [`checkpoint_wal`] copies the write-ahead log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Copies a SQLite database's write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`] until `stop` says so, in a connection of `db` (the API's: never one a
+/// block waits for). A passive checkpoint takes no lock a writer needs; the next writer starts
+/// the log from its beginning again once it was copied whole. Nothing to do on other backends.
+pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = db
+            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await
+        {
+            log::debug!("WAL checkpoint: {e}");
+        }
+    }
 }
 
 /// How long a MySQL connection handed back to the pool may take to answer a ping.

@@ -200,7 +200,7 @@ pub async fn supply_at(
 }
 
 /// How often (in blocks) [`supply_step`]'s running total is checked against a full
-/// [`supply_at`] recount.
+/// [`supply_at`] recount (beside the blocks, not on their path).
 pub const RECOUNT_EVERY: Height = 100;
 
 /// The pool's eligible supply and eligible count at `height` from those at `height − 1`,
