@@ -323,3 +323,83 @@ async fn stakes_rounds_and_credits_match_an_independent_computation() {
     app.stop().await;
     sim.stop().await;
 }
+
+/// The running staking supply is checked against a full recount every 100 blocks, beside the
+/// blocks: a running total made wrong (here by hand) is found at the next check, logged, and
+/// the block after it recounts in full.
+#[actix_web::test]
+async fn a_wrong_running_supply_is_found_by_the_check_and_recounted_at_the_next_block() {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let sim = sim().await;
+    let alice = register(&sim, "alice", json!({}));
+    sim.call("sim_fund", json!([alice, "100", 2])).unwrap();
+    let check = mine(&sim, 199) + 1;
+    assert_eq!(check % store::stats::RECOUNT_EVERY, 0);
+    let db = TestDb::new(true).await;
+    let conn = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, log) = crate::support::serve(dir.path(), &sim, &db.url, "", None);
+    let mut lines: Vec<String> = Vec::new();
+    assert!(crate::support::processes_up_to(&conn, check - 1, 60).await);
+    let full = store::stats::supply_at(&conn, "VRSC", check - 1)
+        .await
+        .unwrap();
+    assert!(full.0.0 > 0 && full.1 == 1, "alice is eligible: {full:?}");
+
+    // The running total at `check − 1` made 1,000 satoshis too high: the next block steps from it.
+    entity::pool_stats::Entity::update_many()
+        .col_expr(
+            entity::pool_stats::Column::StakingSupply,
+            Expr::col(entity::pool_stats::Column::StakingSupply).add(1000),
+        )
+        .filter(entity::pool_stats::Column::Height.eq(check - 1))
+        .exec(&conn)
+        .await
+        .unwrap();
+    mine(&sim, 1);
+    assert!(crate::support::processes_up_to(&conn, check, 60).await);
+    let recorded = store::stats::at(&conn, "VRSC", check)
+        .await
+        .unwrap()
+        .unwrap();
+    let full = store::stats::supply_at(&conn, "VRSC", check).await.unwrap();
+    assert_eq!(
+        recorded.staking_supply.0,
+        full.0.0 + 1000,
+        "stepped from the wrong total"
+    );
+    let found = crate::support::eventually(30, || {
+        lines.extend(log.try_iter());
+        let found = lines.iter().any(|l| {
+            l.contains(&format!("height {check}: the running staking supply"))
+                && l.contains("the next block recounts in full")
+        });
+        async move { found.then_some(()) }
+    })
+    .await;
+    assert!(
+        found.is_some(),
+        "the check reported it; log:\n{}",
+        lines.join("\n")
+    );
+
+    mine(&sim, 1);
+    assert!(crate::support::processes_up_to(&conn, check + 1, 60).await);
+    let recorded = store::stats::at(&conn, "VRSC", check + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (recorded.staking_supply, recorded.active_subscribers),
+        store::stats::supply_at(&conn, "VRSC", check + 1)
+            .await
+            .unwrap(),
+        "the next block recounted in full"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    sim.stop().await;
+}
