@@ -451,8 +451,11 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             blocks: blocks.clone(),
             network_staking_supply,
         };
+        let fetched = block_started.elapsed();
+        let mut applied = Vec::with_capacity(parts.followers.len());
         for follower in &parts.followers {
             follower.connected.send(message.clone()).await??;
+            applied.push(block_started.elapsed());
         }
         let records: Vec<BlockRef> = blocks
             .iter()
@@ -470,6 +473,17 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             parts.metrics.observe_block(name, each);
         }
         parts.metrics.set_lag(name, tip, last);
+        if log::log_enabled!(log::Level::Debug) {
+            log::debug!(
+                "chain {name}: blocks {next}..={last} in {:.1} ms: fetched at {:.1}, applied by each actor at {:?}",
+                block_started.elapsed().as_secs_f64() * 1000.0,
+                fetched.as_secs_f64() * 1000.0,
+                applied
+                    .iter()
+                    .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+                    .collect::<Vec<_>>()
+            );
+        }
         stored = records.into_iter().last();
         done += blocks.len() as u64;
         if last_log.elapsed() > Duration::from_secs(10) && tip > last {
