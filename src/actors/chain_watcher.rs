@@ -423,9 +423,13 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         // Far behind, the blocks that follow are applied with this one, in one transaction
         // per actor (see [`BATCH_BEHIND`]); a block that does not follow the one before ends
         // the batch, and is checked against the stored chain on its own turn.
+        let mut txs = block.tx.len();
         let mut blocks = vec![block];
         if tip - next + 1 >= BATCH_BEHIND {
-            while (blocks.len() as i64) < BATCH_MAX && next + (blocks.len() as i64) <= tip {
+            while (blocks.len() as i64) < BATCH_MAX
+                && txs < WINDOW_TXS
+                && next + (blocks.len() as i64) <= tip
+            {
                 let height = next + blocks.len() as i64;
                 let following = ahead.take(height, tip).await?;
                 let follows = blocks.last().is_some_and(|b| {
@@ -435,6 +439,7 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
                     ahead.discard();
                     break;
                 }
+                txs += following.tx.len();
                 blocks.push(Arc::new(following));
             }
         }
@@ -522,6 +527,9 @@ struct Ahead {
     blocks: std::collections::VecDeque<Block<Tx>>,
     /// The window after `blocks` under way: its first height and the request.
     pending: Option<(Height, BlocksRequest)>,
+    /// How many blocks the next window asks for: [`AHEAD_WINDOW`], fewer when the last
+    /// window's blocks were large (see [`WINDOW_TXS`]).
+    window: i64,
 }
 
 /// A window of blocks being fetched.
@@ -531,11 +539,18 @@ type BlocksRequest = tokio::task::JoinHandle<Result<Vec<Block<Tx>>, RpcError>>;
 /// transaction per actor; nearer the tip, each block commits on its own.
 const BATCH_BEHIND: i64 = 10;
 
-/// The most blocks applied in one transaction per actor.
+/// The most blocks applied in one transaction per actor (and about [`WINDOW_TXS`]
+/// transactions).
 const BATCH_MAX: i64 = 32;
 
-/// Blocks a catch-up asks for in one request.
+/// Blocks a catch-up asks for in one request, at most.
 const AHEAD_WINDOW: i64 = 32;
+
+/// About how many transactions a window of blocks (and a batch applied in one transaction)
+/// holds: a window of large blocks asks for fewer next time, so memory follows this and not
+/// the size of the blocks (32 blocks of 1,000 transactions each, parsed, and the next window
+/// under way, raised the pool's peak memory by about 190 MiB).
+const WINDOW_TXS: usize = 4_000;
 
 impl Ahead {
     fn new(rpc: Arc<RpcClient>) -> Ahead {
@@ -543,6 +558,7 @@ impl Ahead {
             rpc,
             blocks: std::collections::VecDeque::new(),
             pending: None,
+            window: AHEAD_WINDOW,
         }
     }
 
@@ -557,13 +573,16 @@ impl Ahead {
                 // (A request whose task did not finish is simply made again.)
                 Some((from, request)) if from == next => match request.await {
                     Ok(result) => result?,
-                    Err(_) => fetch_window(&self.rpc, next, window_end(next, tip)).await?,
+                    Err(_) => {
+                        fetch_window(&self.rpc, next, window_end(next, tip, self.window)).await?
+                    }
                 },
                 _ => {
                     self.discard();
-                    fetch_window(&self.rpc, next, window_end(next, tip)).await?
+                    fetch_window(&self.rpc, next, window_end(next, tip, self.window)).await?
                 }
             };
+            self.window = window_for(&fetched);
             self.blocks.extend(fetched);
         }
         let block = self.blocks.pop_front().ok_or_else(|| RpcError::Decode {
@@ -573,7 +592,7 @@ impl Ahead {
         if self.blocks.is_empty() && self.pending.is_none() && next < tip {
             let rpc = Arc::clone(&self.rpc);
             let from = next + 1;
-            let to = window_end(from, tip);
+            let to = window_end(from, tip, self.window);
             self.pending = Some((
                 from,
                 actix::spawn(async move { fetch_window(&rpc, from, to).await }),
@@ -597,8 +616,18 @@ impl Drop for Ahead {
     }
 }
 
-fn window_end(from: Height, tip: Height) -> Height {
-    (from + AHEAD_WINDOW - 1).min(tip)
+/// How many blocks to ask for after `fetched`: about [`WINDOW_TXS`] transactions' worth at
+/// their average size, from 1 to [`AHEAD_WINDOW`].
+fn window_for<T>(fetched: &[Block<T>]) -> i64 {
+    let txs: usize = fetched.iter().map(|b| b.tx.len()).sum();
+    let per_block = txs.div_ceil(fetched.len().max(1)).max(1);
+    i64::try_from(WINDOW_TXS / per_block)
+        .unwrap_or(AHEAD_WINDOW)
+        .clamp(1, AHEAD_WINDOW)
+}
+
+fn window_end(from: Height, tip: Height, window: i64) -> Height {
+    (from + window - 1).min(tip)
 }
 
 /// The blocks at `from..=to`, in one batch; it stops at the first height the daemon does not
@@ -746,6 +775,26 @@ async fn disconnect(parts: &WatcherParts, s: &BlockRef) -> Result<Option<BlockRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_holds_about_window_txs_transactions() {
+        let blocks = |n: usize, txs: usize| -> Vec<Block<String>> {
+            (0..n)
+                .map(|h| {
+                    serde_json::from_value(serde_json::json!({
+                        "hash": format!("h{h}"), "validationtype": "work", "confirmations": 1,
+                        "height": h, "time": 0, "tx": vec!["t"; txs],
+                    }))
+                    .unwrap_or_else(|e| panic!("{e}"))
+                })
+                .collect()
+        };
+        assert_eq!(window_for(&blocks(32, 10)), AHEAD_WINDOW, "small blocks");
+        assert_eq!(window_for(&blocks(32, 200)), 20, "4,000 / 200");
+        assert_eq!(window_for(&blocks(4, 1_000)), 4, "4,000 / 1,000");
+        assert_eq!(window_for(&blocks(1, 50_000)), 1, "at least one");
+        assert_eq!(window_for(&blocks(0, 0)), AHEAD_WINDOW, "nothing fetched");
+    }
 
     fn ours(blocks: &[(Height, &str)]) -> Vec<BlockRef> {
         blocks
