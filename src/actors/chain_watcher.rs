@@ -397,6 +397,25 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
             return Ok(());
         }
     }
+    // An actor that committed blocks the watcher did not record yet (the process stopped
+    // after its commit): the first batch reaches its height, so it finds its cursor inside
+    // the batch and skips what it applied, rather than undoing and redoing it (with events
+    // about a disconnection that did not happen) because a batch ended below it.
+    // A daemon below that height (restarted from an older copy, reindexing) is waited for,
+    // as when it is below the recorded tip.
+    let mut resume = chain_store::highest_cursor(&parts.db, name)
+        .await?
+        .filter(|&h| h > stored.as_ref().map_or(start - 1, |s| s.height));
+    if let Some(r) = resume.filter(|&r| r > tip) {
+        report_sync(
+            parts,
+            SyncStatus::Behind {
+                daemon_tip: tip,
+                processed_height: r,
+            },
+        );
+        return Ok(());
+    }
     report_sync(parts, SyncStatus::Following);
     let began = Instant::now();
     let mut last_log = Instant::now();
@@ -425,10 +444,12 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         // the batch, and is checked against the stored chain on its own turn.
         let mut txs = block.tx.len();
         let mut blocks = vec![block];
-        if tip - next + 1 >= BATCH_BEHIND {
-            while (blocks.len() as i64) < BATCH_MAX
-                && txs < WINDOW_TXS
-                && next + (blocks.len() as i64) <= tip
+        let reach = resume.take().unwrap_or(next);
+        let far = tip - next + 1 >= BATCH_BEHIND;
+        if far || reach > next {
+            while next + (blocks.len() as i64) <= tip
+                && (far && (blocks.len() as i64) < BATCH_MAX && txs < WINDOW_TXS
+                    || next + (blocks.len() as i64) <= reach)
             {
                 let height = next + blocks.len() as i64;
                 let following = ahead.take(height, tip).await?;

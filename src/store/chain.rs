@@ -207,6 +207,19 @@ pub async fn delete_block(
     Ok(())
 }
 
+/// The highest height any chain actor committed on `chain` (its cursor), if any.
+pub async fn highest_cursor(db: &impl ConnectionTrait, chain: &str) -> StoreResult<Option<Height>> {
+    use sea_orm::QuerySelect;
+    let heights: Vec<Height> = actor_cursor::Entity::find()
+        .select_only()
+        .column(actor_cursor::Column::Height)
+        .filter(actor_cursor::Column::Chain.eq(chain))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(heights.into_iter().max())
+}
+
 /// The last (height, hash) `actor` committed on `chain`.
 pub async fn cursor(
     db: &impl ConnectionTrait,
