@@ -31,6 +31,8 @@ pub struct Application {
     state: AppState,
     /// The chain actors' own connections (the API's are in `state`).
     chain_db: sea_orm::DatabaseConnection,
+    /// Their block transactions' connections (`store::connect_blocks`).
+    blocks_db: sea_orm::DatabaseConnection,
     stoppers: Vec<actix::Recipient<Shutdown>>,
     stop_keepers: tokio::sync::watch::Sender<bool>,
     keepers: Vec<actix_web::rt::task::JoinHandle<()>>,
@@ -135,6 +137,10 @@ impl Application {
         let notifier = notifier.start();
         stoppers.push(notifier.clone().recipient());
         let chain_db = db.clone();
+        // The actors' block transactions, on connections of their own (`store::connect_blocks`).
+        let blocks_db = store::connect_blocks(&config.database, &db)
+            .await
+            .with_context(|| format!("cannot connect to the database {}", config.database.url))?;
         let state = AppState {
             config: Arc::clone(&config),
             db: api_db,
@@ -223,6 +229,7 @@ impl Application {
                 parts: ChainParts {
                     chain: Arc::new(chain.clone()),
                     db: chain_db.clone(),
+                    blocks_db: blocks_db.clone(),
                     rpc: Arc::clone(&runtime.rpc),
                     health: state.health.clone(),
                     metrics: state.metrics.clone(),
@@ -246,6 +253,7 @@ impl Application {
             addr,
             state,
             chain_db,
+            blocks_db,
             stoppers,
             stop_keepers,
             keepers,
@@ -283,6 +291,7 @@ impl Application {
         // hangs on one (the process is ending: the server drops what is left).
         let closed = async {
             let _ = self.state.db.clone().close().await;
+            let _ = self.blocks_db.clone().close().await;
             self.chain_db.clone().close().await
         };
         if tokio::time::timeout(Duration::from_secs(10), closed)

@@ -87,6 +87,8 @@ pub struct WatcherParts {
     pub chain: Arc<ChainConfig>,
     /// The database.
     pub db: DatabaseConnection,
+    /// The database, for the block records (`store::connect_blocks`).
+    pub blocks_db: DatabaseConnection,
     /// The daemon.
     pub rpc: Arc<RpcClient>,
     /// The actors that follow the chain block by block, in the order a block reaches them
@@ -491,7 +493,7 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
                 prev_hash: b.previousblockhash.clone().unwrap_or_default(),
             })
             .collect();
-        chain_store::insert_blocks(&parts.db, name, &records).await?;
+        chain_store::insert_blocks(&parts.blocks_db, name, &records).await?;
         parts.metrics.set_processed_height(name, last);
         // A batch's time shared among its blocks.
         let each = block_started.elapsed().as_secs_f64() / records.len() as f64;

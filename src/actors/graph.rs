@@ -42,6 +42,8 @@ pub struct ChainParts {
     pub chain: Arc<ChainConfig>,
     /// The database.
     pub db: DatabaseConnection,
+    /// The database, for block transactions (`store::connect_blocks`).
+    pub blocks_db: DatabaseConnection,
     /// The daemon.
     pub rpc: Arc<RpcClient>,
     /// Health, for `/healthz`.
@@ -74,6 +76,7 @@ impl ChainActors {
         let cx = ChainContext {
             chain: Arc::clone(&parts.chain),
             db: parts.db.clone(),
+            blocks_db: parts.blocks_db.clone(),
             rpc: Arc::clone(&parts.rpc),
             fence: fence.clone(),
             facts: ChainFacts::default(),
@@ -88,6 +91,7 @@ impl ChainActors {
         let watcher = ChainWatcher::new(WatcherParts {
             chain: Arc::clone(&cx.chain),
             db: cx.db.clone(),
+            blocks_db: cx.blocks_db.clone(),
             rpc: Arc::clone(&cx.rpc),
             followers: vec![Follower::of(&registry), Follower::of(&tracker)],
             discover: registry.clone().recipient(),

@@ -33,6 +33,9 @@ pub struct ChainContext {
     pub chain: Arc<ChainConfig>,
     /// The database.
     pub db: DatabaseConnection,
+    /// The database, for block transactions: replayed from the chain if a power cut loses
+    /// one (`store::connect_blocks`).
+    pub blocks_db: DatabaseConnection,
     /// Its daemon.
     pub rpc: Arc<RpcClient>,
     /// This leader's lease.

@@ -86,6 +86,8 @@ pub fn is_mature(stake_height: Height, height: Height, maturity: Height) -> bool
 pub struct TrackerCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
+    /// For block transactions (`store::connect_blocks`).
+    blocks_db: DatabaseConnection,
     fence: crate::store::lease::Fence,
     facts: ChainFacts,
     events: Recipient<EventsWritten>,
@@ -101,6 +103,7 @@ impl TrackerCore {
         TrackerCore {
             chain: Arc::clone(&cx.chain),
             db: cx.db.clone(),
+            blocks_db: cx.blocks_db.clone(),
             fence: cx.fence.clone(),
             facts: cx.facts.clone(),
             events: cx.events.clone(),
@@ -466,7 +469,7 @@ impl TrackerCore {
         mut recount: bool,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
-        let txn = self.fence.begin(&self.db).await?;
+        let txn = self.fence.begin(&self.blocks_db).await?;
         for block in blocks {
             self.apply(&txn, block, None, recount, out).await?;
             recount = false;
@@ -657,7 +660,7 @@ impl TrackerCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.fence.begin(&self.db).await?;
+        let txn = self.fence.begin(&self.blocks_db).await?;
         let mut out = Vec::new();
         let mut rounds_changed = false;
         stats::delete_from(&txn, self.name(), height).await?;

@@ -1400,3 +1400,50 @@ async fn merged_spans_give_every_identity_the_work_of_its_outputs_one_by_one() {
         }
     }
 }
+
+/// `PRAGMA synchronous` of one connection of `db` (0 off, 1 normal, 2 full).
+async fn synchronous_of(db: &sea_orm::DatabaseConnection) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA synchronous",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+#[tokio::test]
+async fn block_transactions_skip_the_flush_that_the_durable_connections_keep() {
+    let t = TestDb::new(true).await;
+    let config = coinstaker::config::DatabaseConfig {
+        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
+        max_connections: 2,
+        log_statements: false,
+    };
+    let durable = coinstaker::store::connect(&config).await.unwrap();
+    coinstaker::store::migrate(&durable).await.unwrap();
+    let blocks = coinstaker::store::connect_blocks(&config, &durable)
+        .await
+        .unwrap();
+    if durable.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // Payments, subscribers' and admins' changes: flushed at every commit (FULL).
+        assert_eq!(synchronous_of(&durable).await, 2);
+        // What the chain gives again after a power cut: flushed by the next durable commit
+        // or checkpoint (NORMAL).
+        assert_eq!(synchronous_of(&blocks).await, 1);
+    }
+    // Either way, both pools are the same database.
+    chain::ensure_chain(&durable, "VRSC").await.unwrap();
+    chain::insert_block(&blocks, "VRSC", &block(7, "h7", "h6"))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain::tip(&durable, "VRSC").await.unwrap(),
+        Some(block(7, "h7", "h6"))
+    );
+    blocks.close().await.unwrap();
+    durable.close().await.unwrap();
+}

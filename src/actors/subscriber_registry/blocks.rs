@@ -318,7 +318,7 @@ impl RegistryCore {
             let h = block.height;
             let mut txn = match batch.txn.take() {
                 Some(txn) => txn,
-                None => self.fence.begin(&self.db).await?,
+                None => self.fence.begin(&self.blocks_db).await?,
             };
             // Identity outputs that concern the pool.
             let mut changes: Vec<IdentityVersion> = Vec::new();
@@ -357,7 +357,7 @@ impl RegistryCore {
             if !joining.is_empty() {
                 self.commit(txn, batch).await?;
                 seeded = self.seed_utxos_many(&joining, h - 1).await?;
-                txn = self.fence.begin(&self.db).await?;
+                txn = self.fence.begin(&self.blocks_db).await?;
             }
             let seeds: Vec<(String, Vec<Utxo>)> = joining
                 .into_iter()
@@ -579,7 +579,7 @@ impl RegistryCore {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),
         }
-        let txn = self.fence.begin(&self.db).await?;
+        let txn = self.fence.begin(&self.blocks_db).await?;
         utxos::undo_height(&txn, self.name(), height).await?;
         let changed = identities::delete_at(&txn, self.name(), height).await?;
         // With the block, the effects of the actions at its height (and of those applied

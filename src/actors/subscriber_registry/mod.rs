@@ -102,6 +102,8 @@ impl Undo {
 pub struct RegistryCore {
     chain: Arc<ChainConfig>,
     db: DatabaseConnection,
+    /// For block transactions (`store::connect_blocks`).
+    blocks_db: DatabaseConnection,
     rpc: Arc<RpcClient>,
     fence: crate::store::lease::Fence,
     events: Recipient<crate::actors::events::EventsWritten>,
@@ -114,6 +116,7 @@ impl RegistryCore {
         RegistryCore {
             chain: Arc::clone(&cx.chain),
             db: cx.db.clone(),
+            blocks_db: cx.blocks_db.clone(),
             rpc: Arc::clone(&cx.rpc),
             fence: cx.fence.clone(),
             events: cx.events.clone(),
