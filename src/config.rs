@@ -205,7 +205,10 @@ pub struct HttpConfig {
     #[serde(default = "default_max_subscriptions")]
     pub max_subscriptions_per_connection: usize,
     /// Daemon calls made for API clients (`checkIdentity`, `subscribe`) at once; more wait
-    /// up to 5 s, then get `UNAVAILABLE`. The chain follower's own calls never wait for them.
+    /// up to 5 s, then get `UNAVAILABLE`. The chain follower's own calls never wait for them
+    /// in the pool, and at the daemon the default (2) leaves half of verusd's default
+    /// `-rpcthreads` (4) to them: with 4, a flood of `checkIdentity` made the next block's
+    /// `getblock` wait up to 35 ms (BENCHMARKS.md, tenth round).
     #[serde(default = "default_client_rpc_slots")]
     pub client_rpc_slots: usize,
     /// GraphQL requests (`POST /graphql`) executed at once; more wait up to 10 s in arrival
@@ -261,7 +264,7 @@ fn default_max_subscriptions() -> usize {
     32
 }
 fn default_client_rpc_slots() -> usize {
-    4
+    2
 }
 fn default_max_concurrent_requests() -> usize {
     8

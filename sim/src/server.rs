@@ -295,7 +295,11 @@ impl Simulator {
                 .app_data(web::PayloadConfig::new(16 << 20))
                 .route("/", web::post().to(rpc))
         })
-        .workers(2)
+        // As many requests at once as verusd serves by default: `-rpcthreads` defaults to
+        // 4 (`DEFAULT_HTTP_THREADS` in the httpserver.h that verusd inherits from Zcash and
+        // Bitcoin). A pool that keeps all of them busy with its API clients' calls makes its
+        // own `getblock` wait.
+        .workers(4)
         .disable_signals()
         .bind(config.rpc_bind)?;
         let rpc_url = format!(
