@@ -82,9 +82,10 @@ pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, 
 /// chain, so a commit lost to a power cut or a kernel crash is made again from the chain
 /// when the pool restarts (it resumes at its actors' cursors). On a SQLite file these
 /// connections commit with `synchronous = NORMAL`: the write-ahead log is not flushed to the
-/// disk at every commit but at the next commit of a durable connection (the payout manager's,
-/// the API's, a subscriber's or an admin's change) or checkpoint ([`checkpoint_wal`], every
-/// half second), whichever is first. A process that is killed loses nothing either way: the
+/// disk at every commit but at the next commit of a durable connection (a payment, a
+/// subscriber's or an admin's change, the lease renewal every few seconds) or checkpoint
+/// ([`checkpoint_wal`], every half second, when no reader holds the log back), whichever is
+/// first. A process that is killed loses nothing either way: the
 /// log is in the operating system's cache. Saves ~3 ms of every block at 10,000 subscribers
 /// (BENCHMARKS.md, tenth round). Other backends: the same pool as [`connect`].
 pub async fn connect_blocks(
