@@ -59,7 +59,7 @@ impl Application {
         // database, the chain's actors never wait behind them for a connection. (An
         // in-memory SQLite database exists once per connection: it is shared then.)
         let url = config.database.url.expose();
-        let api_db = if url.contains(":memory:") || url.contains("mode=memory") {
+        let api_db = if store::in_memory(url) {
             db.clone()
         } else {
             store::connect_api(&config.database)

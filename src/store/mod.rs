@@ -85,18 +85,15 @@ pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, 
 /// disk at every commit but at the next commit of a durable connection (a payment, a
 /// subscriber's or an admin's change, the lease renewal every few seconds) or checkpoint
 /// ([`checkpoint_wal`], every half second, when no reader holds the log back), whichever is
-/// first. A process that is killed loses nothing either way: the
-/// log is in the operating system's cache. Saves ~3 ms of every block at 10,000 subscribers
-/// (BENCHMARKS.md, tenth round). Other backends: the same pool as [`connect`].
+/// first. A process that is killed loses nothing either way: the log is in the operating
+/// system's cache. Saves ~3 ms of every block at 10,000 subscribers (BENCHMARKS.md, tenth
+/// round). Other backends (and SQLite in memory): the same pool as `durable`.
 pub async fn connect_blocks(
     config: &DatabaseConfig,
     durable: &DatabaseConnection,
 ) -> Result<DatabaseConnection, DbErr> {
     let url = config.url.expose();
-    if durable.get_database_backend() != DbBackend::Sqlite
-        || url.contains(":memory:")
-        || url.contains("mode=memory")
-    {
+    if durable.get_database_backend() != DbBackend::Sqlite || in_memory(url) {
         return Ok(durable.clone());
     }
     let mut options = options(url, config.max_connections, config.log_statements);
@@ -110,6 +107,11 @@ pub async fn connect_blocks(
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, max_connections, false, false).await
+}
+
+/// Whether `url` names an in-memory SQLite database, which exists once per connection.
+pub fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// The options every pool shares.
@@ -138,11 +140,7 @@ async fn connect_with(
     background_checkpoints: bool,
 ) -> Result<DatabaseConnection, DbErr> {
     // An in-memory SQLite database exists once per connection: keep exactly one.
-    let max = if url.contains(":memory:") || url.contains("mode=memory") {
-        1
-    } else {
-        max_connections
-    };
+    let max = if in_memory(url) { 1 } else { max_connections };
     let mut options = options(url, max, log_statements);
     if background_checkpoints && max > 1 {
         options.map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"));
