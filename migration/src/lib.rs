@@ -19,6 +19,7 @@ mod m20261124_000003_webhook;
 mod m20261125_000004_lease_and_luck;
 mod m20261204_000005_money_safety;
 mod m20261205_000006_interval_boundaries;
+mod m20261206_000007_utxo_keys;
 
 /// A UTC timestamp column that does not end in 2038 on MySQL (whose `TIMESTAMP` does):
 /// `DATETIME(6)` there, `timestamp` on PostgreSQL, text on SQLite. Values are always UTC.
@@ -86,6 +87,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_lease_and_luck::Migration),
             Box::new(m20261204_000005_money_safety::Migration),
             Box::new(m20261205_000006_interval_boundaries::Migration),
+            Box::new(m20261206_000007_utxo_keys::Migration),
         ]
     }
 }

@@ -268,7 +268,7 @@ pub async fn supply_step(
             outputs.extend(
                 su::Entity::find()
                     .filter(su::Column::Chain.eq(chain))
-                    .filter(su::Column::IdentityAddress.is_in(chunk.iter().copied()))
+                    .filter(super::utxos::of_identities(chunk.iter().copied()))
                     .all(db)
                     .await?,
             );

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use entity::subscriber_utxo;
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::subscriber_utxo::{self, text_key};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -51,30 +51,110 @@ fn from_row(m: subscriber_utxo::Model) -> Utxo {
     }
 }
 
-/// Stores outputs (an output already stored keeps its row: re-processing is idempotent).
+/// Rows of `identity`: its key finds them through `ix_utxo_identity_key`, its text decides
+/// (two identities may share a key).
+fn of_identity(identity: &str) -> Condition {
+    Condition::all()
+        .add(subscriber_utxo::Column::IdentityKey.eq(text_key(identity)))
+        .add(subscriber_utxo::Column::IdentityAddress.eq(identity))
+}
+
+/// Rows of any of `identities` (see [`of_identity`]).
+pub(crate) fn of_identities<'a>(identities: impl IntoIterator<Item = &'a str>) -> Condition {
+    let texts: Vec<&str> = identities.into_iter().collect();
+    Condition::all()
+        .add(subscriber_utxo::Column::IdentityKey.is_in(texts.iter().map(|t| text_key(t))))
+        .add(subscriber_utxo::Column::IdentityAddress.is_in(texts))
+}
+
+/// Stored rows of `chain` among the outputs of transactions `txids`, by (txid, vout): the
+/// keys find candidates through `ix_utxo_txid_key`, the text decides.
+async fn stored_of(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    txids: &[&str],
+) -> StoreResult<Vec<subscriber_utxo::Model>> {
+    Ok(subscriber_utxo::Entity::find()
+        .filter(subscriber_utxo::Column::Chain.eq(chain))
+        .filter(subscriber_utxo::Column::TxidKey.is_in(txids.iter().map(|t| text_key(t))))
+        .filter(subscriber_utxo::Column::Txid.is_in(txids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
+/// Stores outputs. An output already stored keeps its row, with the holder, amount, height
+/// and origin given here (re-processing is idempotent); the last of outputs given twice wins.
+///
+/// The table has no unique index to lean on (its keys may collide: [`text_key`]), so the
+/// stored outputs among these are read first, by their transactions' keys. The registry is
+/// the table's one writer, inside its block's transaction.
 pub async fn insert(db: &impl ConnectionTrait, chain: &str, utxos: &[Utxo]) -> StoreResult<()> {
+    use std::collections::HashMap;
+    use subscriber_utxo::Column as C;
+    // The position of each output's last mention.
+    let last: HashMap<(&str, u32), usize> = utxos
+        .iter()
+        .enumerate()
+        .map(|(i, u)| ((u.txid.as_str(), u.vout), i))
+        .collect();
+    let mut offset = 0;
     for chunk in utxos.chunks(500) {
-        let rows = chunk.iter().map(|u| subscriber_utxo::ActiveModel {
-            id: Default::default(),
-            chain: Set(chain.to_owned()),
-            identity_address: Set(u.identity_address.clone()),
-            txid: Set(u.txid.clone()),
-            vout: Set(i32::try_from(u.vout).unwrap_or(i32::MAX)),
-            amount: Set(u.amount.0),
-            height: Set(u.height),
-            spent_height: Set(u.spent_height),
-            spent_txid: Set(None),
-            from_pool: Set(u.from_pool),
-        });
-        use subscriber_utxo::Column as C;
-        subscriber_utxo::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([C::Chain, C::Txid, C::Vout])
-                    .update_columns([C::Amount, C::Height, C::IdentityAddress, C::FromPool])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        let txids: Vec<&str> = chunk
+            .iter()
+            .map(|u| u.txid.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let stored: HashMap<(String, i64), subscriber_utxo::Model> = stored_of(db, chain, &txids)
+            .await?
+            .into_iter()
+            .map(|r| ((r.txid.clone(), i64::from(r.vout)), r))
+            .collect();
+        let mut rows = Vec::new();
+        for (i, u) in chunk.iter().enumerate() {
+            if last.get(&(u.txid.as_str(), u.vout)) != Some(&(offset + i)) {
+                continue;
+            }
+            match stored.get(&(u.txid.clone(), i64::from(u.vout))) {
+                Some(row) => {
+                    if row.identity_address != u.identity_address
+                        || row.amount != u.amount.0
+                        || row.height != u.height
+                        || row.from_pool != u.from_pool
+                    {
+                        subscriber_utxo::Entity::update_many()
+                            .col_expr(C::IdentityAddress, u.identity_address.clone().into())
+                            .col_expr(C::IdentityKey, text_key(&u.identity_address).into())
+                            .col_expr(C::Amount, u.amount.0.into())
+                            .col_expr(C::Height, u.height.into())
+                            .col_expr(C::FromPool, u.from_pool.into())
+                            .filter(C::Id.eq(row.id))
+                            .exec(db)
+                            .await?;
+                    }
+                }
+                None => rows.push(subscriber_utxo::ActiveModel {
+                    id: Default::default(),
+                    chain: Set(chain.to_owned()),
+                    identity_address: Set(u.identity_address.clone()),
+                    txid: Set(u.txid.clone()),
+                    vout: Set(i32::try_from(u.vout).unwrap_or(i32::MAX)),
+                    amount: Set(u.amount.0),
+                    height: Set(u.height),
+                    spent_height: Set(u.spent_height),
+                    spent_txid: Set(None),
+                    from_pool: Set(u.from_pool),
+                    txid_key: Set(text_key(&u.txid)),
+                    identity_key: Set(text_key(&u.identity_address)),
+                }),
+            }
+        }
+        offset += chunk.len();
+        if !rows.is_empty() {
+            subscriber_utxo::Entity::insert_many(rows)
+                .exec_without_returning(db)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -95,14 +175,8 @@ pub async fn mark_spent(
     // In slices: a block can spend more outputs than one statement may bind on SQLite.
     let txids: Vec<&str> = txids.into_iter().collect();
     let mut candidates = Vec::new();
-    for chunk in txids.chunks(1000) {
-        candidates.extend(
-            subscriber_utxo::Entity::find()
-                .filter(subscriber_utxo::Column::Chain.eq(chain))
-                .filter(subscriber_utxo::Column::Txid.is_in(chunk.iter().copied()))
-                .all(db)
-                .await?,
-        );
+    for chunk in txids.chunks(500) {
+        candidates.extend(stored_of(db, chain, chunk).await?);
     }
     let spender: std::collections::HashMap<(&str, i64), &String> = spent
         .iter()
@@ -192,7 +266,7 @@ pub async fn delete_identity(
 ) -> StoreResult<()> {
     subscriber_utxo::Entity::delete_many()
         .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(of_identity(identity))
         .exec(db)
         .await?;
     Ok(())
@@ -207,7 +281,7 @@ pub async fn unspent_at(
 ) -> StoreResult<Vec<Utxo>> {
     Ok(subscriber_utxo::Entity::find()
         .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(of_identity(identity))
         .filter(subscriber_utxo::Column::Height.lte(height))
         .filter(unspent_after(height))
         .order_by_asc(subscriber_utxo::Column::Height)
@@ -227,7 +301,7 @@ pub async fn history(
 ) -> StoreResult<Vec<Utxo>> {
     Ok(subscriber_utxo::Entity::find()
         .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(of_identity(identity))
         .order_by_asc(subscriber_utxo::Column::Height)
         .order_by_asc(subscriber_utxo::Column::Txid)
         .order_by_asc(subscriber_utxo::Column::Vout)
@@ -249,7 +323,7 @@ pub async fn counted(
 ) -> StoreResult<u64> {
     Ok(subscriber_utxo::Entity::find()
         .filter(subscriber_utxo::Column::Chain.eq(chain))
-        .filter(subscriber_utxo::Column::IdentityAddress.eq(identity))
+        .filter(of_identity(identity))
         .filter(subscriber_utxo::Column::Height.lte(height))
         .filter(unspent_after(height))
         .filter(subscriber_utxo::Column::Amount.gte(min_amount.0))
@@ -273,7 +347,7 @@ pub async fn counted_many(
             .column(subscriber_utxo::Column::IdentityAddress)
             .column_as(subscriber_utxo::Column::Id.count(), "n")
             .filter(subscriber_utxo::Column::Chain.eq(chain))
-            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .filter(of_identities(slice.iter().map(String::as_str)))
             .filter(subscriber_utxo::Column::Height.lte(height))
             .filter(unspent_after(height))
             .filter(subscriber_utxo::Column::Amount.gte(min_amount.0))
@@ -334,7 +408,7 @@ pub async fn eligible_balances(
         // dashboard query's database time).
         let rows = subscriber_utxo::Entity::find()
             .filter(subscriber_utxo::Column::Chain.eq(chain))
-            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .filter(of_identities(slice.iter().map(String::as_str)))
             .all(db)
             .await?;
         for r in rows {
@@ -418,7 +492,7 @@ pub async fn history_of(
     for slice in identities.chunks(super::IN_SLICE) {
         let rows = subscriber_utxo::Entity::find()
             .filter(subscriber_utxo::Column::Chain.eq(chain))
-            .filter(subscriber_utxo::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .filter(of_identities(slice.iter().map(String::as_str)))
             .order_by_asc(subscriber_utxo::Column::Height)
             .order_by_asc(subscriber_utxo::Column::Txid)
             .order_by_asc(subscriber_utxo::Column::Vout)

@@ -157,16 +157,126 @@ async fn the_boundary_indexes_cover_the_identity() {
     ] {
         assert_eq!(has(name).await, present, "{name} after up");
     }
-    Migrator::down(&db, Some(1)).await.unwrap();
+    // Down through migration 6 (7 is the last).
+    Migrator::down(&db, Some(2)).await.unwrap();
     for (name, present) in [
         ("ix_eligibility_from_identity", false),
         ("ix_eligibility_to_identity", false),
         ("ix_eligibility_from", true),
         ("ix_eligibility_to", true),
     ] {
-        assert_eq!(has(name).await, present, "{name} after one step down");
+        assert_eq!(has(name).await, present, "{name} after going below 6");
     }
     Migrator::up(&db, None).await.unwrap();
     assert!(has("ix_eligibility_from_identity").await);
     assert!(!has("ix_eligibility_from").await);
+}
+
+/// Migration 7 keys `subscriber_utxo` by 64-bit keys of its texts: it fills them for the rows
+/// already stored, indexes them in place of the two text indexes, and `down` puts those back.
+#[tokio::test]
+async fn the_utxo_keys_are_filled_for_stored_rows_and_indexed() {
+    use entity::subscriber_utxo::{self, text_key};
+    use migration::Query;
+    use sea_orm::ConnectionTrait;
+
+    let test_db = TestDb::new(false).await;
+    let db = test_db.connect().await;
+    Migrator::up(&db, Some(6)).await.unwrap();
+    // 1,203 outputs as migration 6 stored them (no keys): more than one slice of the fill.
+    let outputs: Vec<(String, String)> = (0..1203)
+        .map(|i| {
+            (
+                format!("i{:033}", i % 17),
+                format!("{:064x}", 0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i + 1)),
+            )
+        })
+        .collect();
+    for slice in outputs.chunks(300) {
+        let mut insert = Query::insert();
+        insert.into_table("subscriber_utxo").columns([
+            "chain",
+            "identity_address",
+            "txid",
+            "vout",
+            "amount",
+            "height",
+            "from_pool",
+        ]);
+        for (identity, txid) in slice {
+            insert.values_panic([
+                "VRSC".into(),
+                identity.as_str().into(),
+                txid.as_str().into(),
+                1.into(),
+                5_000.into(),
+                7.into(),
+                false.into(),
+            ]);
+        }
+        db.execute(&insert).await.unwrap();
+    }
+    let manager = migration::SchemaManager::new(&db);
+    let has = |name: &'static str| {
+        let manager = &manager;
+        async move { manager.has_index("subscriber_utxo", name).await.unwrap() }
+    };
+    assert!(has("ux_subscriber_utxo").await);
+
+    Migrator::up(&db, None).await.unwrap();
+    let rows = subscriber_utxo::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), outputs.len());
+    for r in &rows {
+        assert_eq!(r.txid_key, text_key(&r.txid), "row {}", r.id);
+        assert_eq!(
+            r.identity_key,
+            text_key(&r.identity_address),
+            "row {}",
+            r.id
+        );
+    }
+    // 17 identities, 1,203 transactions: as many distinct keys.
+    let distinct = |f: fn(&subscriber_utxo::Model) -> i64| {
+        rows.iter()
+            .map(f)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    assert_eq!(distinct(|r| r.identity_key), 17);
+    assert_eq!(distinct(|r| r.txid_key), 1203);
+    for (name, present) in [
+        ("ix_utxo_txid_key", true),
+        ("ix_utxo_identity_key", true),
+        ("ux_subscriber_utxo", false),
+        ("ix_utxo_identity", false),
+        ("ix_utxo_height", true),
+        ("ix_utxo_spent", true),
+    ] {
+        assert_eq!(has(name).await, present, "{name} after up");
+    }
+
+    // Down one step: the text indexes are back and the keys gone; up again fills them again.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(has("ux_subscriber_utxo").await);
+    assert!(has("ix_utxo_identity").await);
+    assert!(!has("ix_utxo_txid_key").await);
+    assert!(
+        !manager
+            .has_column("subscriber_utxo", "txid_key")
+            .await
+            .unwrap()
+    );
+    Migrator::up(&db, None).await.unwrap();
+    let again = subscriber_utxo::Entity::find().all(&db).await.unwrap();
+    assert!(again.iter().all(
+        |r| r.txid_key == text_key(&r.txid) && r.identity_key == text_key(&r.identity_address)
+    ));
+    // Unchanged otherwise.
+    assert_eq!(
+        again
+            .iter()
+            .map(|r| (&r.txid, r.amount))
+            .collect::<Vec<_>>(),
+        rows.iter().map(|r| (&r.txid, r.amount)).collect::<Vec<_>>()
+    );
 }

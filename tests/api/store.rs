@@ -1447,3 +1447,124 @@ async fn block_transactions_skip_the_flush_that_the_durable_connections_keep() {
     blocks.close().await.unwrap();
     durable.close().await.unwrap();
 }
+
+/// `subscriber_utxo`'s 64-bit keys only find candidates: two outputs or two identities whose
+/// keys collide stay apart, because every statement compares the text. Storing an output
+/// again updates its row instead of adding one, and the last of an output given twice wins.
+#[tokio::test]
+async fn utxo_keys_find_candidates_and_the_text_decides() {
+    use coinstaker::store::utxos::{self, Utxo};
+    use entity::subscriber_utxo::{self, text_key};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let output = |who: &str, txid: &str, coins: i64| Utxo {
+        identity_address: who.to_owned(),
+        txid: txid.to_owned(),
+        vout: 0,
+        amount: Sats::coins(coins),
+        height: 10,
+        spent_height: None,
+        from_pool: false,
+    };
+    // A row of another identity and transaction stored under the keys of "iAlice" and "tx-a",
+    // as a collision would: every lookup of Alice or of tx-a finds it as a candidate.
+    subscriber_utxo::ActiveModel {
+        id: Default::default(),
+        chain: Set("VRSC".into()),
+        identity_address: Set("iMallory".into()),
+        txid: Set("tx-m".into()),
+        vout: Set(0),
+        amount: Set(Sats::coins(1000).0),
+        height: Set(10),
+        spent_height: Set(None),
+        spent_txid: Set(None),
+        from_pool: Set(false),
+        txid_key: Set(text_key("tx-a")),
+        identity_key: Set(text_key("iAlice")),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+
+    // tx-a is given twice: the last (7 coins) wins; tx-b once.
+    utxos::insert(
+        &db,
+        "VRSC",
+        &[
+            output("iAlice", "tx-a", 5),
+            output("iAlice", "tx-b", 2),
+            output("iAlice", "tx-a", 7),
+        ],
+    )
+    .await
+    .unwrap();
+    let alice = |at| utxos::unspent_at(&db, "VRSC", "iAlice", at);
+    let amounts = |rows: Vec<Utxo>| {
+        let mut a: Vec<(String, i64)> = rows.into_iter().map(|u| (u.txid, u.amount.0)).collect();
+        a.sort();
+        a
+    };
+    assert_eq!(
+        amounts(alice(10).await.unwrap()),
+        vec![
+            ("tx-a".to_owned(), Sats::coins(7).0),
+            ("tx-b".to_owned(), Sats::coins(2).0)
+        ],
+        "Mallory's row shares Alice's key and is not hers"
+    );
+    assert_eq!(
+        utxos::eligible_balances(&db, "VRSC", &["iAlice".to_owned()], 10 + 150)
+            .await
+            .unwrap()["iAlice"],
+        Sats::coins(9)
+    );
+
+    // Stored again (re-processing a block): the rows are updated, not added.
+    utxos::insert(&db, "VRSC", &[output("iAlice", "tx-b", 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        subscriber_utxo::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        amounts(alice(10).await.unwrap())[1],
+        ("tx-b".to_owned(), Sats::coins(3).0)
+    );
+
+    // Spending tx-a:0 spends Alice's output, not Mallory's that shares its key.
+    let touched = utxos::mark_spent(&db, "VRSC", &[("tx-a".into(), 0, "spender".into())], 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        touched.into_iter().collect::<Vec<_>>(),
+        vec!["iAlice".to_owned()]
+    );
+    assert_eq!(
+        amounts(alice(20).await.unwrap()),
+        vec![("tx-b".to_owned(), Sats::coins(3).0)]
+    );
+    let mallory = subscriber_utxo::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.txid == "tx-m")
+        .unwrap();
+    assert_eq!((mallory.spent_height, mallory.spent_txid), (None, None));
+    // Forgetting Alice leaves Mallory.
+    utxos::delete_identity(&db, "VRSC", "iAlice").await.unwrap();
+    let left = subscriber_utxo::Entity::find().all(&db).await.unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|r| r.identity_address.as_str())
+            .collect::<Vec<_>>(),
+        vec!["iMallory"]
+    );
+}
