@@ -307,6 +307,34 @@ pub enum BlockKind {
     },
 }
 
+/// Why an output may not stake a block (rendered as the message a refused stake gets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ineligible {
+    NotStakeable,
+    ImmatureCoinbase,
+    Young { age: i64, needs: i64 },
+    UnknownIdentity,
+    Revoked,
+    IdentityUpdated { since: i64, needs: i64 },
+}
+
+impl From<Ineligible> for String {
+    fn from(why: Ineligible) -> String {
+        match why {
+            Ineligible::NotStakeable => "not a stakeable output".into(),
+            Ineligible::ImmatureCoinbase => "immature coinbase".into(),
+            Ineligible::Young { age, needs } => {
+                format!("output is {age} blocks old; staking needs {needs}")
+            }
+            Ineligible::UnknownIdentity => "unknown identity".into(),
+            Ineligible::Revoked => "identity revoked".into(),
+            Ineligible::IdentityUpdated { since, needs } => {
+                format!("identity updated {since} blocks ago; staking needs {needs}")
+            }
+        }
+    }
+}
+
 /// The whole simulated chain.
 #[derive(Debug, Clone)]
 pub struct Chain {
@@ -328,6 +356,8 @@ pub struct Chain {
     /// `stakingsupply`).
     pub external_supply: i64,
     announcements: Vec<String>,
+    /// The on-chain staking supply counted for a tip: (its hash, the Σ).
+    supply_count: Option<(String, i64)>,
     miner: String,
     /// Transactions the wallet recorded that are not in the mempool (it refused them): their
     /// inputs count as spent for the wallet until they expire.
@@ -351,6 +381,7 @@ impl Chain {
             staking: true,
             external_supply: 0,
             announcements: Vec::new(),
+            supply_count: None,
             held: Vec::new(),
         };
         let coinbase = chain.coinbase_tx(
@@ -554,49 +585,94 @@ impl Chain {
             .utxos
             .get(op)
             .ok_or_else(|| format!("{}:{} is not unspent", op.txid, op.vout))?;
-        if !utxo.script.spendable()
-            || matches!(utxo.script, Script::IdentityDefinition(_))
-            || utxo.value <= 0
-        {
-            return Err("not a stakeable output".into());
-        }
-        if utxo.coinbase && height - utxo.height < self.params.coinbase_maturity {
-            return Err("immature coinbase".into());
-        }
-        let age = height - utxo.height;
-        if age < self.params.stake_age {
-            return Err(format!(
-                "output is {age} blocks old; staking needs {}",
-                self.params.stake_age
-            ));
-        }
+        self.output_may_stake(utxo, height)?;
         if let Script::Identity(id) = &utxo.script {
-            let version = self.identity_at(id, height - 1).ok_or("unknown identity")?;
-            if version.def.revoked() {
-                return Err("identity revoked".into());
-            }
-            let since = height - version.height;
-            if since < self.params.stake_age {
-                return Err(format!(
-                    "identity updated {since} blocks ago; staking needs {}",
-                    self.params.stake_age
-                ));
-            }
+            self.identity_may_stake(id, height)?;
         }
         Ok(utxo)
     }
 
+    /// What `utxo` itself needs to stake the block at `height`: a stakeable script, a mature
+    /// coinbase, the stake age (its identity is [`Chain::identity_may_stake`]'s part).
+    fn output_may_stake(&self, utxo: &Utxo, height: i64) -> Result<(), Ineligible> {
+        if !utxo.script.spendable()
+            || matches!(utxo.script, Script::IdentityDefinition(_))
+            || utxo.value <= 0
+        {
+            return Err(Ineligible::NotStakeable);
+        }
+        if utxo.coinbase && height - utxo.height < self.params.coinbase_maturity {
+            return Err(Ineligible::ImmatureCoinbase);
+        }
+        let age = height - utxo.height;
+        if age < self.params.stake_age {
+            return Err(Ineligible::Young {
+                age,
+                needs: self.params.stake_age,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the outputs of identity `id` may stake the block at `height`: it exists, is
+    /// not revoked, and was not updated within the stake age.
+    fn identity_may_stake(&self, id: &str, height: i64) -> Result<(), Ineligible> {
+        let version = self
+            .identity_at(id, height - 1)
+            .ok_or(Ineligible::UnknownIdentity)?;
+        if version.def.revoked() {
+            return Err(Ineligible::Revoked);
+        }
+        let since = height - version.height;
+        if since < self.params.stake_age {
+            return Err(Ineligible::IdentityUpdated {
+                since,
+                needs: self.params.stake_age,
+            });
+        }
+        Ok(())
+    }
+
     /// Σ of outputs that may stake the next block (the network's staking supply), plus the
     /// configured supply of stakers outside the simulation.
+    ///
+    /// verusd estimates this figure from the last 100 blocks' proof-of-stake targets, so
+    /// `getmininginfo` costs it the same at any number of outputs. The simulator's figure is
+    /// exact; it is counted once per tip ([`Chain::count_staking_supply`], when the tip is
+    /// announced) so that answering stays as cheap as verusd's. Counted here when the tip has
+    /// no count yet.
     pub fn staking_supply(&self) -> i64 {
-        let next = self.tip_height() + 1;
-        let on_chain: i64 = self
-            .index
-            .utxos
-            .keys()
-            .filter_map(|op| self.stake_eligible(op, next).ok().map(|u| u.value))
-            .sum();
+        let on_chain = match &self.supply_count {
+            Some((tip, n)) if tip == self.tip_hash() => *n,
+            _ => self.eligible_on_chain(),
+        };
         on_chain + self.external_supply
+    }
+
+    /// Counts the on-chain staking supply of the current tip, for [`Chain::staking_supply`].
+    pub fn count_staking_supply(&mut self) {
+        if !matches!(&self.supply_count, Some((tip, _)) if tip == self.tip_hash()) {
+            self.supply_count = Some((self.tip_hash().to_owned(), self.eligible_on_chain()));
+        }
+    }
+
+    /// Σ of the outputs that may stake the next block: every output's own conditions, and
+    /// each identity's once.
+    fn eligible_on_chain(&self) -> i64 {
+        let next = self.tip_height() + 1;
+        let mut identities: HashMap<&str, bool> = HashMap::new();
+        self.index
+            .utxos
+            .values()
+            .filter(|u| self.output_may_stake(u, next).is_ok())
+            .filter(|u| match &u.script {
+                Script::Identity(id) => *identities
+                    .entry(id.as_str())
+                    .or_insert_with(|| self.identity_may_stake(id, next).is_ok()),
+                _ => true,
+            })
+            .map(|u| u.value)
+            .sum()
     }
 
     /// Hashes announced since the last call (each new tip; only the final tip of a reorg).
@@ -1263,6 +1339,68 @@ mod tests {
             reward.script,
             Script::StakeGuard(chain.params.pool_identity.clone())
         );
+    }
+
+    /// The staking supply by its definition: every unspent output that may stake the next
+    /// block, one by one.
+    fn supply_by_definition(chain: &Chain) -> i64 {
+        let next = chain.tip_height() + 1;
+        let ops: Vec<OutPoint> = chain.index.utxos.keys().cloned().collect();
+        ops.iter()
+            .filter_map(|op| chain.stake_eligible(op, next).ok().map(|u| u.value))
+            .sum::<i64>()
+            + chain.external_supply
+    }
+
+    #[test]
+    fn staking_supply_counted_once_per_tip_equals_its_definition() {
+        let mut chain = Chain::new(Params::default());
+        chain.external_supply = 7;
+        let alice = identity(&chain, "alice");
+        let bob = identity(&chain, "bob");
+        let (a, b) = (alice.identity_address.clone(), bob.identity_address.clone());
+        chain.register_identity(alice.clone()).unwrap();
+        chain.register_identity(bob).unwrap();
+        chain.fund(&a, 1_000 * 100_000_000).unwrap();
+        chain.fund(&b, 300 * 100_000_000).unwrap();
+        chain
+            .fund(&ids::r_address("plain"), 50 * 100_000_000)
+            .unwrap();
+        let mut seen = Vec::new();
+        for step in 0..320 {
+            chain.generate(1);
+            match step {
+                // Alice's update restarts her outputs' stake age; her revocation ends it.
+                200 => {
+                    chain.update_identity(alice.clone()).unwrap();
+                }
+                260 => {
+                    let mut revoked = alice.clone();
+                    revoked.flags |= FLAG_REVOKED;
+                    chain.update_identity(revoked).unwrap();
+                }
+                _ => {}
+            }
+            let expected = supply_by_definition(&chain);
+            assert_eq!(
+                chain.staking_supply(),
+                expected,
+                "uncounted tip, step {step}"
+            );
+            chain.count_staking_supply();
+            assert_eq!(chain.staking_supply(), expected, "counted tip, step {step}");
+            seen.push(expected);
+        }
+        // The steps above went through every case: nothing eligible, the coinbases and each
+        // identity's outputs maturing, the update's cool-down and the revocation.
+        seen.dedup();
+        assert!(seen.len() >= 5, "distinct figures: {seen:?}");
+        // A count is for its tip only: a reorganisation to another tip counts again.
+        chain.count_staking_supply();
+        chain.fund(&b, 5 * 100_000_000).unwrap();
+        chain.reorg(2, Vec::new()).unwrap();
+        chain.generate(150);
+        assert_eq!(chain.staking_supply(), supply_by_definition(&chain));
     }
 
     #[test]

@@ -218,6 +218,10 @@ impl Node {
         if std::mem::take(&mut self.announce_tip) {
             hashes = vec![self.chain.tip_hash().to_owned()];
         }
+        if !hashes.is_empty() {
+            // Before anyone hears of the tip: `getmininginfo` then answers without a recount.
+            self.chain.count_staking_supply();
+        }
         for hash in hashes {
             let seq = self.zmq_seq;
             self.zmq_seq = self.zmq_seq.wrapping_add(1);
