@@ -62,7 +62,7 @@ impl Application {
         let api_db = if store::in_memory(url) {
             db.clone()
         } else {
-            store::connect_api(&config.database)
+            store::connect_api(&config.database, config.http.worker_nice)
                 .await
                 .with_context(|| {
                     format!("cannot connect to the database {}", config.database.url)

@@ -65,17 +65,69 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
     .await
 }
 
-/// A second pool on the same database, for the API's reads (the chain's actors keep the
+/// A second pool on the same database, for the API's reads (the chain actors keep the
 /// first to themselves). On a SQLite file its connections leave WAL checkpoints to
-/// [`checkpoint_wal`].
-pub async fn connect_api(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
-    connect_with(
-        config.url.expose(),
-        config.max_connections,
-        config.log_statements,
-        true,
-    )
-    .await
+/// [`checkpoint_wal`], and run at a priority lowered by `nice` steps (`http.worker_nice`).
+///
+/// Each SQLite connection is a thread of its own, started by the thread that opens the
+/// connection and with that thread's priority. The pool's first connections used to be
+/// opened by the start-up thread, at the actors' priority, and a flood of API reads then
+/// took the CPU from the blocks as much as the actors had. They are all opened at once on a
+/// thread whose priority is lowered first ([`api_pool_thread`]); connections opened later
+/// are opened by the HTTP workers (already lowered) or by that thread.
+pub async fn connect_api(config: &DatabaseConfig, nice: u8) -> Result<DatabaseConnection, DbErr> {
+    let url = config.url.expose().to_owned();
+    if config.url.backend() != "sqlite" || in_memory(&url) || nice == 0 {
+        return connect_with(&url, config.max_connections, config.log_statements, true).await;
+    }
+    let (max, log) = (config.max_connections, config.log_statements);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("api-db".into())
+        .spawn(move || api_pool_thread(url, max, log, nice, tx))
+        .map_err(|e| DbErr::Custom(format!("cannot start the API's database thread: {e}")))?;
+    rx.await
+        .map_err(|_| DbErr::Custom("the API's database thread ended".into()))?
+}
+
+/// The thread of the API's SQLite pool: lowers its priority, opens every connection of the
+/// pool (each connection's thread inherits the priority) and hands the pool over. The
+/// connections never expire, so none is reopened elsewhere but after an error, and then by
+/// the task that needs it (an HTTP worker's, lowered too).
+fn api_pool_thread(
+    url: String,
+    max: u32,
+    log_statements: bool,
+    nice: u8,
+    tx: tokio::sync::oneshot::Sender<Result<DatabaseConnection, DbErr>>,
+) {
+    if let Err(e) = crate::priority::lower_current_thread(nice) {
+        log::warn!("cannot lower the priority of the API's database connections: {e}");
+    }
+    let opened = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DbErr::Custom(format!("cannot start the API's database thread: {e}")))
+        .and_then(|runtime| {
+            runtime.block_on(async move {
+                let mut options = options(&url, max, log_statements);
+                options
+                    .min_connections(max)
+                    .map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"))
+                    .map_sqlx_sqlite_pool_opts(|o| o.max_lifetime(None).idle_timeout(None));
+                let db = Database::connect(options).await?;
+                db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+                // The pool opens its other connections in the background, on this thread
+                // (`size` counts those still opening: wait until all are open and idle).
+                let pool = db.get_sqlite_connection_pool();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                while pool.num_idle() < max as usize && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Ok(db)
+            })
+        });
+    let _ = tx.send(opened);
 }
 
 /// A pool for the chain actors' block transactions: what they write is derived from the

@@ -1568,3 +1568,69 @@ async fn utxo_keys_find_candidates_and_the_text_decides() {
         vec!["iMallory"]
     );
 }
+
+/// The nice value of every thread of this process named `sqlx-sqlite-worker…` (Linux).
+fn sqlite_worker_nices() -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with("sqlx-sqlite-wor") {
+            continue;
+        }
+        // Fields after the name start at field 3 (state); nice is field 19.
+        let nice = stat[close + 1..].split_whitespace().nth(19 - 3).unwrap();
+        out.push(nice.parse().unwrap());
+    }
+    out
+}
+
+/// The API's SQLite connections run at the priority of the HTTP workers (`http.worker_nice`)
+/// even though the start-up thread, at the actors' priority, opens the pool: each SQLite
+/// connection is a thread that takes the priority of the thread opening it.
+#[tokio::test]
+async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
+    let t = TestDb::new(true).await;
+    let config = coinstaker::config::DatabaseConfig {
+        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
+        max_connections: 3,
+        log_statements: false,
+    };
+    let durable = coinstaker::store::connect(&config).await.unwrap();
+    coinstaker::store::migrate(&durable).await.unwrap();
+    let own = coinstaker::priority::current_nice().unwrap();
+    // 7: no other test's threads have it (the apps' workers lower theirs by 10).
+    let lowered = (own + 7).min(19);
+    let api = coinstaker::store::connect_api(&config, 7).await.unwrap();
+    assert_eq!(
+        coinstaker::priority::current_nice().unwrap(),
+        own,
+        "the calling thread keeps its priority"
+    );
+    if api.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        assert!(lowered > own);
+        assert_eq!(
+            sqlite_worker_nices()
+                .into_iter()
+                .filter(|n| *n == lowered)
+                .count(),
+            3,
+            "every connection of the API's pool, opened at once"
+        );
+    }
+    // The pool reads what the actors' pool wrote.
+    chain::ensure_chain(&durable, "VRSC").await.unwrap();
+    chain::insert_block(&durable, "VRSC", &block(3, "h3", "h2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain::tip(&api, "VRSC").await.unwrap(),
+        Some(block(3, "h3", "h2"))
+    );
+    api.close().await.unwrap();
+    durable.close().await.unwrap();
+}
