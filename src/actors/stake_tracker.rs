@@ -155,6 +155,7 @@ impl TrackerCore {
         let chain = self.name().to_owned();
         let recount = Arc::clone(&self.recount);
         actix::spawn(async move {
+            crate::store::refresh_statistics(&db).await;
             let (Ok(full), Ok(Some(row))) = (
                 stats::supply_at(&db, &chain, h).await,
                 stats::at(&db, &chain, h).await,

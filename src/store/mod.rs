@@ -234,6 +234,27 @@ pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch
     }
 }
 
+/// Refreshes PostgreSQL's statistics of the tables a block reads by key (`ANALYZE`), after
+/// many rows arrived at once (a seeding chunk) and every [`stats::RECOUNT_EVERY`] blocks.
+///
+/// Without statistics (a table filled since autovacuum last ran, or autovacuum off, as on the
+/// CI machine) PostgreSQL took `subscriber_utxo` for a small table and answered `chain = $1
+/// AND txid_key = ANY(…)` with a scan of the whole chain: 20 ms a block at 10,000 subscribers
+/// instead of 1 ms (BENCHMARKS.md, eleventh round). SQLite's plans for these statements use
+/// no statistics and MySQL recalculates its own: nothing to do there. A failure is logged and
+/// changes nothing.
+pub async fn refresh_statistics(db: &DatabaseConnection) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    if let Err(e) = db
+        .execute_unprepared("ANALYZE subscriber_utxo, eligibility_interval")
+        .await
+    {
+        log::warn!("cannot refresh the database's statistics (ANALYZE): {e}");
+    }
+}
+
 /// How long a MySQL connection handed back to the pool may take to answer a ping.
 const RELEASE_PING_TIMEOUT: Duration = Duration::from_secs(2);
 

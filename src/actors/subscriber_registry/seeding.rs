@@ -204,6 +204,10 @@ impl RegistryCore {
             result?;
             seeded = fetched?;
         }
+        // Many outputs at once: PostgreSQL plans the next blocks' statements from statistics.
+        if chunks.len() > 1 || first.len() >= 100 {
+            crate::store::refresh_statistics(&self.db).await;
+        }
         Ok(())
     }
 
