@@ -73,8 +73,9 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
 /// connection and with that thread's priority. The pool's first connections used to be
 /// opened by the start-up thread, at the actors' priority, and a flood of API reads then
 /// took the CPU from the blocks as much as the actors had. They are all opened at once on a
-/// thread whose priority is lowered first ([`api_pool_thread`]); connections opened later
-/// are opened by the HTTP workers (already lowered) or by that thread.
+/// thread whose priority is lowered first ([`api_pool_thread`]). They never expire; one
+/// that closes after an error is opened again by the task that needs it, most often an HTTP
+/// worker's (lowered too).
 pub async fn connect_api(config: &DatabaseConfig, nice: u8) -> Result<DatabaseConnection, DbErr> {
     let url = config.url.expose().to_owned();
     if config.url.backend() != "sqlite" || in_memory(&url) || nice == 0 {
@@ -91,9 +92,7 @@ pub async fn connect_api(config: &DatabaseConfig, nice: u8) -> Result<DatabaseCo
 }
 
 /// The thread of the API's SQLite pool: lowers its priority, opens every connection of the
-/// pool (each connection's thread inherits the priority) and hands the pool over. The
-/// connections never expire, so none is reopened elsewhere but after an error, and then by
-/// the task that needs it (an HTTP worker's, lowered too).
+/// pool (each connection's thread inherits the priority), hands the pool over and ends.
 fn api_pool_thread(
     url: String,
     max: u32,
@@ -235,7 +234,7 @@ pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch
 }
 
 /// Refreshes PostgreSQL's statistics of the tables a block reads by key (`ANALYZE`), after
-/// many rows arrived at once (a seeding chunk) and every [`stats::RECOUNT_EVERY`] blocks.
+/// the registry seeded many identities at once and every [`stats::RECOUNT_EVERY`] blocks.
 ///
 /// Without statistics (a table filled since autovacuum last ran, or autovacuum off, as on the
 /// CI machine) PostgreSQL took `subscriber_utxo` for a small table and answered `chain = $1
