@@ -953,19 +953,34 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
                     .timeout(Duration::from_secs(30))
                     .build()
                     .unwrap();
+                // `BENCH_FLOOD_ONLY=checkIdentity` (any part of a kind's name) floods with
+                // that kind of request alone, to tell which one costs the blocks.
+                let only = std::env::var("BENCH_FLOOD_ONLY").unwrap_or_default();
+                let kinds: Vec<(&str, &str)> = HOSTILE
+                    .iter()
+                    .copied()
+                    .filter(|(kind, _)| kind.contains(only.as_str()))
+                    .collect();
+                let slow_readers = "slow WebSocket reader".contains(only.as_str());
+                assert!(
+                    !kinds.is_empty() || slow_readers,
+                    "no kind of request matches {only:?}"
+                );
+                let kinds = Arc::new(kinds);
                 let mut tasks = Vec::new();
                 for c in 0..clients {
-                    let (stop, tally, http, client) = (
+                    let (stop, tally, http, client, kinds) = (
                         Arc::clone(&stop),
                         Arc::clone(&tally),
                         http.clone(),
                         client.clone(),
+                        Arc::clone(&kinds),
                     );
                     let forwarded = format!("10.{}.{}.{}", c / 65536 % 256, c / 256 % 256, c % 256);
                     tasks.push(tokio::spawn(async move {
                         // One in ten clients also holds slow WebSocket readers, 20 of them
                         // (more than an address may open).
-                        if c % 10 == 0 {
+                        if c % 10 == 0 && slow_readers {
                             for _ in 0..20 {
                                 let (stop, tally, http, forwarded) = (
                                     Arc::clone(&stop),
@@ -989,7 +1004,11 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
                         }
                         let mut i = c;
                         while !stop.load(Ordering::Relaxed) {
-                            let (kind, body) = HOSTILE[i % HOSTILE.len()];
+                            if kinds.is_empty() {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                continue;
+                            }
+                            let (kind, body) = kinds[i % kinds.len()];
                             i += 1;
                             // Every query's body differs (an alias with a counter): a
                             // hostile client varies its requests to get past the answers
@@ -1084,7 +1103,10 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
         extra.insert(format!("{kind}: {result}"), *n as f64);
     }
     record(Figures {
-        scenario: "flood".into(),
+        scenario: match std::env::var("BENCH_FLOOD_ONLY") {
+            Ok(only) if !only.is_empty() => format!("flood only {only}"),
+            _ => "flood".into(),
+        },
         size: subscribers,
         p50_ms: Some(p50),
         p99_ms: Some(p99),

@@ -35,6 +35,21 @@ pub struct Config {
     /// More than one instance on one database.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// Which CPUs the chain's actors and the API run on.
+    #[serde(default)]
+    pub affinity: AffinityConfig,
+}
+
+/// `[affinity]`: on a small machine that runs the pool, keep a CPU for the chain's actors.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AffinityConfig {
+    /// The CPU (numbered from 0, as in `/proc/cpuinfo`) that the chain's actors and their
+    /// database connections keep for themselves; the HTTP workers and the API's database
+    /// connections run on the others. Omitted: no CPU is kept (the kernel places every
+    /// thread). Linux only; ignored with a warning where it cannot apply.
+    #[serde(default)]
+    pub actors_cpu: Option<usize>,
 }
 
 /// `[cluster]`: instances sharing one PostgreSQL or MySQL database. Each chain is followed and

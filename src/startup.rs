@@ -44,6 +44,23 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         crate::net::install_crypto_provider();
         let config = Arc::new(config);
+        // Before any thread is started here: each inherits the CPUs of the thread that
+        // starts it, and the API's threads move to the others (`priority::ApiPlacement`).
+        let api_placement = crate::priority::ApiPlacement {
+            nice: config.http.worker_nice,
+            cpus: config.affinity.actors_cpu.and_then(|cpu| {
+                match crate::priority::reserve_for_actors(cpu) {
+                    Ok(others) => {
+                        log::info!("the chain's actors keep CPU {cpu}; the API runs on {others:?}");
+                        Some(others)
+                    }
+                    Err(e) => {
+                        log::warn!("affinity.actors_cpu = {cpu} ignored: {e}");
+                        None
+                    }
+                }
+            }),
+        };
         log::info!(
             "database: {} ({})",
             config.database.url,
@@ -62,7 +79,7 @@ impl Application {
         let api_db = if store::in_memory(url) {
             db.clone()
         } else {
-            store::connect_api(&config.database, config.http.worker_nice)
+            store::connect_api(&config.database, api_placement.clone())
                 .await
                 .with_context(|| {
                     format!("cannot connect to the database {}", config.database.url)
@@ -155,14 +172,13 @@ impl Application {
         // Built once, outside the worker factory: every worker shares the same schema.
         let schema = web::Data::new(graphql::build_schema(state.clone()));
         let shared_state = web::Data::new(state.clone());
-        let worker_nice = config.http.worker_nice;
         let server = HttpServer::new(move || {
             // Runs once on each worker thread as it starts.
-            match crate::priority::lower_current_thread(worker_nice) {
+            match api_placement.enter() {
                 Ok(nice) => log::debug!("HTTP worker thread at nice {nice}"),
-                Err(e) => {
-                    log::warn!("cannot lower the HTTP worker's priority (http.worker_nice): {e}")
-                }
+                Err(e) => log::warn!(
+                    "cannot lower the HTTP worker's priority (http.worker_nice) or move it off the actors' CPU (affinity.actors_cpu): {e}"
+                ),
             }
             App::new()
                 .wrap(crate::http::cors(&shared_state.config.http))

@@ -67,25 +67,32 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
 
 /// A second pool on the same database, for the API's reads (the chain actors keep the
 /// first to themselves). On a SQLite file its connections leave WAL checkpoints to
-/// [`checkpoint_wal`], and run at a priority lowered by `nice` steps (`http.worker_nice`).
+/// [`checkpoint_wal`], and run where `placement` says: at a priority lowered by
+/// `http.worker_nice` steps, and off the actors' CPU when `affinity.actors_cpu` keeps one.
 ///
 /// Each SQLite connection is a thread of its own, started by the thread that opens the
-/// connection and with that thread's priority. The pool's first connections used to be
+/// connection and with that thread's priority and CPUs. The pool's first connections used to be
 /// opened by the start-up thread, at the actors' priority, and a flood of API reads then
 /// took the CPU from the blocks as much as the actors had. They are all opened at once on a
 /// thread whose priority is lowered first ([`api_pool_thread`]). They never expire; one
 /// that closes after an error is opened again by the task that needs it, most often an HTTP
 /// worker's (lowered too).
-pub async fn connect_api(config: &DatabaseConfig, nice: u8) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_api(
+    config: &DatabaseConfig,
+    placement: crate::priority::ApiPlacement,
+) -> Result<DatabaseConnection, DbErr> {
     let url = config.url.expose().to_owned();
-    if config.url.backend() != "sqlite" || in_memory(&url) || nice == 0 {
+    if config.url.backend() != "sqlite"
+        || in_memory(&url)
+        || placement == crate::priority::ApiPlacement::default()
+    {
         return connect_with(&url, config.max_connections, config.log_statements, true).await;
     }
     let (max, log) = (config.max_connections, config.log_statements);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("api-db".into())
-        .spawn(move || api_pool_thread(url, max, log, nice, tx))
+        .spawn(move || api_pool_thread(url, max, log, &placement, tx))
         .map_err(|e| DbErr::Custom(format!("cannot start the API's database thread: {e}")))?;
     rx.await
         .map_err(|_| DbErr::Custom("the API's database thread ended".into()))?
@@ -97,11 +104,13 @@ fn api_pool_thread(
     url: String,
     max: u32,
     log_statements: bool,
-    nice: u8,
+    placement: &crate::priority::ApiPlacement,
     tx: tokio::sync::oneshot::Sender<Result<DatabaseConnection, DbErr>>,
 ) {
-    if let Err(e) = crate::priority::lower_current_thread(nice) {
-        log::warn!("cannot lower the priority of the API's database connections: {e}");
+    if let Err(e) = placement.enter() {
+        log::warn!(
+            "cannot lower the priority of the API's database connections or move them off the actors' CPU: {e}"
+        );
     }
     let opened = tokio::runtime::Builder::new_current_thread()
         .enable_all()

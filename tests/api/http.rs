@@ -232,3 +232,114 @@ async fn anonymous_queries_share_answers_until_the_books_change() {
     assert!(after.is_some(), "the answer follows the block");
     app.stop().await;
 }
+
+/// The CPUs a thread of this process may run on, from `/proc/self/task/<tid>/status`
+/// (`Cpus_allowed_list: 0-1,3`), and its nice value, for every thread whose name starts
+/// with `prefix`.
+#[cfg(target_os = "linux")]
+fn threads_cpus_and_nice(prefix: &str) -> Vec<(Vec<usize>, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(task.path().join("stat")),
+            std::fs::read_to_string(task.path().join("status")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        // Fields after the name start at field 3 (state); nice is field 19.
+        let nice = stat[close + 1..].split_whitespace().nth(19 - 3).unwrap();
+        let list = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim();
+        let mut cpus = Vec::new();
+        for part in list.split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+                None => cpus.push(part.parse().unwrap()),
+            }
+        }
+        out.push((cpus, nice.parse().unwrap()));
+    }
+    out
+}
+
+/// `affinity.actors_cpu`: the thread that builds the application (the actors') keeps that
+/// CPU, and so do the threads it starts; the HTTP workers and the API's SQLite connections
+/// run on the others, at their lowered priority.
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn the_actors_keep_their_cpu_and_the_api_runs_on_the_others() {
+    use coinstaker::priority::{allowed_cpus, current_nice, pin_current_thread};
+    let all = allowed_cpus().unwrap();
+    let cpu = *all.last().unwrap();
+    let own = current_nice().unwrap();
+    // 6: no other test's threads have it (the apps' workers lower theirs by 10, a store
+    // test by 7).
+    let lowered = (own + 6).min(19);
+    assert!(lowered > own);
+    let db = crate::support::TestDb::new(true).await;
+    let sqlite = db.backend() == "sqlite";
+    let mut app = crate::support::spawn_app_with(
+        db,
+        |mut c| {
+            c.affinity.actors_cpu = Some(cpu);
+            c.http.worker_nice = 6;
+            c
+        },
+        &closed_port_url(),
+    )
+    .await;
+    let kept = allowed_cpus().unwrap();
+    let others: Vec<usize> = all.iter().copied().filter(|&c| c != cpu).collect();
+    // The API answers (a worker thread has started).
+    let (status, _) = app.get("/healthz").await;
+    assert!(status == 200 || status == 503, "{status}");
+    let workers: Vec<_> = threads_cpus_and_nice("actix-rt")
+        .into_iter()
+        .filter(|(_, nice)| *nice == lowered)
+        .collect();
+    let api_connections: Vec<_> = threads_cpus_and_nice("sqlx-sqlite-wor")
+        .into_iter()
+        .filter(|(_, nice)| *nice == lowered)
+        .collect();
+    // The actors' own connections were opened by the actors' thread, after it kept its CPU.
+    let actors_connections = threads_cpus_and_nice("sqlx-sqlite-wor")
+        .into_iter()
+        .filter(|(cpus, nice)| *nice == own && *cpus == vec![cpu])
+        .count();
+    app.stop().await;
+    // Whatever happens below, this thread goes back to every CPU.
+    pin_current_thread(&all).unwrap();
+    if others.is_empty() {
+        // One CPU: nothing to keep apart, nothing moved.
+        assert_eq!(kept, all);
+        assert!(workers.iter().all(|(cpus, _)| *cpus == all), "{workers:?}");
+        return;
+    }
+    assert_eq!(kept, vec![cpu], "the actors' thread keeps its CPU");
+    assert!(
+        !workers.is_empty(),
+        "the HTTP workers run at their priority"
+    );
+    for (cpus, _) in &workers {
+        assert_eq!(*cpus, others, "an HTTP worker runs off the actors' CPU");
+    }
+    if sqlite {
+        assert!(!api_connections.is_empty());
+        for (cpus, _) in &api_connections {
+            assert_eq!(*cpus, others, "an API connection runs off the actors' CPU");
+        }
+        assert!(
+            actors_connections > 0,
+            "the actors' connections keep their CPU"
+        );
+    }
+}

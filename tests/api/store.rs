@@ -1605,7 +1605,13 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
     let own = coinstaker::priority::current_nice().unwrap();
     // 7: no other test's threads have it (the apps' workers lower theirs by 10).
     let lowered = (own + 7).min(19);
-    let api = coinstaker::store::connect_api(&config, 7).await.unwrap();
+    let placement = coinstaker::priority::ApiPlacement {
+        nice: 7,
+        cpus: None,
+    };
+    let api = coinstaker::store::connect_api(&config, placement)
+        .await
+        .unwrap();
     assert_eq!(
         coinstaker::priority::current_nice().unwrap(),
         own,
