@@ -59,6 +59,20 @@ pub(crate) async fn create_index_once(
     manager.create_index(stmt).await
 }
 
+/// Drops index `name` of `table` if it exists (a cut-off run repeats safely).
+pub(crate) async fn drop_index_once(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    name: &str,
+) -> Result<(), DbErr> {
+    if !manager.has_index(table, name).await? {
+        return Ok(());
+    }
+    manager
+        .drop_index(Index::drop().name(name).table(table.to_owned()).to_owned())
+        .await
+}
+
 /// Adds column `name` to `table` unless it exists (see [`create_table_once`]).
 pub(crate) async fn add_column_once(
     manager: &SchemaManager<'_>,

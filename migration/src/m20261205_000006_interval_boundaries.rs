@@ -45,23 +45,13 @@ async fn create(
     crate::create_index_once(manager, TABLE, name, index).await
 }
 
-/// Drops `name` if it exists (a cut-off run repeats safely).
-async fn drop(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
-    if !manager.has_index(TABLE, name).await? {
-        return Ok(());
-    }
-    manager
-        .drop_index(Index::drop().name(name).table(TABLE).to_owned())
-        .await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // The new index first: the table is never without one on its boundary column.
         for (old, new, column) in REPLACED {
             create(manager, new, column, true).await?;
-            drop(manager, old).await?;
+            crate::drop_index_once(manager, TABLE, old).await?;
         }
         Ok(())
     }
@@ -69,7 +59,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for (old, new, column) in REPLACED {
             create(manager, old, column, false).await?;
-            drop(manager, new).await?;
+            crate::drop_index_once(manager, TABLE, new).await?;
         }
         Ok(())
     }

@@ -33,16 +33,6 @@ const KEYS: [(&str, &str); 2] = [
     ("ix_utxo_identity_key", "identity_key"),
 ];
 
-/// Drops `name` if it exists (a cut-off run repeats safely).
-async fn drop_index(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
-    if !manager.has_index(TABLE, name).await? {
-        return Ok(());
-    }
-    manager
-        .drop_index(Index::drop().name(name).table(TABLE).to_owned())
-        .await
-}
-
 /// Sets both keys of every stored row, `FILL_SLICE` rows a statement, in the order of `id`.
 /// Repeating it (a cut-off run) computes the same keys again.
 async fn fill_keys(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -115,8 +105,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        drop_index(manager, "ux_subscriber_utxo").await?;
-        drop_index(manager, "ix_utxo_identity").await?;
+        crate::drop_index_once(manager, TABLE, "ux_subscriber_utxo").await?;
+        crate::drop_index_once(manager, TABLE, "ix_utxo_identity").await?;
         Ok(())
     }
 
@@ -148,7 +138,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for (name, column) in KEYS {
-            drop_index(manager, name).await?;
+            crate::drop_index_once(manager, TABLE, name).await?;
             if manager.has_column(TABLE, column).await? {
                 manager
                     .alter_table(Table::alter().table(TABLE).drop_column(column).take())
