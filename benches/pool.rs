@@ -310,6 +310,43 @@ impl Bench {
         }
     }
 
+    /// CPU time the pool's threads have used so far, in ms: those at nice 0 (the actors and
+    /// their connections) and those at a lowered priority (the HTTP workers and the API's
+    /// connections), from `/proc/<pid>/task/*/schedstat` (nanoseconds).
+    fn thread_cpu_ms(&self) -> (f64, f64) {
+        let pid = self.pool.as_ref().unwrap().id();
+        let (mut actors, mut api) = (0u64, 0u64);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return (f64::NAN, f64::NAN);
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let (Ok(stat), Ok(sched)) = (
+                std::fs::read_to_string(path.join("stat")),
+                std::fs::read_to_string(path.join("schedstat")),
+            ) else {
+                continue;
+            };
+            // After the command name in parentheses: state is field 3, nice field 19.
+            let nice: i64 = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let ns: u64 = sched
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if nice > 0 {
+                api += ns;
+            } else {
+                actors += ns;
+            }
+        }
+        (actors as f64 / 1e6, api as f64 / 1e6)
+    }
+
     /// Resident and peak resident set size of the pool process, in MiB.
     fn rss(&self) -> (f64, f64) {
         let pid = self.pool.as_ref().unwrap().id();
@@ -433,9 +470,18 @@ async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
     let rows_before = b.rows().await;
     let (_, calls_before) = b.sim.rpc_counts();
     let (requests_before, _) = b.sim.rpc_counts();
+    // `BENCH_GAP_MS`: a pause between blocks (as on the live chain, where the machine does
+    // other things between two blocks); none by default.
+    let gap = Duration::from_millis(
+        std::env::var("BENCH_GAP_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     let mut samples = Vec::new();
     for _ in 0..count {
         samples.push(b.block(&addresses, 200, &mut seed).await);
+        tokio::time::sleep(gap).await;
     }
     let (requests, calls) = b.sim.rpc_counts();
     let rows = b.rows().await - rows_before;
@@ -1054,13 +1100,26 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
     eprintln!("flood: quiet blocks done; the flood runs");
     let started = Instant::now();
     let mut flooded = Vec::new();
+    // The pool's CPU while each flooded block was processed: (actors', API's), in ms.
+    let mut cpu_during = Vec::new();
     for i in 0..count {
-        let t = b.block(&addresses, 200, &mut seed).await;
+        // As `Bench::block`, with the pool's CPU read when the block is announced and when
+        // the pool has processed it.
+        pay_random(&b.sim, &addresses, 200, &mut seed);
+        let h = tip(&b.sim) + 1;
+        b.sim.call("sim_generate", json!([1])).unwrap();
+        let since = Instant::now();
+        let (actors_before, api_before) = b.thread_cpu_ms();
+        let t = b.wait(h, since).await;
+        let (actors_after, api_after) = b.thread_cpu_ms();
         eprintln!(
-            "flood: block {i}: {:.1} ms, pool RSS {:.0} MiB",
+            "flood: block {i}: {:.1} ms, pool RSS {:.0} MiB, CPU during it: actors {:.1} ms, API {:.1} ms",
             t.as_secs_f64() * 1000.0,
-            b.rss().0
+            b.rss().0,
+            actors_after - actors_before,
+            api_after - api_before,
         );
+        cpu_during.push((actors_after - actors_before, api_after - api_before));
         flooded.push(t);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -1082,6 +1141,11 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
     let (q50, q99, qmax) = report("  quiet block latency", quiet);
     let (p50, p99, max) = report("  flooded block latency", flooded);
     println!("  p99 flooded / quiet: {ratio:.2}");
+    let mean = |f: fn(&(f64, f64)) -> f64| cpu_during.iter().map(f).sum::<f64>() / count as f64;
+    let (actors_cpu, api_cpu) = (mean(|c| c.0), mean(|c| c.1));
+    println!(
+        "  CPU of the pool's threads while a flooded block is processed (mean): actors {actors_cpu:.1} ms, API {api_cpu:.1} ms"
+    );
     println!(
         "  pool RSS {:.0} MiB before the flood, {:.0} MiB (peak {:.0}) at its end",
         rss_quiet.0, rss_flooded.0, rss_flooded.1
@@ -1096,6 +1160,8 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
         ("quiet_max_ms".to_owned(), qmax),
         ("p99_ratio".to_owned(), ratio),
         ("quiet_rss_mib".to_owned(), rss_quiet.0),
+        ("actors_cpu_ms_per_block".to_owned(), actors_cpu),
+        ("api_cpu_ms_per_block".to_owned(), api_cpu),
     ]
     .into();
     for ((kind, result), n) in tally.lock().unwrap().iter() {

@@ -235,6 +235,11 @@ pub struct HttpConfig {
     /// not at all), so that a busy API never slows the chain's actors.
     #[serde(default = "default_worker_nice")]
     pub worker_nice: u8,
+    /// How long, at most, a new API request (GraphQL, a statement export, a daemon call for a
+    /// client) waits while the pool processes a block at the daemon's tip, so that clients
+    /// never compete with a live block (`src/gate.rs`); 0 = not at all.
+    #[serde(default = "default_yield_to_blocks_ms")]
+    pub yield_to_blocks_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -256,6 +261,7 @@ impl Default for HttpConfig {
             client_rpc_slots: default_client_rpc_slots(),
             max_concurrent_requests: default_max_concurrent_requests(),
             worker_nice: default_worker_nice(),
+            yield_to_blocks_ms: default_yield_to_blocks_ms(),
         }
     }
 }
@@ -286,6 +292,9 @@ fn default_max_concurrent_requests() -> usize {
 }
 fn default_worker_nice() -> u8 {
     10
+}
+fn default_yield_to_blocks_ms() -> u64 {
+    250
 }
 
 fn default_bind() -> SocketAddr {

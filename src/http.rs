@@ -138,6 +138,8 @@ async fn graphql(
             ),
         );
     }
+    // A block the pool is processing at the tip goes first (src/gate.rs).
+    state.clients.yield_to_blocks().await;
     let bearer = http
         .headers()
         .get("authorization")
@@ -424,6 +426,7 @@ async fn statement_csv(
             "statements are at /statements/<identity>.csv".into(),
         );
     };
+    state.clients.yield_to_blocks().await;
     let Some(chain) = state.resolve_chain(query.chain.as_deref()).await else {
         return text(StatusCode::NOT_FOUND, "no such chain is configured".into());
     };

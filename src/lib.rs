@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod domain;
 pub mod fault;
+pub mod gate;
 pub mod graphql;
 pub mod health;
 pub mod http;

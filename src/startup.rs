@@ -158,6 +158,9 @@ impl Application {
         let blocks_db = store::connect_blocks(&config.database, &db)
             .await
             .with_context(|| format!("cannot connect to the database {}", config.database.url))?;
+        // Closed by the chain followers while they process a block at the tip; the API's new
+        // work waits at it (src/gate.rs).
+        let block_gate = crate::gate::BlockGate::default();
         let state = AppState {
             config: Arc::clone(&config),
             db: api_db,
@@ -165,7 +168,10 @@ impl Application {
             metrics,
             chains: Arc::new(runtimes),
             feed,
-            clients: Arc::new(graphql::limits::ClientSlots::new(&config.http)),
+            clients: Arc::new(graphql::limits::ClientSlots::new(
+                &config.http,
+                block_gate.clone(),
+            )),
             snapshots: Arc::default(),
             responses: Arc::default(),
         };
@@ -249,6 +255,7 @@ impl Application {
                     rpc: Arc::clone(&runtime.rpc),
                     health: state.health.clone(),
                     metrics: state.metrics.clone(),
+                    gate: block_gate.clone(),
                     webhooks,
                     notifier: notifier.clone().recipient(),
                     events: state.feed.watch(),

@@ -36,6 +36,7 @@ use crate::daemon::Backoff;
 use crate::daemon::rpc::{RpcClient, RpcError};
 use crate::daemon::types::{Block, OPTION_ID_STAKING, Tx};
 use crate::domain::{Height, Sats};
+use crate::gate::{BlockGate, Closed};
 use crate::health::{Health, SyncStatus};
 use crate::metrics::Metrics;
 use crate::store::chain::{self as chain_store, BlockRef};
@@ -103,6 +104,8 @@ pub struct WatcherParts {
     pub health: Health,
     /// Metrics.
     pub metrics: Metrics,
+    /// Closed while a block is processed at the tip: the API's new work waits at it.
+    pub gate: BlockGate,
     /// The last network staking supply asked, and when.
     pub network_supply: Arc<std::sync::Mutex<Option<(Instant, Sats)>>>,
     /// Whether a `getmininginfo` for it is under way (beside the blocks, never before one).
@@ -185,8 +188,12 @@ async fn run(parts: WatcherParts, wake: Arc<Notify>) {
     backoff.reset();
     let poll = Duration::from_secs(parts.chain.poll_interval_secs);
     let mut staking_checked: Option<Instant> = None;
+    // Whether a block notification (ZMQ) woke the loop: the block it announced is processed
+    // with the API's new work held at the gate from the first call on (src/gate.rs).
+    let mut woken = false;
     loop {
-        match sync(&parts).await {
+        let closed = woken.then(|| parts.gate.close());
+        match sync(&parts, closed).await {
             Ok(()) => backoff.reset(),
             Err(e) => {
                 let delay = report(&e, &mut backoff);
@@ -198,10 +205,10 @@ async fn run(parts: WatcherParts, wake: Arc<Notify>) {
             check_staking(&parts).await;
             staking_checked = Some(Instant::now());
         }
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(poll) => {}
-        }
+        woken = tokio::select! {
+            () = wake.notified() => true,
+            () = tokio::time::sleep(poll) => false,
+        };
     }
 }
 
@@ -359,7 +366,11 @@ fn report_sync(parts: &WatcherParts, status: SyncStatus) {
 /// (architecture §6): nothing is undone then. Only a differing hash starts a reorganisation, from
 /// the fork point found by comparing hashes downwards, and only when it is no deeper than
 /// verusd's own limit.
-async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
+///
+/// `closed` holds the API's gate closed (the loop was woken by a block): it is opened as soon
+/// as there turns out to be nothing to process, or the pool is far behind (catching up does
+/// not hold the API); a block found by the poll instead closes it when it is processed.
+async fn sync(parts: &WatcherParts, mut closed: Option<Closed>) -> Result<(), ActorError> {
     let name = &parts.chain.name;
     let tip = i64::try_from(parts.rpc.get_block_count().await?).unwrap_or(i64::MAX);
     let start = chain_store::get_chain(&parts.db, name)
@@ -427,6 +438,11 @@ async fn sync(parts: &WatcherParts) -> Result<(), ActorError> {
         let next = stored.as_ref().map_or(start, |b| b.height + 1);
         if next > tip {
             break;
+        }
+        if tip - next + 1 >= BATCH_BEHIND {
+            closed = None;
+        } else if closed.is_none() {
+            closed = Some(parts.gate.close());
         }
         let block_started = Instant::now();
         let block = Arc::new(ahead.take(next, tip).await?);

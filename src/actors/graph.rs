@@ -32,6 +32,7 @@ use super::{ChainContext, ChainFacts};
 use crate::config::{ChainConfig, WebhookConfig};
 use crate::daemon::rpc::RpcClient;
 use crate::daemon::zmq::ZmqListener;
+use crate::gate::BlockGate;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::store::lease::Fence;
@@ -50,6 +51,8 @@ pub struct ChainParts {
     pub health: Health,
     /// Metrics.
     pub metrics: Metrics,
+    /// Closed while a block is processed at the tip; the API's new work waits at it.
+    pub gate: BlockGate,
     /// The webhooks this chain's leader delivers.
     pub webhooks: Vec<WebhookConfig>,
     /// The Notifier, told after every commit that wrote events.
@@ -98,6 +101,7 @@ impl ChainActors {
             processed: payouts.clone().recipient(),
             health: parts.health.clone(),
             metrics: parts.metrics.clone(),
+            gate: parts.gate.clone(),
             network_supply: Arc::default(),
             network_supply_asking: Arc::default(),
             facts: cx.facts.clone(),

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve,
+    NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::futures_util::StreamExt;
 use async_graphql::futures_util::stream::BoxStream;
@@ -36,6 +36,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::HttpConfig;
+use crate::gate::BlockGate;
 use crate::graphql::args::MAX_PAGE;
 use crate::graphql::auth::RequestMeta;
 use crate::graphql::error::{Code, api_error};
@@ -86,6 +87,8 @@ impl Budget {
 /// their own, so a flood of `checkIdentity` never delays the chain follower's calls, which
 /// do not go through it), and WebSocket connections per address.
 pub struct ClientSlots {
+    gate: BlockGate,
+    yield_to_blocks: Duration,
     daemon: tokio::sync::Semaphore,
     executions: tokio::sync::Semaphore,
     ws: Mutex<HashMap<IpAddr, usize>>,
@@ -93,9 +96,11 @@ pub struct ClientSlots {
 }
 
 impl ClientSlots {
-    /// Slots as `http` says.
-    pub fn new(http: &HttpConfig) -> ClientSlots {
+    /// Slots as `http` says; new work waits at `gate` while a block is processed.
+    pub fn new(http: &HttpConfig, gate: BlockGate) -> ClientSlots {
         ClientSlots {
+            gate,
+            yield_to_blocks: Duration::from_millis(http.yield_to_blocks_ms),
             daemon: tokio::sync::Semaphore::new(http.client_rpc_slots),
             executions: tokio::sync::Semaphore::new(http.max_concurrent_requests),
             ws: Mutex::new(HashMap::new()),
@@ -103,9 +108,23 @@ impl ClientSlots {
         }
     }
 
+    /// Lets a block the pool is processing at the tip finish first (at most
+    /// `http.yield_to_blocks_ms`): every client's request calls this before it starts work.
+    pub async fn yield_to_blocks(&self) {
+        self.gate.pass(self.yield_to_blocks).await;
+    }
+
+    /// Whether the API's new work is waiting for a block now.
+    pub fn yielding(&self) -> bool {
+        self.gate.is_closed()
+    }
+
     /// Waits (at most a few seconds) for a slot to call the daemon for a client; held until
-    /// the permit is dropped.
+    /// the permit is dropped. The call waits for a block being processed too: the daemon
+    /// answers most calls under one lock, and the chain follower's next call must not queue
+    /// behind clients' calls there.
     pub async fn daemon_call(&self) -> async_graphql::Result<tokio::sync::SemaphorePermit<'_>> {
+        self.yield_to_blocks().await;
         match tokio::time::timeout(DAEMON_SLOT_WAIT, self.daemon.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(api_error(
@@ -222,6 +241,8 @@ pub struct RequestRules {
     pub limiter: Option<Arc<CostlyLimiter>>,
     /// `http.max_complexity`, for operations that come without a [`Budget`].
     pub max_complexity: usize,
+    /// Where a request running while a block is processed waits before its next field.
+    pub clients: Arc<ClientSlots>,
 }
 
 impl ExtensionFactory for RequestRules {
@@ -229,6 +250,7 @@ impl ExtensionFactory for RequestRules {
         Arc::new(RequestRulesExtension {
             limiter: self.limiter.clone(),
             max_complexity: self.max_complexity,
+            clients: Arc::clone(&self.clients),
         })
     }
 }
@@ -236,6 +258,7 @@ impl ExtensionFactory for RequestRules {
 struct RequestRulesExtension {
     limiter: Option<Arc<CostlyLimiter>>,
     max_complexity: usize,
+    clients: Arc<ClientSlots>,
 }
 
 /// Requests seen, to drop the limiter's idle addresses now and then.
@@ -386,6 +409,18 @@ impl Extension for RequestRulesExtension {
         with_codes(next.run(ctx).await)
     }
 
+    /// A request already running when a block arrives lets it go first, field by field
+    /// (src/gate.rs); an open gate costs one atomic read per field.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        self.clients.yield_to_blocks().await;
+        next.run(ctx, info).await
+    }
+
     fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -402,6 +437,7 @@ impl Extension for RequestRulesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        self.clients.yield_to_blocks().await;
         let doc = next.run(ctx, query, variables).await?;
         if let Some(first) = largest_first(&doc, variables)
             && !(0..=i64::from(MAX_PAGE)).contains(&first)
@@ -465,6 +501,7 @@ impl Extension for RequestRulesExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        self.clients.yield_to_blocks().await;
         let result = next.run(ctx).await?;
         let cost = result.complexity;
         let refused = match ctx.data_opt::<Budget>() {

@@ -19,6 +19,8 @@ pub mod subscription;
 pub mod types;
 pub mod websocket;
 
+use std::sync::Arc;
+
 use async_graphql::{Schema, SchemaBuilder};
 
 use crate::state::AppState;
@@ -46,6 +48,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
     let rules = limits::RequestRules {
         limiter: limits::costly_limiter(http.mutation_rate_per_minute),
         max_complexity: http.max_complexity,
+        clients: Arc::clone(&state.clients),
     };
     let loaders = loaders::Loaders::new(&state.db);
     builder()
