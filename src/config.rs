@@ -228,7 +228,8 @@ pub struct HttpConfig {
     pub client_rpc_slots: usize,
     /// GraphQL requests (`POST /graphql`) executed at once; more wait up to 10 s in arrival
     /// order, then get HTTP 503 with `UNAVAILABLE`. Bounds the memory and CPU that clients
-    /// can take from the chain's work.
+    /// can take from the chain's work. Default: one less than the CPUs the process may use,
+    /// at least 1 (1 on 2 cores: BENCHMARKS.md, thirteenth round).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
     /// How many nice steps the HTTP worker threads lower their CPU priority by (Linux; 0 =
@@ -288,7 +289,12 @@ fn default_client_rpc_slots() -> usize {
     2
 }
 fn default_max_concurrent_requests() -> usize {
-    8
+    // Requests are answered by CPU work (and the database's); more at once than there are
+    // CPUs to spare only interleaves them, and what is running when a block arrives
+    // competes with it.
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
 }
 fn default_worker_nice() -> u8 {
     10
