@@ -7,9 +7,11 @@
 //! `cs_main` lock). So the chain follower closes the gate for the few milliseconds of a live
 //! block, from asking the daemon's tip to the last actor's commit. GraphQL requests, the
 //! statement exports and daemon calls made for clients that arrive meanwhile wait until it
-//! opens again, and so do requests already running, at their next field (the schema's
-//! `resolve` hook): a request is paused between two fields, never inside one, so it holds no
-//! lock or transaction while it waits. Nothing waits past `http.yield_to_blocks_ms` after the
+//! opens again, and so do requests already running, at their next parse, validation or
+//! field (the schema extension's hooks, `graphql::limits`): a request is paused between two
+//! steps, never inside one, so it holds no lock or transaction while it waits. What is
+//! already running goes on to the end of its step (a statement, an answer being written):
+//! with fewer requests executing at once (`http.max_concurrent_requests`) that is less. Nothing waits past `http.yield_to_blocks_ms` after the
 //! gate closed: a block that takes longer (a maturing block, a slow database) or a watcher
 //! that stalls never shuts the API out for longer. While the pool catches up from far behind
 //! the gate stays open: the API is not held for the whole catch-up.
