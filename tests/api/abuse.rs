@@ -328,13 +328,14 @@ async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailab
     assert!(reply["data"]["pools"][0]["chain"].is_string(), "{reply}");
 }
 
-#[actix_web::test]
-async fn a_request_arriving_while_a_block_is_processed_is_answered_after_it() {
-    let (app, sim) = app_with(|h| h.yield_to_blocks_ms = 60_000).await;
+/// With `yield_to_blocks_ms`: a block processed, then the next one announced with its
+/// `getblock` taking 3 s, and `{ pools { processedHeight } }` asked while the watcher
+/// processes it (its gate closed). The heights of the two blocks and the answer.
+async fn asked_during_a_slow_block(yield_to_blocks_ms: u64) -> (i64, i64, Value, TestApp) {
+    let (app, sim) = app_with(move |h| h.yield_to_blocks_ms = yield_to_blocks_ms).await;
     let height = crate::support::mine(&sim, 1);
     app.wait_processed(height).await;
     assert!(!app.app_state.clients.yielding());
-    // The next block's `getblock` takes 3 s: the watcher holds the gate closed meanwhile.
     sim.call("sim_slow", json!(["getblock", 3_000])).unwrap();
     let next = crate::support::mine(&sim, 1);
     eventually(30, || async {
@@ -343,33 +344,25 @@ async fn a_request_arriving_while_a_block_is_processed_is_answered_after_it() {
     .await
     .expect("the watcher never closed the gate for the block");
     let processed = app.graphql("{ pools { processedHeight } }").await;
-    // Sent while the block was being fetched, it ran only when the block was done.
-    assert_eq!(
-        processed["data"]["pools"][0]["processedHeight"],
-        json!(next),
-        "{processed}"
-    );
-    assert!(!app.app_state.clients.yielding());
     sim.call("sim_slow", json!(["getblock", 0])).unwrap();
+    (
+        height,
+        next,
+        processed["data"]["pools"][0]["processedHeight"].clone(),
+        app,
+    )
+}
+
+#[actix_web::test]
+async fn a_request_arriving_while_a_block_is_processed_is_answered_after_it() {
+    let (_, next, processed, app) = asked_during_a_slow_block(60_000).await;
+    // Sent while the block was being fetched, it ran only when the block was done.
+    assert_eq!(processed, json!(next));
+    assert!(!app.app_state.clients.yielding());
 }
 
 #[actix_web::test]
 async fn without_yielding_a_request_is_answered_while_the_block_is_processed() {
-    let (app, sim) = app_with(|h| h.yield_to_blocks_ms = 0).await;
-    let height = crate::support::mine(&sim, 1);
-    app.wait_processed(height).await;
-    sim.call("sim_slow", json!(["getblock", 3_000])).unwrap();
-    crate::support::mine(&sim, 1);
-    eventually(30, || async {
-        app.app_state.clients.yielding().then_some(())
-    })
-    .await
-    .expect("the watcher never closed the gate for the block");
-    let processed = app.graphql("{ pools { processedHeight } }").await;
-    assert_eq!(
-        processed["data"]["pools"][0]["processedHeight"],
-        json!(height),
-        "{processed}"
-    );
-    sim.call("sim_slow", json!(["getblock", 0])).unwrap();
+    let (height, _, processed, _app) = asked_during_a_slow_block(0).await;
+    assert_eq!(processed, json!(height));
 }
