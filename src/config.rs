@@ -226,12 +226,19 @@ pub struct HttpConfig {
     /// `getblock` wait up to 35 ms (BENCHMARKS.md, tenth round).
     #[serde(default = "default_client_rpc_slots")]
     pub client_rpc_slots: usize,
-    /// GraphQL requests (`POST /graphql`) executed at once; more wait up to 10 s in arrival
-    /// order, then get HTTP 503 with `UNAVAILABLE`. Bounds the memory and CPU that clients
+    /// GraphQL requests (`POST /graphql`) executed at once; more wait up to
+    /// `execution_wait_secs` in arrival order, then get HTTP 503 with `UNAVAILABLE`. A
+    /// request waiting for the daemon (`checkIdentity`, `subscribe`) gives its turn back
+    /// meanwhile. Bounds the memory and CPU that clients
     /// can take from the chain's work. Default: one less than the CPUs the process may use,
     /// at least 1 (1 on 2 cores: BENCHMARKS.md, thirteenth round).
     #[serde(default = "default_max_concurrent_requests")]
     pub max_concurrent_requests: usize,
+    /// How long, in seconds, a GraphQL request waits for its turn among
+    /// `max_concurrent_requests` (or to take it back after a daemon call) before
+    /// `UNAVAILABLE`.
+    #[serde(default = "default_execution_wait_secs")]
+    pub execution_wait_secs: u64,
     /// How many nice steps the HTTP worker threads lower their CPU priority by (Linux; 0 =
     /// not at all), so that a busy API never slows the chain's actors.
     #[serde(default = "default_worker_nice")]
@@ -261,6 +268,7 @@ impl Default for HttpConfig {
             max_subscriptions_per_connection: default_max_subscriptions(),
             client_rpc_slots: default_client_rpc_slots(),
             max_concurrent_requests: default_max_concurrent_requests(),
+            execution_wait_secs: default_execution_wait_secs(),
             worker_nice: default_worker_nice(),
             yield_to_blocks_ms: default_yield_to_blocks_ms(),
         }
@@ -295,6 +303,9 @@ fn default_max_concurrent_requests() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get().saturating_sub(1))
         .max(1)
+}
+fn default_execution_wait_secs() -> u64 {
+    10
 }
 fn default_worker_nice() -> u8 {
     10
@@ -702,6 +713,15 @@ impl Config {
                     format!("must be at least 1 (default {default})"),
                 ));
             }
+        }
+        if self.http.execution_wait_secs == 0 {
+            return Err(invalid(
+                "http.execution_wait_secs".into(),
+                format!(
+                    "must be at least 1 (default {})",
+                    default_execution_wait_secs()
+                ),
+            ));
         }
         for origin in &self.http.cors_allowed_origins {
             if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

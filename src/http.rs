@@ -191,7 +191,7 @@ async fn graphql(
         BatchRequest::Batch(rs) => BatchRequest::Batch(rs.into_iter().map(with_meta).collect()),
     };
     // A turn among http.max_concurrent_requests: what waits holds only its parsed body.
-    let Some(_turn) = state.clients.execution().await else {
+    let Some(turn) = state.clients.execution().await else {
         return HttpResponse::ServiceUnavailable()
             .insert_header(("retry-after", "5"))
             .json(serde_json::json!({
@@ -199,14 +199,22 @@ async fn graphql(
                     "message": format!(
                         "the API is busy: {} requests are running and this one waited {} s; try again shortly",
                         state.config.http.max_concurrent_requests,
-                        limits::EXECUTION_WAIT.as_secs()
+                        state.clients.execution_wait().as_secs()
                     ),
                     "extensions": {"code": "UNAVAILABLE", "retryAfter": 5}
                 }]
             }));
     };
+    // The request's fields share the turn: one waiting for the daemon steps aside.
+    let batch = match batch {
+        BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&turn))),
+        BatchRequest::Batch(rs) => {
+            BatchRequest::Batch(rs.into_iter().map(|r| r.data(Arc::clone(&turn))).collect())
+        }
+    };
     let started = std::time::Instant::now();
     let response: BatchResponse = schema.execute_batch(batch).await;
+    drop(turn);
     state
         .metrics
         .observe_graphql(started.elapsed().as_secs_f64());

@@ -194,6 +194,25 @@ pub async fn find_subscriber(
     }
 }
 
+/// Runs `work`, which waits mostly for the daemon (or for an actor that does), with the
+/// request's execution turn given back (`http.max_concurrent_requests`): a slow daemon then
+/// holds one of `http.client_rpc_slots`, never every client's turn. The turn is taken back,
+/// in line with other requests, before the request goes on.
+pub async fn without_turn<T>(
+    ctx: &Context<'_>,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let turn = ctx.data_opt::<std::sync::Arc<crate::graphql::limits::Turn>>();
+    if let Some(turn) = turn {
+        turn.step_aside().await;
+    }
+    let done = work.await;
+    if let Some(turn) = turn {
+        turn.take().await?;
+    }
+    done
+}
+
 /// An identity as of the processed height, for a client: the daemon's answer and the version
 /// the pool stored, if any. Its daemon call waits for a client slot (the chain follower's
 /// never do); the slot is held until the returned permit is dropped.

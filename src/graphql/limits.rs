@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -45,8 +45,6 @@ use crate::graphql::error::{Code, api_error};
 pub const MAX_DEPTH: usize = 16;
 /// How long a client's daemon call waits for a free slot before `UNAVAILABLE`.
 const DAEMON_SLOT_WAIT: Duration = Duration::from_secs(5);
-/// How long a GraphQL request waits for its turn (`http.max_concurrent_requests`).
-pub const EXECUTION_WAIT: Duration = Duration::from_secs(10);
 
 /// Costly operations per client address and minute.
 pub type CostlyLimiter = DefaultKeyedRateLimiter<IpAddr>;
@@ -90,7 +88,8 @@ pub struct ClientSlots {
     gate: BlockGate,
     yield_to_blocks: Duration,
     daemon: tokio::sync::Semaphore,
-    executions: tokio::sync::Semaphore,
+    executions: Arc<tokio::sync::Semaphore>,
+    execution_wait: Duration,
     ws: Mutex<HashMap<IpAddr, usize>>,
     max_ws: usize,
 }
@@ -102,7 +101,8 @@ impl ClientSlots {
             gate,
             yield_to_blocks: Duration::from_millis(http.yield_to_blocks_ms),
             daemon: tokio::sync::Semaphore::new(http.client_rpc_slots),
-            executions: tokio::sync::Semaphore::new(http.max_concurrent_requests),
+            executions: Arc::new(tokio::sync::Semaphore::new(http.max_concurrent_requests)),
+            execution_wait: Duration::from_secs(http.execution_wait_secs),
             ws: Mutex::new(HashMap::new()),
             max_ws: http.max_ws_connections_per_address,
         }
@@ -134,13 +134,29 @@ impl ClientSlots {
         }
     }
 
-    /// Waits (at most [`EXECUTION_WAIT`], in arrival order) for a turn to execute a GraphQL
-    /// request; `None` when the wait ran out. The turn ends when the permit is dropped.
-    pub async fn execution(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        tokio::time::timeout(EXECUTION_WAIT, self.executions.acquire())
-            .await
-            .ok()
-            .and_then(Result::ok)
+    /// Waits (at most `http.execution_wait_secs`, in arrival order) for a turn to execute a
+    /// GraphQL request; `None` when the wait ran out. The request gives the turn back when
+    /// the last clone of it is dropped, and for as long as it waits for the daemon
+    /// ([`Turn::step_aside`]).
+    pub async fn execution(&self) -> Option<Arc<Turn>> {
+        let permit = tokio::time::timeout(
+            self.execution_wait,
+            Arc::clone(&self.executions).acquire_owned(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        Some(Arc::new(Turn {
+            executions: Arc::clone(&self.executions),
+            wait: self.execution_wait,
+            permit: tokio::sync::Mutex::new(Some(permit)),
+            held: AtomicBool::new(true),
+        }))
+    }
+
+    /// How long a request waits for its turn (`http.execution_wait_secs`).
+    pub fn execution_wait(&self) -> Duration {
+        self.execution_wait
     }
 
     /// A WebSocket connection's slot for `ip`, or `None` when that address has as many open
@@ -174,6 +190,56 @@ impl Drop for WsSlot {
                 open.remove(&self.ip);
             }
         }
+    }
+}
+
+/// A GraphQL request's turn among `http.max_concurrent_requests`, shared by its fields (the
+/// request's data). A field that waits for the daemon steps aside, so that a slow daemon
+/// does not stop every other client's request; the request's fields take the turn back, in
+/// line with the requests waiting for one, before they compute again ([`Turn::take`], called
+/// before every field by [`RequestRules`]).
+pub struct Turn {
+    executions: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+    permit: tokio::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+    /// Whether `permit` holds one (read without the lock before every field).
+    held: AtomicBool,
+}
+
+impl Turn {
+    /// Gives the turn back while the caller waits for something that is not this process's
+    /// work (the daemon); [`Turn::take`] afterwards.
+    pub async fn step_aside(&self) {
+        let mut permit = self.permit.lock().await;
+        self.held.store(false, Ordering::SeqCst);
+        *permit = None;
+    }
+
+    /// Makes sure the request holds its turn, waiting for one (at most
+    /// `http.execution_wait_secs`, in line with new requests) if it stepped aside.
+    pub async fn take(&self) -> async_graphql::Result<()> {
+        if self.held.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut permit = self.permit.lock().await;
+        if permit.is_none() {
+            let taken =
+                tokio::time::timeout(self.wait, Arc::clone(&self.executions).acquire_owned()).await;
+            match taken {
+                Ok(Ok(p)) => *permit = Some(p),
+                _ => {
+                    return Err(api_error(
+                        Code::Unavailable,
+                        format!(
+                            "the API is busy: this request waited {} s to go on after its daemon call; try again shortly",
+                            self.wait.as_secs()
+                        ),
+                    ));
+                }
+            }
+        }
+        self.held.store(true, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -418,6 +484,11 @@ impl Extension for RequestRulesExtension {
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
         self.clients.yield_to_blocks().await;
+        if let Some(turn) = ctx.data_opt::<Arc<Turn>>() {
+            turn.take()
+                .await
+                .map_err(|e| e.into_server_error(async_graphql::Pos::default()))?;
+        }
         next.run(ctx, info).await
     }
 

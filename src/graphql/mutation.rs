@@ -93,33 +93,38 @@ impl MutationRoot {
         let registry = args::registry(runtime)?;
         // Looked at outside the registry: only an identity that lists the pool's address and
         // is not followed yet goes to the registry (whose lock every block needs).
-        let (_slot, at, reply, stored) = args::identity_now(state, runtime, chain, &arg).await?;
-        let address = &reply.identity.identityaddress;
-        let lists_pool = |primary: &[String]| {
-            primary
-                .iter()
-                .any(|a| a == chain.pool_primary_address.as_str())
-        };
-        let followed = stored
-            .as_ref()
-            .is_some_and(|v| lists_pool(&v.facts.primary_addresses));
-        if address != chain.pool_identity.as_str()
-            && lists_pool(&reply.facts().primary_addresses)
-            && !followed
-        {
-            let check = args::ask(
-                &registry,
-                Subscribe {
-                    identity: arg.for_daemon(),
-                },
-            )
-            .await?;
-            return Ok(check.into());
-        }
-        let check = check_identity(&state.db, &runtime.rpc, chain, &reply, at, stored.is_some())
-            .await
-            .map_err(actor_error)?;
-        Ok(check.into())
+        args::without_turn(ctx, async {
+            let (_slot, at, reply, stored) =
+                args::identity_now(state, runtime, chain, &arg).await?;
+            let address = &reply.identity.identityaddress;
+            let lists_pool = |primary: &[String]| {
+                primary
+                    .iter()
+                    .any(|a| a == chain.pool_primary_address.as_str())
+            };
+            let followed = stored
+                .as_ref()
+                .is_some_and(|v| lists_pool(&v.facts.primary_addresses));
+            if address != chain.pool_identity.as_str()
+                && lists_pool(&reply.facts().primary_addresses)
+                && !followed
+            {
+                let check = args::ask(
+                    &registry,
+                    Subscribe {
+                        identity: arg.for_daemon(),
+                    },
+                )
+                .await?;
+                return Ok(check.into());
+            }
+            let check =
+                check_identity(&state.db, &runtime.rpc, chain, &reply, at, stored.is_some())
+                    .await
+                    .map_err(actor_error)?;
+            Ok(check.into())
+        })
+        .await
     }
 
     /// Sets a subscriber's own minimum payout. `signature` is verusd

@@ -287,11 +287,15 @@ impl QueryRoot {
         let chain = args::chain(ctx, chain.as_deref()).await?;
         let arg = IdentityArg::parse(&identity, &chain.name)?;
         let runtime = args::runtime(ctx, chain)?;
-        let (_slot, at, reply, stored) = args::identity_now(state, runtime, chain, &arg).await?;
-        let tracked = stored.is_some();
-        let check = check_identity(&state.db, &runtime.rpc, chain, &reply, at, tracked)
-            .await
-            .map_err(actor_error)?;
-        Ok(check.into())
+        args::without_turn(ctx, async {
+            let (_slot, at, reply, stored) =
+                args::identity_now(state, runtime, chain, &arg).await?;
+            let tracked = stored.is_some();
+            let check = check_identity(&state.db, &runtime.rpc, chain, &reply, at, tracked)
+                .await
+                .map_err(actor_error)?;
+            Ok(check.into())
+        })
+        .await
     }
 }

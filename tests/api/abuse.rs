@@ -287,33 +287,32 @@ async fn websocket_connections_per_address_and_subscriptions_per_connection_are_
 
 #[actix_web::test]
 async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailable() {
-    let (app, sim) = app_with(|h| h.max_concurrent_requests = 1).await;
-    // The one turn is held by a checkIdentity whose daemon call takes 13 s (longer than the
-    // 10 s a request waits for its turn).
-    sim.call("sim_slow", json!(["getidentity", 13_000]))
-        .unwrap();
-    let holder = {
-        let (client, address) = (app.client.clone(), app.address.clone());
-        tokio::spawn(async move {
-            let resp = client
-                .post(format!("{address}/graphql"))
-                .json(&json!({"query": "{ checkIdentity(identity: \"nobody@\") { eligible unmet } }"}))
-                .send()
-                .await
-                .expect("POST /graphql");
-            (
-                resp.status().as_u16(),
-                resp.json::<Value>().await.expect("JSON"),
-            )
-        })
-    };
+    let (app, sim) = app_with(|h| {
+        h.max_concurrent_requests = 1;
+        h.execution_wait_secs = 1;
+    })
+    .await;
+    // The one turn is held for the 3 s the daemon takes to answer checkIdentity (longer than
+    // the 1 s a request waits for its turn): the field waiting for the daemon gives the turn
+    // back, but the request's other field takes it again and the request keeps it to its end.
+    sim.call("sim_slow", json!(["getidentity", 3_000])).unwrap();
+    let holder = send_in_background(
+        &app,
+        "{ checkIdentity(identity: \"nobody@\") { eligible unmet } pools { chain } }",
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
     assert_eq!(status, 503, "{reply}");
     assert_eq!(code(&reply), "UNAVAILABLE", "{reply}");
     assert_eq!(reply["errors"][0]["extensions"]["retryAfter"], 5, "{reply}");
+    assert!(
+        reply["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("waited 1 s")),
+        "{reply}"
+    );
     // The request holding the turn ran to its end: the daemon's answer (it knows no such
-    // identity), not a refusal.
+    // identity), not a refusal, and its other field.
     let (status, reply) = holder.await.unwrap();
     assert_eq!(status, 200, "{reply}");
     assert_eq!(code(&reply), "NOT_FOUND", "{reply}");
@@ -321,11 +320,58 @@ async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailab
         reply["errors"][0]["message"], "Identity not found",
         "{reply}"
     );
+    assert!(reply["data"]["pools"][0]["chain"].is_string(), "{reply}");
     // With the turn free, the next request runs.
     sim.call("sim_slow", json!(["getidentity", 0])).unwrap();
     let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
     assert_eq!(status, 200, "{reply}");
     assert!(reply["data"]["pools"][0]["chain"].is_string(), "{reply}");
+}
+
+#[actix_web::test]
+async fn a_request_waiting_for_the_daemon_gives_its_turn_to_others() {
+    let (app, sim) = app_with(|h| {
+        h.max_concurrent_requests = 1;
+        h.execution_wait_secs = 1;
+    })
+    .await;
+    sim.call("sim_slow", json!(["getidentity", 3_000])).unwrap();
+    let waiting = send_in_background(
+        &app,
+        "{ checkIdentity(identity: \"nobody@\") { eligible unmet } }",
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The one turn is free while checkIdentity waits for the daemon: another client's
+    // request runs at once, where it used to wait for the daemon's answer.
+    let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["data"]["pools"][0]["chain"].is_string(), "{reply}");
+    assert!(
+        !waiting.is_finished(),
+        "checkIdentity was answered before the daemon's answer"
+    );
+    // The request waiting for the daemon takes its turn back and ends normally.
+    let (status, reply) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(code(&reply), "NOT_FOUND", "{reply}");
+    sim.call("sim_slow", json!(["getidentity", 0])).unwrap();
+}
+
+/// POSTs `query` from a task of its own: its HTTP status and body.
+fn send_in_background(app: &TestApp, query: &'static str) -> tokio::task::JoinHandle<(u16, Value)> {
+    let (client, address) = (app.client.clone(), app.address.clone());
+    tokio::spawn(async move {
+        let resp = client
+            .post(format!("{address}/graphql"))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("POST /graphql");
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().await.expect("JSON"),
+        )
+    })
 }
 
 /// With `yield_to_blocks_ms`: a block processed, then the next one announced with its
