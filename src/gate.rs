@@ -9,15 +9,18 @@
 //! statement exports and daemon calls made for clients that arrive meanwhile wait until it
 //! opens again, and so do requests already running, at their next parse, validation or
 //! field (the schema extension's hooks, `graphql::limits`): a request is paused between two
-//! steps, never inside one, so it holds no lock or transaction while it waits. What is
-//! already running goes on to the end of its step (a statement, an answer being written):
-//! with fewer requests executing at once (`http.max_concurrent_requests`) that is less. Nothing waits past `http.yield_to_blocks_ms` after the
+//! steps, so it holds no lock or transaction while it waits. On SQLite, a statement of the
+//! API's own connections that is running when the gate closes pauses too, between two steps
+//! of SQLite's machine (`store::BlockYield`; it holds a read snapshot only, which never
+//! blocks the writer in WAL mode). What else is already running goes on to the end of its
+//! step (an answer being serialised and written): with fewer requests executing at once
+//! (`http.max_concurrent_requests`) that is less. Nothing waits past `http.yield_to_blocks_ms` after the
 //! gate closed: a block that takes longer (a maturing block, a slow database) or a watcher
 //! that stalls never shuts the API out for longer. While the pool catches up from far behind
 //! the gate stays open: the API is not held for the whole catch-up.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -36,6 +39,9 @@ struct Inner {
     /// Since when it has been closed without a break.
     closed_since: Mutex<Option<Instant>>,
     opened: Notify,
+    /// [`Inner::opened`] for threads that block ([`BlockGate::pass_blocking`]), with
+    /// `closed_since`.
+    opened_sync: Condvar,
 }
 
 /// Holds the gate closed until dropped.
@@ -54,6 +60,7 @@ impl Drop for Closed {
         if self.inner.closed_by.fetch_sub(1, Ordering::AcqRel) == 1 {
             *since = None;
             self.inner.opened.notify_waiters();
+            self.inner.opened_sync.notify_all();
         }
     }
 }
@@ -109,6 +116,37 @@ impl BlockGate {
             if tokio::time::timeout_at(deadline, opened).await.is_err() {
                 return true;
             }
+        }
+    }
+
+    /// [`BlockGate::pass`] for a thread that may block, such as a SQLite connection's between
+    /// two steps of a statement (`store::connect_api`): the same wait, on the thread.
+    pub fn pass_blocking(&self, max: Duration) -> bool {
+        if !self.is_closed() || max.is_zero() {
+            return false;
+        }
+        let mut since = self
+            .inner
+            .closed_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(closed) = *since else {
+            return false;
+        };
+        let deadline = closed.into_std() + max;
+        let mut waited = false;
+        loop {
+            let now = std::time::Instant::now();
+            if since.is_none() || now >= deadline {
+                return waited;
+            }
+            since = self
+                .inner
+                .opened_sync
+                .wait_timeout(since, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            waited = true;
         }
     }
 }
@@ -172,5 +210,32 @@ mod tests {
         assert!(!gate.pass(Duration::from_millis(50)).await);
         // A limit of zero: no waiting at all.
         assert!(!gate.pass(Duration::ZERO).await);
+    }
+
+    #[test]
+    fn a_thread_waits_until_the_block_is_done() {
+        let gate = BlockGate::default();
+        assert!(!gate.pass_blocking(Duration::from_secs(60)));
+        let closed = gate.close();
+        let waiter = std::thread::spawn({
+            let gate = gate.clone();
+            move || gate.pass_blocking(Duration::from_secs(3600))
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waiter.is_finished(), "it went through a closed gate");
+        drop(closed);
+        assert!(waiter.join().expect("the waiter panicked"));
+    }
+
+    #[tokio::test]
+    async fn a_thread_waits_no_longer_than_the_limit_after_the_gate_closed() {
+        let gate = BlockGate::default();
+        let _stalled = gate.close();
+        let started = std::time::Instant::now();
+        assert!(gate.pass_blocking(Duration::from_millis(50)));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // The same block: the limit is spent.
+        assert!(!gate.pass_blocking(Duration::from_millis(50)));
+        assert!(!gate.pass_blocking(Duration::ZERO));
     }
 }

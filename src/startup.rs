@@ -75,15 +75,23 @@ impl Application {
         // The API reads through connections of its own: however many clients wait for the
         // database, the chain's actors never wait behind them for a connection. (An
         // in-memory SQLite database exists once per connection: it is shared then.)
+        // Closed by the chain followers while they process a block at the tip; the API's new
+        // work, and its SQLite statements already running, wait at it (src/gate.rs).
+        let block_gate = crate::gate::BlockGate::default();
         let url = config.database.url.expose();
         let api_db = if store::in_memory(url) {
             db.clone()
         } else {
-            store::connect_api(&config.database, api_placement.clone())
-                .await
-                .with_context(|| {
-                    format!("cannot connect to the database {}", config.database.url)
-                })?
+            store::connect_api(
+                &config.database,
+                api_placement.clone(),
+                store::BlockYield {
+                    gate: block_gate.clone(),
+                    limit: Duration::from_millis(config.http.yield_to_blocks_ms),
+                },
+            )
+            .await
+            .with_context(|| format!("cannot connect to the database {}", config.database.url))?
         };
 
         let health = Health::new(config.chains.iter().map(|c| c.name.as_str()));
@@ -158,9 +166,6 @@ impl Application {
         let blocks_db = store::connect_blocks(&config.database, &db)
             .await
             .with_context(|| format!("cannot connect to the database {}", config.database.url))?;
-        // Closed by the chain followers while they process a block at the tip; the API's new
-        // work waits at it (src/gate.rs).
-        let block_gate = crate::gate::BlockGate::default();
         let state = AppState {
             config: Arc::clone(&config),
             db: api_db,

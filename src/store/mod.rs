@@ -61,6 +61,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         config.max_connections,
         config.log_statements,
         true,
+        None,
     )
     .await
 }
@@ -77,22 +78,32 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
 /// thread whose priority is lowered first ([`api_pool_thread`]). They never expire; one
 /// that closes after an error is opened again by the task that needs it, most often an HTTP
 /// worker's (lowered too).
+///
+/// On a SQLite file the API's statements also yield to a live block ([`BlockYield`]).
 pub async fn connect_api(
     config: &DatabaseConfig,
     placement: crate::priority::ApiPlacement,
+    yield_to: BlockYield,
 ) -> Result<DatabaseConnection, DbErr> {
     let url = config.url.expose().to_owned();
     if config.url.backend() != "sqlite"
         || in_memory(&url)
         || placement == crate::priority::ApiPlacement::default()
     {
-        return connect_with(&url, config.max_connections, config.log_statements, true).await;
+        return connect_with(
+            &url,
+            config.max_connections,
+            config.log_statements,
+            true,
+            Some(&yield_to),
+        )
+        .await;
     }
     let (max, log) = (config.max_connections, config.log_statements);
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("api-db".into())
-        .spawn(move || api_pool_thread(url, max, log, &placement, tx))
+        .spawn(move || api_pool_thread(url, max, log, &placement, &yield_to, tx))
         .map_err(|e| DbErr::Custom(format!("cannot start the API's database thread: {e}")))?;
     rx.await
         .map_err(|_| DbErr::Custom("the API's database thread ended".into()))?
@@ -105,6 +116,7 @@ fn api_pool_thread(
     max: u32,
     log_statements: bool,
     placement: &crate::priority::ApiPlacement,
+    yield_to: &BlockYield,
     tx: tokio::sync::oneshot::Sender<Result<DatabaseConnection, DbErr>>,
 ) {
     if let Err(e) = placement.enter() {
@@ -123,6 +135,7 @@ fn api_pool_thread(
                     .min_connections(max)
                     .map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"))
                     .map_sqlx_sqlite_pool_opts(|o| o.max_lifetime(None).idle_timeout(None));
+                yield_to.apply(&mut options);
                 let db = Database::connect(options).await?;
                 db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
                 // The pool opens its other connections in the background, on this thread
@@ -166,7 +179,7 @@ pub async fn connect_blocks(
 
 /// Connects to `url` with at most `max_connections` connections.
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, max_connections, false, false).await
+    connect_with(url, max_connections, false, false, None).await
 }
 
 /// Whether `url` names an in-memory SQLite database, which exists once per connection.
@@ -175,6 +188,53 @@ pub fn in_memory(url: &str) -> bool {
 }
 
 /// The options every pool shares.
+/// What the API's SQLite statements yield to: while the pool processes a live block (`gate`
+/// closed), a statement already running pauses between two steps of SQLite's virtual
+/// machine, at most `limit` after the gate closed (`http.yield_to_blocks_ms`; 0 = never).
+///
+/// The gate stops new requests and a request's next field (`graphql::limits`); a statement
+/// already running went on to its end, and on 2 cores the API's reads (an API connection is
+/// a thread of its own) then took a core from the block. A paused statement holds its read
+/// snapshot only: in WAL mode a reader never blocks the writer, and the API's connections
+/// write nothing (their one write, the background WAL checkpoint, is a single step).
+/// PostgreSQL and MySQL run statements in their own server processes: nothing to pause here.
+#[derive(Clone)]
+pub struct BlockYield {
+    /// Closed while a live block is processed.
+    pub gate: crate::gate::BlockGate,
+    /// `http.yield_to_blocks_ms`.
+    pub limit: Duration,
+}
+
+/// SQLite virtual-machine steps between two looks at the gate (a few microseconds' work).
+const YIELD_CHECK_STEPS: i32 = 1_000;
+
+impl BlockYield {
+    /// Sets the pause on every connection `options` will open (SQLite only).
+    fn apply(&self, options: &mut ConnectOptions) {
+        if self.limit.is_zero() {
+            return;
+        }
+        let this = self.clone();
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            let this = this.clone();
+            pool.after_connect(move |conn, _| {
+                let this = this.clone();
+                Box::pin(async move {
+                    conn.lock_handle()
+                        .await?
+                        .set_progress_handler(YIELD_CHECK_STEPS, move || {
+                            this.gate.pass_blocking(this.limit);
+                            // Go on with the statement (sqlx: `false` interrupts it).
+                            true
+                        });
+                    Ok(())
+                })
+            })
+        });
+    }
+}
+
 fn options(url: &str, max: u32, log_statements: bool) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -198,12 +258,18 @@ async fn connect_with(
     max_connections: u32,
     log_statements: bool,
     background_checkpoints: bool,
+    yield_to: Option<&BlockYield>,
 ) -> Result<DatabaseConnection, DbErr> {
     // An in-memory SQLite database exists once per connection: keep exactly one.
     let max = if in_memory(url) { 1 } else { max_connections };
     let mut options = options(url, max, log_statements);
     if background_checkpoints && max > 1 {
         options.map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"));
+    }
+    if let Some(y) = yield_to
+        && !in_memory(url)
+    {
+        y.apply(&mut options);
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {

@@ -1,5 +1,7 @@
 //! Store functions on a fresh, migrated database (SQLite, or the server of TEST_DATABASE_URL).
 
+use std::time::Duration;
+
 use coinstaker::domain::{
     Conditions, EventKind, FeeRate, IdentityAlertKind, PoolSettings, Sats, SubscriberStatus,
 };
@@ -831,7 +833,6 @@ async fn a_payment_moves_only_from_the_status_its_writer_read() {
 #[tokio::test]
 async fn abandoned_queries_never_cost_the_pool_a_connection() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    use std::time::Duration;
     let t = TestDb::new(true).await;
     t.migrated().await.close().await.unwrap();
     let db = coinstaker::store::connect_url(&t.url, 2).await.unwrap();
@@ -1609,7 +1610,7 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
         nice: 7,
         cpus: None,
     };
-    let api = coinstaker::store::connect_api(&config, placement)
+    let api = coinstaker::store::connect_api(&config, placement, never_yield())
         .await
         .unwrap();
     assert_eq!(
@@ -1637,6 +1638,82 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
         chain::tip(&api, "VRSC").await.unwrap(),
         Some(block(3, "h3", "h2"))
     );
+    api.close().await.unwrap();
+    durable.close().await.unwrap();
+}
+
+/// An API pool whose statements never wait for blocks.
+fn never_yield() -> coinstaker::store::BlockYield {
+    coinstaker::store::BlockYield {
+        gate: coinstaker::gate::BlockGate::default(),
+        limit: Duration::ZERO,
+    }
+}
+
+/// Counts to `n` in one statement (a recursive query: many steps of SQLite's machine).
+async fn count_to(db: &sea_orm::DatabaseConnection, n: i64) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) \
+                 SELECT COUNT(*) AS n FROM c"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+/// A statement of the API's SQLite pool that is running when a live block starts pauses
+/// until the block is done; the actors' own statements never wait at the gate.
+#[tokio::test]
+async fn the_apis_sqlite_statements_pause_while_a_block_is_processed() {
+    let t = TestDb::new(true).await;
+    let config = coinstaker::config::DatabaseConfig {
+        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
+        max_connections: 2,
+        log_statements: false,
+    };
+    let durable = coinstaker::store::connect(&config).await.unwrap();
+    if durable.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        // The statements of PostgreSQL and MySQL run in the server: nothing pauses them.
+        return;
+    }
+    coinstaker::store::migrate(&durable).await.unwrap();
+    let gate = coinstaker::gate::BlockGate::default();
+    let api = coinstaker::store::connect_api(
+        &config,
+        coinstaker::priority::ApiPlacement::default(),
+        coinstaker::store::BlockYield {
+            gate: gate.clone(),
+            limit: Duration::from_secs(3600),
+        },
+    )
+    .await
+    .unwrap();
+    // With the gate open, statements run through.
+    assert_eq!(count_to(&api, 1_000).await, 1_000);
+    let block = gate.close();
+    let reading = tokio::spawn({
+        let api = api.clone();
+        async move { count_to(&api, 20_000).await }
+    });
+    // The actors' pool is not held by its own block.
+    assert_eq!(count_to(&durable, 20_000).await, 20_000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !reading.is_finished(),
+        "an API statement ran to its end while the block was processed"
+    );
+    drop(block);
+    let counted = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the API statement did not go on when the block was done")
+        .unwrap();
+    assert_eq!(counted, 20_000);
     api.close().await.unwrap();
     durable.close().await.unwrap();
 }
