@@ -214,7 +214,6 @@ async fn graphql(
     };
     let started = std::time::Instant::now();
     let response: BatchResponse = schema.execute_batch(batch).await;
-    drop(turn);
     state
         .metrics
         .observe_graphql(started.elapsed().as_secs_f64());
