@@ -314,37 +314,7 @@ impl Bench {
     /// their connections) and those at a lowered priority (the HTTP workers and the API's
     /// connections), from `/proc/<pid>/task/*/schedstat` (nanoseconds).
     fn thread_cpu_ms(&self) -> (f64, f64) {
-        let pid = self.pool.as_ref().unwrap().id();
-        let (mut actors, mut api) = (0u64, 0u64);
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return (f64::NAN, f64::NAN);
-        };
-        for task in tasks.flatten() {
-            let path = task.path();
-            let (Ok(stat), Ok(sched)) = (
-                std::fs::read_to_string(path.join("stat")),
-                std::fs::read_to_string(path.join("schedstat")),
-            ) else {
-                continue;
-            };
-            // After the command name in parentheses: state is field 3, nice field 19.
-            let nice: i64 = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(16))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            let ns: u64 = sched
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            if nice > 0 {
-                api += ns;
-            } else {
-                actors += ns;
-            }
-        }
-        (actors as f64 / 1e6, api as f64 / 1e6)
+        threads_cpu_ms(self.pool.as_ref().unwrap().id())
     }
 
     /// Resident and peak resident set size of the pool process, in MiB.
@@ -951,6 +921,41 @@ async fn slow_reader(http: &str, forwarded: &str, stop: &std::sync::atomic::Atom
     status
 }
 
+/// CPU time the threads of process `pid` have used so far, in ms: (at nice 0 or below, at a
+/// lowered priority), from `/proc/<pid>/task/*/schedstat` (nanoseconds).
+fn threads_cpu_ms(pid: u32) -> (f64, f64) {
+    let (mut normal, mut lowered) = (0u64, 0u64);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (f64::NAN, f64::NAN);
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let (Ok(stat), Ok(sched)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("schedstat")),
+        ) else {
+            continue;
+        };
+        // After the command name in parentheses: state is field 3, nice field 19.
+        let nice: i64 = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let ns: u64 = sched
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if nice > 0 {
+            lowered += ns;
+        } else {
+            normal += ns;
+        }
+    }
+    (normal as f64 / 1e6, lowered as f64 / 1e6)
+}
+
 async fn flood(subscribers: usize, clients: usize, count: usize) {
     use std::collections::BTreeMap;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1110,16 +1115,26 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
         b.sim.call("sim_generate", json!([1])).unwrap();
         let since = Instant::now();
         let (actors_before, api_before) = b.thread_cpu_ms();
+        let (bench_before, clients_before) = threads_cpu_ms(std::process::id());
         let t = b.wait(h, since).await;
         let (actors_after, api_after) = b.thread_cpu_ms();
-        eprintln!(
-            "flood: block {i}: {:.1} ms, pool RSS {:.0} MiB, CPU during it: actors {:.1} ms, API {:.1} ms",
-            t.as_secs_f64() * 1000.0,
-            b.rss().0,
+        let (bench_after, clients_after) = threads_cpu_ms(std::process::id());
+        let during = [
             actors_after - actors_before,
             api_after - api_before,
+            clients_after - clients_before,
+            bench_after - bench_before,
+        ];
+        eprintln!(
+            "flood: block {i}: {:.1} ms, pool RSS {:.0} MiB, CPU during it: actors {:.1} ms, API {:.1} ms, flood clients {:.1} ms, simulator and bench {:.1} ms",
+            t.as_secs_f64() * 1000.0,
+            b.rss().0,
+            during[0],
+            during[1],
+            during[2],
+            during[3],
         );
-        cpu_during.push((actors_after - actors_before, api_after - api_before));
+        cpu_during.push(during);
         flooded.push(t);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -1141,10 +1156,13 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
     let (q50, q99, qmax) = report("  quiet block latency", quiet);
     let (p50, p99, max) = report("  flooded block latency", flooded);
     println!("  p99 flooded / quiet: {ratio:.2}");
-    let mean = |f: fn(&(f64, f64)) -> f64| cpu_during.iter().map(f).sum::<f64>() / count as f64;
-    let (actors_cpu, api_cpu) = (mean(|c| c.0), mean(|c| c.1));
+    let mean = |k: usize| cpu_during.iter().map(|c| c[k]).sum::<f64>() / count as f64;
+    let (actors_cpu, api_cpu, clients_cpu, bench_cpu) = (mean(0), mean(1), mean(2), mean(3));
     println!(
         "  CPU of the pool's threads while a flooded block is processed (mean): actors {actors_cpu:.1} ms, API {api_cpu:.1} ms"
+    );
+    println!(
+        "  CPU of the bench's threads meanwhile (mean): flood clients {clients_cpu:.1} ms, simulator and bench {bench_cpu:.1} ms"
     );
     println!(
         "  pool RSS {:.0} MiB before the flood, {:.0} MiB (peak {:.0}) at its end",
@@ -1162,6 +1180,8 @@ async fn flood(subscribers: usize, clients: usize, count: usize) {
         ("quiet_rss_mib".to_owned(), rss_quiet.0),
         ("actors_cpu_ms_per_block".to_owned(), actors_cpu),
         ("api_cpu_ms_per_block".to_owned(), api_cpu),
+        ("flood_clients_cpu_ms_per_block".to_owned(), clients_cpu),
+        ("bench_cpu_ms_per_block".to_owned(), bench_cpu),
     ]
     .into();
     for ((kind, result), n) in tally.lock().unwrap().iter() {
