@@ -287,20 +287,13 @@ async fn websocket_connections_per_address_and_subscriptions_per_connection_are_
 
 #[actix_web::test]
 async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailable() {
-    let (app, sim) = app_with(|h| {
-        h.max_concurrent_requests = 1;
-        h.execution_wait_secs = 1;
-    })
-    .await;
     // The one turn is held for the 3 s the daemon takes to answer checkIdentity (longer than
     // the 1 s a request waits for its turn): the field waiting for the daemon gives the turn
     // back, but the request's other field takes it again and the request keeps it to its end.
-    sim.call("sim_slow", json!(["getidentity", 3_000])).unwrap();
-    let holder = send_in_background(
-        &app,
+    let (app, sim, holder) = one_turn_and_a_slow_daemon(
         "{ checkIdentity(identity: \"nobody@\") { eligible unmet } pools { chain } }",
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    )
+    .await;
     let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
     assert_eq!(status, 503, "{reply}");
     assert_eq!(code(&reply), "UNAVAILABLE", "{reply}");
@@ -330,17 +323,9 @@ async fn requests_beyond_the_concurrent_limit_wait_their_turn_then_get_unavailab
 
 #[actix_web::test]
 async fn a_request_waiting_for_the_daemon_gives_its_turn_to_others() {
-    let (app, sim) = app_with(|h| {
-        h.max_concurrent_requests = 1;
-        h.execution_wait_secs = 1;
-    })
-    .await;
-    sim.call("sim_slow", json!(["getidentity", 3_000])).unwrap();
-    let waiting = send_in_background(
-        &app,
-        "{ checkIdentity(identity: \"nobody@\") { eligible unmet } }",
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (app, sim, waiting) =
+        one_turn_and_a_slow_daemon("{ checkIdentity(identity: \"nobody@\") { eligible unmet } }")
+            .await;
     // The one turn is free while checkIdentity waits for the daemon: another client's
     // request runs at once, where it used to wait for the daemon's answer.
     let (status, reply) = post(&app, json!({"query": "{ pools { chain } }"}), &[]).await;
@@ -357,10 +342,24 @@ async fn a_request_waiting_for_the_daemon_gives_its_turn_to_others() {
     sim.call("sim_slow", json!(["getidentity", 0])).unwrap();
 }
 
-/// POSTs `query` from a task of its own: its HTTP status and body.
-fn send_in_background(app: &TestApp, query: &'static str) -> tokio::task::JoinHandle<(u16, Value)> {
+/// A pool with one execution at a time (1 s of waiting for it) and a daemon that takes 3 s
+/// to answer `getidentity`; `query` sent half a second ago, from a task of its own that
+/// returns its HTTP status and body.
+async fn one_turn_and_a_slow_daemon(
+    query: &'static str,
+) -> (
+    TestApp,
+    verusd_sim::Simulator,
+    tokio::task::JoinHandle<(u16, Value)>,
+) {
+    let (app, sim) = app_with(|h| {
+        h.max_concurrent_requests = 1;
+        h.execution_wait_secs = 1;
+    })
+    .await;
+    sim.call("sim_slow", json!(["getidentity", 3_000])).unwrap();
     let (client, address) = (app.client.clone(), app.address.clone());
-    tokio::spawn(async move {
+    let sent = tokio::spawn(async move {
         let resp = client
             .post(format!("{address}/graphql"))
             .json(&json!({ "query": query }))
@@ -371,7 +370,9 @@ fn send_in_background(app: &TestApp, query: &'static str) -> tokio::task::JoinHa
             resp.status().as_u16(),
             resp.json::<Value>().await.expect("JSON"),
         )
-    })
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (app, sim, sent)
 }
 
 /// With `yield_to_blocks_ms`: a block processed, then the next one announced with its

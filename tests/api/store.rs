@@ -1418,14 +1418,7 @@ async fn synchronous_of(db: &sea_orm::DatabaseConnection) -> i64 {
 
 #[tokio::test]
 async fn block_transactions_skip_the_flush_that_the_durable_connections_keep() {
-    let t = TestDb::new(true).await;
-    let config = coinstaker::config::DatabaseConfig {
-        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
-        max_connections: 2,
-        log_statements: false,
-    };
-    let durable = coinstaker::store::connect(&config).await.unwrap();
-    coinstaker::store::migrate(&durable).await.unwrap();
+    let (_t, config, durable) = durable_pool(2).await;
     let blocks = coinstaker::store::connect_blocks(&config, &durable)
         .await
         .unwrap();
@@ -1595,14 +1588,7 @@ fn sqlite_worker_nices() -> Vec<i32> {
 /// connection is a thread that takes the priority of the thread opening it.
 #[tokio::test]
 async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
-    let t = TestDb::new(true).await;
-    let config = coinstaker::config::DatabaseConfig {
-        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
-        max_connections: 3,
-        log_statements: false,
-    };
-    let durable = coinstaker::store::connect(&config).await.unwrap();
-    coinstaker::store::migrate(&durable).await.unwrap();
+    let (_t, config, durable) = durable_pool(3).await;
     let own = coinstaker::priority::current_nice().unwrap();
     // 7: no other test's threads have it (the apps' workers lower theirs by 10).
     let lowered = (own + 7).min(19);
@@ -1671,18 +1657,11 @@ async fn count_to(db: &sea_orm::DatabaseConnection, n: i64) -> i64 {
 /// until the block is done; the actors' own statements never wait at the gate.
 #[tokio::test]
 async fn the_apis_sqlite_statements_pause_while_a_block_is_processed() {
-    let t = TestDb::new(true).await;
-    let config = coinstaker::config::DatabaseConfig {
-        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
-        max_connections: 2,
-        log_statements: false,
-    };
-    let durable = coinstaker::store::connect(&config).await.unwrap();
+    let (_t, config, durable) = durable_pool(2).await;
     if durable.get_database_backend() != sea_orm::DbBackend::Sqlite {
         // The statements of PostgreSQL and MySQL run in the server: nothing pauses them.
         return;
     }
-    coinstaker::store::migrate(&durable).await.unwrap();
     let gate = coinstaker::gate::BlockGate::default();
     let api = coinstaker::store::connect_api(
         &config,
@@ -1716,4 +1695,24 @@ async fn the_apis_sqlite_statements_pause_while_a_block_is_processed() {
     assert_eq!(counted, 20_000);
     api.close().await.unwrap();
     durable.close().await.unwrap();
+}
+
+/// A fresh database, its configuration with `max_connections`, and the actors' pool on it,
+/// migrated (keep the first: the database goes with it).
+async fn durable_pool(
+    max_connections: u32,
+) -> (
+    TestDb,
+    coinstaker::config::DatabaseConfig,
+    sea_orm::DatabaseConnection,
+) {
+    let t = TestDb::new(true).await;
+    let config = coinstaker::config::DatabaseConfig {
+        url: coinstaker::config::DatabaseUrl::new(t.url.clone()),
+        max_connections,
+        log_statements: false,
+    };
+    let durable = coinstaker::store::connect(&config).await.unwrap();
+    coinstaker::store::migrate(&durable).await.unwrap();
+    (t, config, durable)
 }
