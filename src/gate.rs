@@ -14,8 +14,8 @@
 //! of SQLite's machine (`store::BlockYield`; it holds a read snapshot only, which never
 //! blocks the writer in WAL mode). What else is already running goes on to the end of its
 //! step (an answer being serialised and written): with fewer requests executing at once
-//! (`http.max_concurrent_requests`) that is less. Nothing waits past `http.yield_to_blocks_ms` after the
-//! gate closed: a block that takes longer (a maturing block, a slow database) or a watcher
+//! (`http.max_concurrent_requests`) that is less. Nothing waits past
+//! `http.yield_to_blocks_ms` after the gate closed: a block that takes longer (a maturing block, a slow database) or a watcher
 //! that stalls never shuts the API out for longer. While the pool catches up from far behind
 //! the gate stays open: the API is not held for the whole catch-up.
 

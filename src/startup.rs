@@ -72,12 +72,12 @@ impl Application {
         store::migrate(&db)
             .await
             .context("cannot apply the database migrations")?;
-        // The API reads through connections of its own: however many clients wait for the
-        // database, the chain's actors never wait behind them for a connection. (An
-        // in-memory SQLite database exists once per connection: it is shared then.)
         // Closed by the chain followers while they process a block at the tip; the API's new
         // work, and its SQLite statements already running, wait at it (src/gate.rs).
         let block_gate = crate::gate::BlockGate::default();
+        // The API reads through connections of its own: however many clients wait for the
+        // database, the chain's actors never wait behind them for a connection. (An
+        // in-memory SQLite database exists once per connection: it is shared then.)
         let url = config.database.url.expose();
         let api_db = if store::in_memory(url) {
             db.clone()

@@ -103,7 +103,7 @@ pub async fn connect_api(
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("api-db".into())
-        .spawn(move || api_pool_thread(url, max, log, &placement, &yield_to, tx))
+        .spawn(move || api_pool_thread(url, max, log, &placement, yield_to, tx))
         .map_err(|e| DbErr::Custom(format!("cannot start the API's database thread: {e}")))?;
     rx.await
         .map_err(|_| DbErr::Custom("the API's database thread ended".into()))?
@@ -116,7 +116,7 @@ fn api_pool_thread(
     max: u32,
     log_statements: bool,
     placement: &crate::priority::ApiPlacement,
-    yield_to: &BlockYield,
+    yield_to: BlockYield,
     tx: tokio::sync::oneshot::Sender<Result<DatabaseConnection, DbErr>>,
 ) {
     if let Err(e) = placement.enter() {
@@ -134,8 +134,9 @@ fn api_pool_thread(
                 options
                     .min_connections(max)
                     .map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"))
-                    .map_sqlx_sqlite_pool_opts(|o| o.max_lifetime(None).idle_timeout(None));
-                yield_to.apply(&mut options);
+                    .map_sqlx_sqlite_pool_opts(move |o| {
+                        yield_to.on_pool(o.max_lifetime(None).idle_timeout(None))
+                    });
                 let db = Database::connect(options).await?;
                 db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
                 // The pool opens its other connections in the background, on this thread
@@ -187,7 +188,6 @@ pub fn in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-/// The options every pool shares.
 /// What the API's SQLite statements yield to: while the pool processes a live block (`gate`
 /// closed), a statement already running pauses between two steps of SQLite's virtual
 /// machine, at most `limit` after the gate closed (`http.yield_to_blocks_ms`; 0 = never).
@@ -210,31 +210,34 @@ pub struct BlockYield {
 const YIELD_CHECK_STEPS: i32 = 1_000;
 
 impl BlockYield {
-    /// Sets the pause on every connection `options` will open (SQLite only).
-    fn apply(&self, options: &mut ConnectOptions) {
+    /// `pool` with the pause set on every connection it opens. SeaORM keeps one function of
+    /// the SQLite pool's options (a second `map_sqlx_sqlite_pool_opts` replaces the first), so
+    /// callers compose this into theirs.
+    fn on_pool(&self, pool: SqlitePoolOptions) -> SqlitePoolOptions {
         if self.limit.is_zero() {
-            return;
+            return pool;
         }
         let this = self.clone();
-        options.map_sqlx_sqlite_pool_opts(move |pool| {
+        pool.after_connect(move |conn, _| {
             let this = this.clone();
-            pool.after_connect(move |conn, _| {
-                let this = this.clone();
-                Box::pin(async move {
-                    conn.lock_handle()
-                        .await?
-                        .set_progress_handler(YIELD_CHECK_STEPS, move || {
-                            this.gate.pass_blocking(this.limit);
-                            // Go on with the statement (sqlx: `false` interrupts it).
-                            true
-                        });
-                    Ok(())
-                })
+            Box::pin(async move {
+                conn.lock_handle()
+                    .await?
+                    .set_progress_handler(YIELD_CHECK_STEPS, move || {
+                        this.gate.pass_blocking(this.limit);
+                        // Go on with the statement (sqlx: `false` interrupts it).
+                        true
+                    });
+                Ok(())
             })
-        });
+        })
     }
 }
 
+/// The options of a SQLite pool.
+type SqlitePoolOptions = sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite>;
+
+/// The options every pool shares.
 fn options(url: &str, max: u32, log_statements: bool) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -266,10 +269,10 @@ async fn connect_with(
     if background_checkpoints && max > 1 {
         options.map_sqlx_sqlite_opts(|o| o.pragma("wal_autocheckpoint", "0"));
     }
-    if let Some(y) = yield_to
+    if let Some(y) = yield_to.cloned()
         && !in_memory(url)
     {
-        y.apply(&mut options);
+        options.map_sqlx_sqlite_pool_opts(move |o| y.on_pool(o));
     }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite && max > 1 {

@@ -1596,7 +1596,12 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
         nice: 7,
         cpus: None,
     };
-    let api = coinstaker::store::connect_api(&config, placement, never_yield())
+    // As the pool opens it: statements yielding to blocks.
+    let yielding = coinstaker::store::BlockYield {
+        gate: coinstaker::gate::BlockGate::default(),
+        limit: Duration::from_millis(250),
+    };
+    let api = coinstaker::store::connect_api(&config, placement, yielding)
         .await
         .unwrap();
     assert_eq!(
@@ -1614,6 +1619,11 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
             3,
             "every connection of the API's pool, opened at once"
         );
+        // Opened at the lowered priority, they never expire (a connection opened again later
+        // would take the priority of whatever thread needs it).
+        let pool = api.get_sqlite_connection_pool().options();
+        assert_eq!(pool.get_idle_timeout(), None);
+        assert_eq!(pool.get_max_lifetime(), None);
     }
     // The pool reads what the actors' pool wrote.
     chain::ensure_chain(&durable, "VRSC").await.unwrap();
@@ -1626,14 +1636,6 @@ async fn the_apis_sqlite_connections_run_at_the_http_workers_priority() {
     );
     api.close().await.unwrap();
     durable.close().await.unwrap();
-}
-
-/// An API pool whose statements never wait for blocks.
-fn never_yield() -> coinstaker::store::BlockYield {
-    coinstaker::store::BlockYield {
-        gate: coinstaker::gate::BlockGate::default(),
-        limit: Duration::ZERO,
-    }
 }
 
 /// Counts to `n` in one statement (a recursive query: many steps of SQLite's machine).
