@@ -263,11 +263,13 @@ impl Bench {
     }
 
     /// Starts the pool from height 1 and waits until it has processed the tip.
-    async fn start_and_catch_up(&mut self) {
+    /// Starts the pool at height 1 and waits until it has processed the tip; returns how
+    /// long that took (the subscribers join, cool down and become active on the way).
+    async fn start_and_catch_up(&mut self) -> Duration {
         let t = tip(&self.sim);
         let since = Instant::now();
         self.start(1);
-        self.wait(t, since).await;
+        self.wait(t, since).await
     }
 
     /// Stops the pool with SIGTERM, as an operator or systemd does, and waits for it to exit.
@@ -426,7 +428,7 @@ fn backend() -> String {
 /// late (a real node with many identities), which no block may wait for.
 async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
-    b.start_and_catch_up().await;
+    let caught_up = b.start_and_catch_up().await;
     if slow_mininginfo_ms > 0 {
         b.sim
             .call("sim_slow", json!(["getmininginfo", slow_mininginfo_ms]))
@@ -465,6 +467,10 @@ async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
             String::new()
         }
     );
+    println!(
+        "  catch-up from height 1 (the subscribers join and cool down): {:.2} s",
+        caught_up.as_secs_f64()
+    );
     let (p50, p99, max) = report("  block latency", samples);
     let per_block = (calls - calls_before) as f64 / count as f64;
     println!(
@@ -490,6 +496,7 @@ async fn blocks(subscribers: usize, count: usize, slow_mininginfo_ms: u64) {
         extra: [
             ("blocks".to_owned(), count as f64),
             ("rows_per_block".to_owned(), rows as f64 / count as f64),
+            ("catch_up_s".to_owned(), caught_up.as_secs_f64()),
         ]
         .into(),
         ..Figures::default()

@@ -762,3 +762,75 @@ async fn an_identity_found_past_its_cooldown_has_the_height_it_joined_at() {
     app.stop().await;
     sim.stop().await;
 }
+
+/// A cooldown ends at one height, 150 blocks after the identity's version: again when that
+/// height is reorganised away and applied anew, and at its height when the pool was down
+/// then (the registry picks the candidates at each height, it does not read every cooling
+/// subscriber at every block).
+#[actix_web::test]
+async fn a_cooldown_ends_at_its_height_across_a_reorganisation_and_a_restart() {
+    let sim = sim().await;
+    let bob = register(&sim, "bob", json!({}));
+    sim.call("sim_fund", json!([bob, "100"])).unwrap();
+    assert_eq!(mine(&sim, 1), 1, "bob's identity mined at height 1");
+    let mut live = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    let mut downed = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    mine(&sim, 150);
+    for app in [&live, &downed] {
+        app.wait_processed(151).await;
+        assert_eq!(status(app, &bob).await, Some(SubscriberStatus::Active));
+    }
+
+    // Heights 149..=151 replaced: bob cools down again until 151 is applied anew.
+    sim.call("sim_holdmempool", json!([true])).unwrap();
+    sim.call("sim_reorg", json!([3])).unwrap();
+    for app in [&live, &downed] {
+        app.wait_processed(152).await;
+        assert_eq!(status(app, &bob).await, Some(SubscriberStatus::Active));
+        assert_eq!(
+            store::subscribers::intervals(&app.app_state.db, "VRSC", &bob)
+                .await
+                .unwrap(),
+            vec![(151, None)],
+            "eligible again from the height its cooldown ends"
+        );
+    }
+    sim.call("sim_holdmempool", json!([false])).unwrap();
+
+    // carol joins at 153; one pool is down from 160 until after her cooldown ended (303).
+    let carol = register(&sim, "carol", json!({}));
+    sim.call("sim_fund", json!([carol, "50"])).unwrap();
+    assert_eq!(mine(&sim, 1), 153);
+    mine(&sim, 7);
+    live.wait_processed(160).await;
+    downed.wait_processed(160).await;
+    assert_eq!(
+        status(&downed, &carol).await,
+        Some(SubscriberStatus::CoolingDown)
+    );
+    let db = std::mem::replace(&mut downed.db, TestDb::new(true).await);
+    downed.stop().await;
+    mine(&sim, 150);
+    live.wait_processed(310).await;
+    let mut restarted = spawn_app_with(db, pool_for(&sim, 1), &sim.rpc_url).await;
+    restarted.wait_processed(310).await;
+    for app in [&live, &restarted] {
+        assert_eq!(status(app, &carol).await, Some(SubscriberStatus::Active));
+        assert_eq!(
+            store::subscribers::intervals(&app.app_state.db, "VRSC", &carol)
+                .await
+                .unwrap(),
+            vec![(303, None)],
+            "150 blocks after her identity's version"
+        );
+    }
+    assert_eq!(
+        business_rows(&live.app_state.db).await,
+        business_rows(&restarted.app_state.db).await,
+        "down across the end of a cooldown: the same rows as following live"
+    );
+    for app in [&mut live, &mut restarted] {
+        app.stop().await;
+    }
+    sim.stop().await;
+}

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::checks::{alerts, unmet_conditions};
 use super::{ACTOR, RegistryCore, Undo, in_pool, vin_from};
@@ -304,6 +305,7 @@ impl RegistryCore {
         if result.is_err() {
             // What was not committed is rolled back with the transaction; the tracked map too.
             std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
+            self.cooling_swept.store(false, Ordering::Relaxed);
         }
         result
     }
@@ -512,16 +514,9 @@ impl RegistryCore {
         // Who to evaluate at this height.
         let (settings, from) = self.settings_at(txn, h).await?;
         let mut evaluate: Vec<String> = changes.iter().map(|v| v.facts.address.clone()).collect();
-        let cooling =
-            subscribers::addresses_with_status(txn, self.name(), &[SubscriberStatus::CoolingDown])
-                .await?;
         // A cooling subscriber changes only when its cooldown is over (or its identity
         // changes, which `changes` covers): evaluate just those, not every one every block.
-        evaluate.extend(cooling.into_iter().filter(|a| {
-            tracked
-                .get(a)
-                .is_none_or(|v| h - v.height >= COOLDOWN_BLOCKS)
-        }));
+        evaluate.extend(self.cooldowns_over(txn, h).await?);
         if from == h {
             // The conditions changed at this height: everyone is evaluated again.
             evaluate.extend(tracked.keys().cloned());
@@ -566,6 +561,55 @@ impl RegistryCore {
             self.apply_action(txn, &action, &settings, out).await?;
         }
         Ok(())
+    }
+
+    /// The subscribers cooling down whose cooldown is over at `h`.
+    ///
+    /// A subscriber cools down from a version of its identity (set only while that version
+    /// is less than [`COOLDOWN_BLOCKS`] old) and stays cooling until it is evaluated, which
+    /// changes its status. Every height is applied, one after the other (a reorganisation
+    /// applies again the heights it took away, with the statuses they had undone), so the
+    /// cooldown ends at one height: the tracked identities whose version is exactly that old
+    /// are the candidates, and those cooling among them are the answer. Reading every cooling
+    /// subscriber's address instead cost 16–17 ms of every block while 10,000 cooled down
+    /// (BENCHMARKS.md, fifteenth round). The first block after the registry starts still reads
+    /// them all, and evaluates every one whose cooldown is over, however long ago: a pool
+    /// stopped by an earlier version, or anything this reasoning misses, heals there.
+    async fn cooldowns_over(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        h: Height,
+    ) -> Result<Vec<String>, ActorError> {
+        let tracked = &self.tracked;
+        if !self.cooling_swept.swap(true, Ordering::Relaxed) {
+            let cooling = subscribers::addresses_with_status(
+                txn,
+                self.name(),
+                &[SubscriberStatus::CoolingDown],
+            )
+            .await?;
+            return Ok(cooling
+                .into_iter()
+                .filter(|a| {
+                    tracked
+                        .get(a)
+                        .is_none_or(|v| h - v.height >= COOLDOWN_BLOCKS)
+                })
+                .collect());
+        }
+        let candidates: Vec<String> = tracked
+            .values()
+            .filter(|v| h - v.height == COOLDOWN_BLOCKS)
+            .map(|v| v.facts.address.clone())
+            .collect();
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        let statuses = subscribers::statuses_of(txn, self.name(), &candidates).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|a| statuses.get(a) == Some(&SubscriberStatus::CoolingDown))
+            .collect())
     }
 
     /// Undoes the block at `height` if it is the last one applied; otherwise nothing.

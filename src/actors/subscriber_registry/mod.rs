@@ -108,6 +108,9 @@ pub struct RegistryCore {
     fence: crate::store::lease::Fence,
     events: Recipient<crate::actors::events::EventsWritten>,
     tracked: HashMap<String, IdentityVersion>,
+    /// Whether a block applied since the registry started read every subscriber cooling down
+    /// (see `connect_write`); cleared when that block's transaction fails.
+    cooling_swept: std::sync::atomic::AtomicBool,
 }
 
 impl RegistryCore {
@@ -121,6 +124,7 @@ impl RegistryCore {
             fence: cx.fence.clone(),
             events: cx.events.clone(),
             tracked: HashMap::new(),
+            cooling_swept: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
