@@ -570,7 +570,8 @@ impl RegistryCore {
     /// changes its status. Every height is applied, one after the other (a reorganisation
     /// applies again the heights it took away, with the statuses they had undone), so the
     /// cooldown ends at one height: the tracked identities whose version is exactly that old
-    /// are the candidates, and those cooling among them are the answer. Reading every cooling
+    /// are the candidates (found through the map's index by height: work per version mined
+    /// then, not per subscriber), and those cooling among them are the answer. Reading every cooling
     /// subscriber's address instead cost 16–17 ms of every block while 10,000 cooled down
     /// (BENCHMARKS.md, fifteenth round). The first block after the registry starts still reads
     /// them all, and evaluates every one whose cooldown is over, however long ago: a pool
@@ -597,11 +598,7 @@ impl RegistryCore {
                 })
                 .collect());
         }
-        let candidates: Vec<String> = tracked
-            .values()
-            .filter(|v| h - v.height == COOLDOWN_BLOCKS)
-            .map(|v| v.facts.address.clone())
-            .collect();
+        let candidates: Vec<String> = tracked.versions_at(h - COOLDOWN_BLOCKS).cloned().collect();
         if candidates.is_empty() {
             return Ok(candidates);
         }

@@ -72,7 +72,7 @@ impl RegistryCore {
             reply,
             at,
             Some(address)
-                .filter(|a| self.tracked.contains_key(*a))
+                .filter(|a| self.tracked.contains_key(a))
                 .is_some(),
         )
         .await

@@ -26,8 +26,8 @@ mod blocks;
 mod checks;
 mod seeding;
 mod settings;
+mod tracked;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -43,6 +43,7 @@ use crate::domain::{Height, PoolSettings, SubscriberStatus};
 use crate::store::chain as chain_store;
 use crate::store::identities::{self, IdentityVersion};
 use crate::store::settings as store_settings;
+use tracked::Tracked;
 
 pub use checks::{IdentityCheck, check_identity, unmet_conditions};
 pub use seeding::{Discover, Subscribe};
@@ -74,12 +75,7 @@ struct Undo(Vec<(String, Option<IdentityVersion>)>);
 
 impl Undo {
     /// Sets (or, with `None`, removes) `key`, remembering what it was.
-    fn set(
-        &mut self,
-        map: &mut HashMap<String, IdentityVersion>,
-        key: &str,
-        value: Option<IdentityVersion>,
-    ) {
+    fn set(&mut self, map: &mut Tracked, key: &str, value: Option<IdentityVersion>) {
         let old = match value {
             Some(v) => map.insert(key.to_owned(), v),
             None => map.remove(key),
@@ -88,7 +84,7 @@ impl Undo {
     }
 
     /// Puts the map back as it was before the first `set`.
-    fn rollback(self, map: &mut HashMap<String, IdentityVersion>) {
+    fn rollback(self, map: &mut Tracked) {
         for (key, old) in self.0.into_iter().rev() {
             match old {
                 Some(v) => map.insert(key, v),
@@ -107,7 +103,7 @@ pub struct RegistryCore {
     rpc: Arc<RpcClient>,
     fence: crate::store::lease::Fence,
     events: Recipient<crate::actors::events::EventsWritten>,
-    tracked: HashMap<String, IdentityVersion>,
+    tracked: Tracked,
     /// Whether a block applied since the registry started read every subscriber cooling down
     /// (see `connect_write`); cleared when that block's transaction fails.
     cooling_swept: std::sync::atomic::AtomicBool,
@@ -123,7 +119,7 @@ impl RegistryCore {
             rpc: Arc::clone(&cx.rpc),
             fence: cx.fence.clone(),
             events: cx.events.clone(),
-            tracked: HashMap::new(),
+            tracked: Tracked::default(),
             cooling_swept: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -150,7 +146,6 @@ impl RegistryCore {
         self.tracked = all
             .into_iter()
             .filter(|v| self.lists_pool(&v.facts))
-            .map(|v| (v.facts.address.clone(), v))
             .collect();
         Ok(())
     }
@@ -238,7 +233,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn version(address: &str, height: Height) -> IdentityVersion {
+    pub(super) fn version(address: &str, height: Height) -> IdentityVersion {
         IdentityVersion {
             height,
             txid: format!("tx{height}"),
@@ -258,9 +253,7 @@ mod tests {
 
     #[test]
     fn undo_puts_the_tracked_map_back_as_it_was() {
-        let mut map: HashMap<String, IdentityVersion> = HashMap::new();
-        map.insert("a".into(), version("a", 1));
-        map.insert("b".into(), version("b", 2));
+        let mut map: Tracked = [version("a", 1), version("b", 2)].into_iter().collect();
         let before = map.clone();
         let mut undo = Undo::default();
         undo.set(&mut map, "a", Some(version("a", 10))); // changed
@@ -269,7 +262,7 @@ mod tests {
         undo.set(&mut map, "c", Some(version("c", 11))); // added
         undo.set(&mut map, "c", Some(version("c", 12))); // and changed again
         assert_eq!(map.len(), 1);
-        assert_eq!(map["c"].height, 12);
+        assert_eq!(map.get("c").unwrap().height, 12);
         undo.rollback(&mut map);
         assert_eq!(map, before);
     }
