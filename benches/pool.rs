@@ -6,6 +6,7 @@
 //! cargo bench --bench pool -- startup 10000       # start-up with existing subscribers
 //! cargo bench --bench pool -- catchup 1440        # catching up missed blocks (10 txs each)
 //! cargo bench --bench pool -- maturity 10000      # the block that matures a stake
+//! cargo bench --bench pool -- conditions 10000    # the block where an admin's new pool fee applies
 //! cargo bench --bench pool -- memory 10000 10000  # RSS after a long run
 //! cargo bench --bench pool -- reads 1000 100      # the dashboard query under wrk, 100 connections
 //! cargo bench --bench pool -- fanout 2000         # 2,000 WebSocket subscribers get STAKE_FOUND
@@ -667,6 +668,71 @@ async fn maturity(subscribers: usize) {
     });
 }
 
+/// An admin's change of the pool fee (`setPoolFee`), which applies from the next height: the
+/// block where it applies evaluates every subscriber against the settings in force, as any
+/// change of the pool's settings does. Timed against the block before it.
+async fn conditions(subscribers: usize) {
+    use coinstaker::store::settings::{self, SettingsSource};
+    let (mut b, addresses) = Bench::new(subscribers, 5).await;
+    b.start_and_catch_up().await;
+    let mut seed = 5;
+    let normal = b.block(&addresses, 200, &mut seed).await;
+    let active = async || -> i64 {
+        b.db.query_one_raw(sea_orm::Statement::from_string(
+            b.db.get_database_backend(),
+            "SELECT COUNT(*) FROM subscriber WHERE status = 'ACTIVE'".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+    };
+    let active_before = active().await;
+    assert_eq!(
+        active_before, subscribers as i64,
+        "not every subscriber is active"
+    );
+    // What the registry records for `setPoolFee` (src/actors/subscriber_registry/settings.rs).
+    let h = tip(&b.sim) + 1;
+    let mut next = settings::latest(&b.db, "VRSC")
+        .await
+        .unwrap()
+        .unwrap()
+        .settings;
+    next.fee = coinstaker::domain::FeeRate::from_ppm(next.fee.ppm() + 1).unwrap();
+    settings::record(&b.db, "VRSC", h, &next, SettingsSource::Admin)
+        .await
+        .unwrap();
+    let took = b.block(&addresses, 200, &mut seed).await;
+    let applied = settings::at(&b.db, "VRSC", h).await.unwrap().unwrap();
+    assert_eq!(
+        applied.from_height, h,
+        "the new fee is not the one in force at {h}"
+    );
+    assert_eq!(
+        active().await,
+        active_before,
+        "the fee change changed statuses"
+    );
+    println!(
+        "conditions: backend={} subscribers={subscribers}",
+        backend()
+    );
+    println!(
+        "  the block where a new pool fee applies: {:.1} ms (the block before it: {:.1} ms)",
+        took.as_secs_f64() * 1000.0,
+        normal.as_secs_f64() * 1000.0
+    );
+    record(Figures {
+        scenario: "conditions".into(),
+        size: subscribers,
+        max_ms: Some(took.as_secs_f64() * 1000.0),
+        extra: [("block_before_ms".to_owned(), normal.as_secs_f64() * 1000.0)].into(),
+        ..Figures::default()
+    });
+}
+
 async fn memory(subscribers: usize, run: usize) {
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
     let mut seed = 11;
@@ -1244,6 +1310,7 @@ fn main() {
             Some("startup") => startup(arg(1, 1000)).await,
             Some("catchup") => catchup(arg(1, 1440)).await,
             Some("maturity") => maturity(arg(1, 1000)).await,
+            Some("conditions") => conditions(arg(1, 10_000)).await,
             Some("memory") => memory(arg(1, 1000), arg(2, 1000)).await,
             Some("reads") => reads(arg(1, 1000), arg(2, 100)).await,
             Some("fanout") => fanout(arg(1, 2000)).await,
@@ -1268,6 +1335,7 @@ async fn all(subscribers: usize) {
     startup(subscribers).await;
     catchup(1440).await;
     maturity(subscribers).await;
+    conditions(subscribers).await;
     memory(subscribers, 1_000).await;
     if Command::new("wrk").arg("--version").output().is_ok() {
         reads(1000, 100).await;

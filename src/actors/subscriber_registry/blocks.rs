@@ -59,34 +59,68 @@ pub(super) struct Verdict {
 }
 
 impl RegistryCore {
-    /// Evaluates `identity` at `height` and applies the status transition it implies.
-    /// `previous` is the version before this block when the identity changed in it.
+    /// Evaluates `identity` at `at.height` and applies the status transition it implies
+    /// (an admin's or a subscriber's action, `action`).
     pub(super) async fn evaluate(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
         identity: &str,
         at: At<'_>,
-        previous: Option<&IdentityVersion>,
         action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
-        let height = at.height;
-        let Some(version) = identities::at(txn, self.name(), identity, height).await? else {
+        let one = [identity.to_owned()];
+        self.evaluate_many(txn, &one, at, &HashMap::new(), action, out)
+            .await
+    }
+
+    /// Evaluates each of `identities` (distinct) at `at.height` and applies the status
+    /// transitions they imply, in order. `previous` holds the version before this block of
+    /// those that changed in it (for the alerts). What the decisions read (versions, counted
+    /// outputs, statuses) is read for all of them in a few statements: a change of the
+    /// conditions evaluates every subscriber at one height, and one at a time that was three
+    /// statements each, ~100,000 at 30,000 subscribers (BENCHMARKS.md, sixteenth round). One
+    /// identity's new status changes none of what another's decision reads.
+    pub(super) async fn evaluate_many(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        identities: &[String],
+        at: At<'_>,
+        previous: &HashMap<String, IdentityVersion>,
+        action: Option<i64>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        if identities.is_empty() {
             return Ok(());
-        };
+        }
+        let height = at.height;
+        let versions = identities::at_many(txn, self.name(), identities, height).await?;
         let c = &at.settings.conditions;
         let counted = if c.max_utxos > 0 {
-            utxos::counted(txn, self.name(), identity, height - 1, c.utxo_count_min).await?
+            utxos::counted_many(txn, self.name(), identities, height - 1, c.utxo_count_min).await?
         } else {
-            0
+            HashMap::new()
         };
-        let status = subscribers::get(txn, self.name(), identity)
-            .await?
-            .map(|s| s.status);
-        let mut verdict = self.judge(identity, &version, counted, status, at, previous);
-        out.append(&mut verdict.alerts);
-        self.apply_verdict(txn, identity, verdict, height, action, out)
-            .await
+        let statuses = subscribers::statuses_of(txn, self.name(), identities).await?;
+        for identity in identities {
+            let Some(version) = versions.get(identity) else {
+                continue;
+            };
+            let counted = counted.get(identity).copied().unwrap_or(0);
+            let status = statuses.get(identity).copied();
+            let mut verdict = self.judge(
+                identity,
+                version,
+                counted,
+                status,
+                at,
+                previous.get(identity),
+            );
+            out.append(&mut verdict.alerts);
+            self.apply_verdict(txn, identity, verdict, height, action, out)
+                .await?;
+        }
+        Ok(())
     }
 
     /// [`RegistryCore::evaluate`] of identities the pool starts following at `at.height` (their
@@ -541,20 +575,18 @@ impl RegistryCore {
         }
         evaluate.sort();
         evaluate.dedup();
-        for identity in &evaluate {
-            self.evaluate(
-                txn,
-                identity,
-                At {
-                    height: h,
-                    settings: &settings,
-                },
-                previous.get(identity),
-                None,
-                out,
-            )
-            .await?;
-        }
+        self.evaluate_many(
+            txn,
+            &evaluate,
+            At {
+                height: h,
+                settings: &settings,
+            },
+            previous,
+            None,
+            out,
+        )
+        .await?;
         // Then the admins' and subscribers' actions at this height, as a pool that was
         // running when they were asked applied them.
         for action in actions::unapplied_at(txn, self.name(), h).await? {

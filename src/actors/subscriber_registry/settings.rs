@@ -91,7 +91,6 @@ impl RegistryCore {
                             height: h,
                             settings,
                         },
-                        None,
                         Some(action.id),
                         &mut events,
                     )
@@ -106,7 +105,6 @@ impl RegistryCore {
                         height: h,
                         settings,
                     },
-                    None,
                     Some(action.id),
                     &mut events,
                 )
