@@ -834,3 +834,135 @@ async fn a_cooldown_ends_at_its_height_across_a_reorganisation_and_a_restart() {
     }
     sim.stop().await;
 }
+
+/// A change of the conditions applies at one height and evaluates every subscriber there, in
+/// one block (what the decisions read is read for all of them at once): each ends as the rules
+/// say for it alone — one leaves, one stays, one updated in that same block stays cooling with
+/// an alert, a banned one stays banned — and a pool that follows the same blocks from a
+/// restart ends with the same rows.
+#[actix_web::test]
+async fn a_change_of_conditions_evaluates_every_subscriber_at_its_height() {
+    let sim = sim().await;
+    let [alice, bob, carol, dave] =
+        ["alice", "bob", "carol", "dave"].map(|n| register(&sim, n, json!({})));
+    for who in [&alice, &bob, &carol, &dave] {
+        sim.call("sim_fund", json!([who, "1000"])).unwrap();
+    }
+    mine(&sim, 1);
+    // alice holds three outputs, the others one each.
+    for _ in 0..2 {
+        sim.call("sim_fund", json!([&alice, "10"])).unwrap();
+    }
+    mine(&sim, 1);
+    // Two pools told the same; one of them is down from height 4 to 154.
+    let mut live = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    let mut downed = spawn_app_with(TestDb::new(true).await, pool_for(&sim, 1), &sim.rpc_url).await;
+    for app in [&live, &downed] {
+        app.wait_processed(2).await;
+        let reply = app
+            .graphql_as(
+                ADMIN_TOKEN,
+                "mutation { banSubscriber(identity: \"dave@\", banned: true) { status } }",
+            )
+            .await;
+        assert_eq!(
+            reply["data"]["banSubscriber"]["status"], "BANNED",
+            "{reply}"
+        );
+    }
+    mine(&sim, 1);
+    // From height 4: at most two outputs.
+    for app in [&live, &downed] {
+        app.wait_processed(3).await;
+        for who in [&alice, &bob, &carol] {
+            assert_eq!(status(app, who).await, Some(SubscriberStatus::CoolingDown));
+        }
+        let reply = app
+            .graphql_as(
+                ADMIN_TOKEN,
+                "mutation { updatePoolConditions(input: { maxUtxos: 2 }) { maxUtxos } }",
+            )
+            .await;
+        assert_eq!(
+            reply["data"]["updatePoolConditions"]["maxUtxos"], 2,
+            "{reply}"
+        );
+    }
+    let db = std::mem::replace(&mut downed.db, TestDb::new(true).await);
+    downed.stop().await;
+    // carol changes her authorities in block 4.
+    let other = |n: &str| verusd_sim::ids::identity_address(n, "x");
+    sim.call(
+        "sim_updateidentity",
+        json!([{"identity": "carol@", "revocationauthority": other("carol-revoke-2"), "recoveryauthority": other("carol-recover-2")}]),
+    )
+    .unwrap();
+    mine(&sim, 1);
+    live.wait_processed(4).await;
+
+    let row = |who: &String| {
+        let db = live.app_state.db.clone();
+        let who = who.clone();
+        async move {
+            store::subscribers::get(&db, "VRSC", &who)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let a = row(&alice).await;
+    assert_eq!((a.status, a.left_height), (SubscriberStatus::Left, Some(4)));
+    assert_eq!(
+        a.unmet,
+        vec![
+            "the identity may hold at most 2 outputs of at least 1.00000000 coins; it holds 3: consolidate them"
+                .to_owned()
+        ]
+    );
+    assert_eq!(
+        event_kinds(&live, &alice).await,
+        ["SUBSCRIBER_JOINED", "SUBSCRIBER_LEFT"]
+    );
+    let b = row(&bob).await;
+    assert_eq!(
+        (b.status, b.joined_height),
+        (SubscriberStatus::CoolingDown, Some(1))
+    );
+    assert_eq!(event_kinds(&live, &bob).await, ["SUBSCRIBER_JOINED"]);
+    let c = row(&carol).await;
+    assert_eq!(
+        (c.status, c.joined_height),
+        (SubscriberStatus::CoolingDown, Some(1))
+    );
+    assert_eq!(
+        event_kinds(&live, &carol).await,
+        ["SUBSCRIBER_JOINED", "IDENTITY_ALERT:AUTHORITIES_CHANGED"]
+    );
+    assert_eq!(status(&live, &dave).await, Some(SubscriberStatus::Banned));
+    // carol's cooldown now counts from her update: active at 154, not 151.
+    mine(&sim, 150);
+    live.wait_processed(154).await;
+    assert_eq!(status(&live, &bob).await, Some(SubscriberStatus::Active));
+    let c = store::subscribers::history(&live.app_state.db, "VRSC", &carol)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.iter().map(|(h, s, _)| (*h, *s)).collect::<Vec<_>>(),
+        [
+            (1, SubscriberStatus::CoolingDown),
+            (154, SubscriberStatus::Active)
+        ]
+    );
+
+    // The pool that was down catches up over the same blocks: the same rows.
+    let mut restarted = spawn_app_with(db, pool_for(&sim, 1), &sim.rpc_url).await;
+    restarted.wait_processed(154).await;
+    assert_eq!(
+        business_rows(&restarted.app_state.db).await,
+        business_rows(&live.app_state.db).await
+    );
+    for app in [&mut live, &mut restarted] {
+        app.stop().await;
+    }
+    sim.stop().await;
+}
