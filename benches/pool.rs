@@ -335,6 +335,20 @@ impl Bench {
         (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
     }
 
+    /// The one number `sql` answers.
+    async fn count(&self, sql: &str) -> i64 {
+        self.db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap()
+    }
+
     async fn rows(&self) -> i64 {
         let mut total = 0;
         for table in [
@@ -352,16 +366,7 @@ impl Bench {
             "event",
             "pool_stats",
         ] {
-            let row = self
-                .db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    self.db.get_database_backend(),
-                    format!("SELECT COUNT(*) FROM {table}"),
-                ))
-                .await
-                .unwrap()
-                .unwrap();
-            total += row.try_get_by_index::<i64>(0).unwrap();
+            total += self.count(&format!("SELECT COUNT(*) FROM {table}")).await;
         }
         total
     }
@@ -616,17 +621,7 @@ async fn maturity(subscribers: usize) {
     // The stake matures at its 150th confirmation, height staked + 149 (DESIGN §8).
     b.sim.call("sim_generate", json!([147])).unwrap();
     b.wait(staked + 147, Instant::now()).await;
-    let credits = async || -> i64 {
-        b.db.query_one_raw(sea_orm::Statement::from_string(
-            b.db.get_database_backend(),
-            "SELECT COUNT(*) FROM credit".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
-    };
+    let credits = async || b.count("SELECT COUNT(*) FROM credit").await;
     let mut seed = 3;
     let normal = b.block(&addresses, 0, &mut seed).await; // 149 confirmations: not yet
     assert_eq!(
@@ -677,16 +672,9 @@ async fn conditions(subscribers: usize) {
     b.start_and_catch_up().await;
     let mut seed = 5;
     let normal = b.block(&addresses, 200, &mut seed).await;
-    let active = async || -> i64 {
-        b.db.query_one_raw(sea_orm::Statement::from_string(
-            b.db.get_database_backend(),
-            "SELECT COUNT(*) FROM subscriber WHERE status = 'ACTIVE'".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
+    let active = async || {
+        b.count("SELECT COUNT(*) FROM subscriber WHERE status = 'ACTIVE'")
+            .await
     };
     let active_before = active().await;
     assert_eq!(
