@@ -77,10 +77,11 @@ impl RegistryCore {
     /// Evaluates each of `identities` (distinct) at `at.height` and applies the status
     /// transitions they imply, in order. `previous` holds the version before this block of
     /// those that changed in it (for the alerts). What the decisions read (versions, counted
-    /// outputs, statuses) is read for all of them in a few statements: a change of the
-    /// conditions evaluates every subscriber at one height, and one at a time that was three
-    /// statements each, ~100,000 at 30,000 subscribers (BENCHMARKS.md, sixteenth round). One
-    /// identity's new status changes none of what another's decision reads.
+    /// outputs, statuses) is read for all of them, 500 to a statement: any change of the pool's
+    /// settings evaluates every subscriber at its height, and with three statements per
+    /// identity that block took 2.2 s at 10,000 subscribers and 24.7 s at 100,000
+    /// (BENCHMARKS.md, sixteenth round). One identity's new status changes none of what
+    /// another's decision reads, so the verdicts are those of one identity at a time.
     pub(super) async fn evaluate_many(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
@@ -602,8 +603,8 @@ impl RegistryCore {
     /// changes its status. Every height is applied, one after the other (a reorganisation
     /// applies again the heights it took away, with the statuses they had undone), so the
     /// cooldown ends at one height: the tracked identities whose version is exactly that old
-    /// are the candidates (found through the map's index by height: work per version mined
-    /// then, not per subscriber), and those cooling among them are the answer. Reading every cooling
+    /// are the candidates (from the map's index by height: work per version mined then, not
+    /// per subscriber), and those cooling among them are the answer. Reading every cooling
     /// subscriber's address instead cost 16–17 ms of every block while 10,000 cooled down
     /// (BENCHMARKS.md, fifteenth round). The first block after the registry starts still reads
     /// them all, and evaluates every one whose cooldown is over, however long ago: a pool
