@@ -693,11 +693,6 @@ async fn conditions(subscribers: usize) {
         .await
         .unwrap();
     let took = b.block(&addresses, 200, &mut seed).await;
-    let applied = settings::at(&b.db, "VRSC", h).await.unwrap().unwrap();
-    assert_eq!(
-        applied.from_height, h,
-        "the new fee is not the one in force at {h}"
-    );
     assert_eq!(
         active().await,
         active_before,
