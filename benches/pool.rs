@@ -663,9 +663,10 @@ async fn maturity(subscribers: usize) {
     });
 }
 
-/// An admin's change of the pool fee (`setPoolFee`), which applies from the next height: the
-/// block where it applies evaluates every subscriber against the settings in force, as any
-/// change of the pool's settings does. Timed against the block before it.
+/// An admin's change of the pool's conditions (`updatePoolConditions`), which applies from the
+/// next height: the block where it applies evaluates every subscriber against them. And an
+/// admin's change of the pool fee (`setPoolFee`) before it, which evaluates no one. Both timed
+/// against the block before them.
 async fn conditions(subscribers: usize) {
     use coinstaker::store::settings::{self, SettingsSource};
     let (mut b, addresses) = Bench::new(subscribers, 5).await;
@@ -681,37 +682,48 @@ async fn conditions(subscribers: usize) {
         active_before, subscribers as i64,
         "not every subscriber is active"
     );
-    // What the registry records for `setPoolFee` (src/actors/subscriber_registry/settings.rs).
-    let h = tip(&b.sim) + 1;
-    let mut next = settings::latest(&b.db, "VRSC")
-        .await
-        .unwrap()
-        .unwrap()
-        .settings;
-    next.fee = coinstaker::domain::FeeRate::from_ppm(next.fee.ppm() + 1).unwrap();
-    settings::record(&b.db, "VRSC", h, &next, SettingsSource::Admin)
-        .await
-        .unwrap();
+    // What the registry records for `setPoolFee` and `updatePoolConditions`
+    // (src/actors/subscriber_registry/settings.rs), each from the next height.
+    let change = async |edit: &dyn Fn(&mut coinstaker::domain::PoolSettings)| {
+        let mut next = settings::latest(&b.db, "VRSC")
+            .await
+            .unwrap()
+            .unwrap()
+            .settings;
+        edit(&mut next);
+        settings::record(&b.db, "VRSC", tip(&b.sim) + 1, &next, SettingsSource::Admin)
+            .await
+            .unwrap();
+    };
+    change(&|s| s.fee = coinstaker::domain::FeeRate::from_ppm(s.fee.ppm() + 1).unwrap()).await;
+    let fee = b.block(&addresses, 200, &mut seed).await;
+    // Every subscriber has two primary addresses: at most 24 keeps them all in.
+    change(&|s| s.conditions.max_primary_addresses -= 1).await;
     let took = b.block(&addresses, 200, &mut seed).await;
     assert_eq!(
         active().await,
         active_before,
-        "the fee change changed statuses"
+        "the changes of the settings changed statuses"
     );
     println!(
         "conditions: backend={} subscribers={subscribers}",
         backend()
     );
     println!(
-        "  the block where a new pool fee applies: {:.1} ms (the block before it: {:.1} ms)",
+        "  the block where new conditions apply: {:.1} ms; where a new pool fee applies: {:.1} ms (the block before them: {:.1} ms)",
         took.as_secs_f64() * 1000.0,
+        fee.as_secs_f64() * 1000.0,
         normal.as_secs_f64() * 1000.0
     );
     record(Figures {
         scenario: "conditions".into(),
         size: subscribers,
         max_ms: Some(took.as_secs_f64() * 1000.0),
-        extra: [("block_before_ms".to_owned(), normal.as_secs_f64() * 1000.0)].into(),
+        extra: [
+            ("block_before_ms".to_owned(), normal.as_secs_f64() * 1000.0),
+            ("fee_block_ms".to_owned(), fee.as_secs_f64() * 1000.0),
+        ]
+        .into(),
         ..Figures::default()
     });
 }

@@ -77,8 +77,8 @@ impl RegistryCore {
     /// Evaluates each of `identities` (distinct) at `at.height` and applies the status
     /// transitions they imply, in order. `previous` holds the version before this block of
     /// those that changed in it (for the alerts). What the decisions read (versions, counted
-    /// outputs, statuses) is read for all of them, 500 to a statement: any change of the pool's
-    /// settings evaluates every subscriber at its height, and with three statements per
+    /// outputs, statuses) is read for all of them, 500 to a statement: a change of the pool's
+    /// conditions evaluates every subscriber at its height, and with three statements per
     /// identity that block took 2.2 s at 10,000 subscribers and 24.7 s at 100,000
     /// (BENCHMARKS.md, sixteenth round). One identity's new status changes none of what
     /// another's decision reads, so the verdicts are those of one identity at a time.
@@ -552,8 +552,14 @@ impl RegistryCore {
         // A cooling subscriber changes only when its cooldown is over (or its identity
         // changes, which `changes` covers): evaluate just those, not every one every block.
         evaluate.extend(self.cooldowns_over(txn, h).await?);
-        if from == h {
-            // The conditions changed at this height: everyone is evaluated again.
+        // A settings version that starts here and changes the conditions: everyone is
+        // evaluated again. One that changes only the fee or the minimum payout changes nothing
+        // a decision reads (`judge` reads the conditions and the height, and the height alone
+        // never flips a status: an identity with a pending unlock fails the lock condition as
+        // an unlocked one does, a cooldown's end and changed outputs are found above and
+        // below), so it costs no more than any block: 159 ms → a block's ~15 ms at 10,000
+        // subscribers, 1.9 s → ~17 ms at 100,000 (BENCHMARKS.md, seventeenth round).
+        if from == h && self.settings_at(txn, h - 1).await?.0.conditions != settings.conditions {
             evaluate.extend(tracked.keys().cloned());
             let members =
                 subscribers::addresses_with_status(txn, self.name(), &[SubscriberStatus::Active])
