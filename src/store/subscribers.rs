@@ -142,83 +142,140 @@ pub async fn set_status(
     db: &impl ConnectionTrait,
     change: &StatusChange<'_>,
 ) -> StoreResult<(Subscriber, Option<bool>)> {
+    let announce = set_status_many(db, std::slice::from_ref(change)).await?;
+    let subscriber = get(db, change.chain, change.identity_address)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "subscriber {} not found after its status was set",
+                change.identity_address
+            ))
+        })?;
+    Ok((subscriber, announce.into_iter().next().flatten()))
+}
+
+/// [`set_status`] of each of `changes` (distinct identities of one chain), in a few statements
+/// for all of them: the subscribers are read 500 to a statement, written 200 to an upsert,
+/// and their history entries appended together. Returns what `set_status` returns of each
+/// (whether clients must be told), in order. Those of a block (a wave of joins, or the end of
+/// their cooldown) cost five statements each one at a time: 10,000 joining subscribers were
+/// most of a catch-up's statements (BENCHMARKS.md, seventeenth round).
+pub async fn set_status_many(
+    db: &impl ConnectionTrait,
+    changes: &[StatusChange<'_>],
+) -> StoreResult<Vec<Option<bool>>> {
+    // Rows per statement: 13 columns each stays far below every backend's parameter limit.
+    const ROWS: usize = 200;
+    let Some(first) = changes.first() else {
+        return Ok(Vec::new());
+    };
     let at = now();
-    let unmet = if change.unmet.is_empty() {
-        None
-    } else {
-        Some(serde_json::to_string(change.unmet).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-    };
-    let existing = subscriber::Entity::find()
-        .filter(subscriber::Column::Chain.eq(change.chain))
-        .filter(subscriber::Column::IdentityAddress.eq(change.identity_address))
-        .one(db)
-        .await?;
-    let leaving = matches!(
-        change.status,
-        SubscriberStatus::Left | SubscriberStatus::Banned
-    );
-    let entering = in_pool(change.status);
-    let told = existing.as_ref().is_some_and(|m| m.announced);
-    let model = match existing {
-        Some(m) => {
-            let was_in = matches!(
-                parse_stored(&m.status, SubscriberStatus::parse, "subscriber status")?,
-                SubscriberStatus::CoolingDown | SubscriberStatus::Active
-            );
-            let joined = if !was_in && entering {
-                Some(change.height)
-            } else {
-                m.joined_height
-            };
-            let left = if leaving && was_in {
-                Some(change.height)
-            } else {
-                m.left_height
-            };
-            let mut am: subscriber::ActiveModel = m.into();
-            am.name = Set(change.name.to_owned());
-            am.status = Set(change.status.as_str().to_owned());
-            am.joined_height = Set(joined);
-            am.left_height = Set(left);
-            am.unmet = Set(unmet);
-            am.updated_at = Set(at);
-            am.announced = Set(entering);
-            am.update(db).await?
-        }
-        None => {
-            let joined = entering.then_some(change.height);
-            subscriber::ActiveModel {
-                id: Default::default(),
-                chain: Set(change.chain.to_owned()),
-                identity_address: Set(change.identity_address.to_owned()),
-                name: Set(change.name.to_owned()),
-                status: Set(change.status.as_str().to_owned()),
-                joined_height: Set(joined),
-                left_height: Set(leaving.then_some(change.height)),
-                min_payout: Set(None),
-                unmet: Set(unmet),
-                created_at: Set(at),
-                updated_at: Set(at),
-                min_payout_height: Set(None),
-                announced: Set(entering),
-            }
-            .insert(db)
+    let addresses: Vec<String> = changes
+        .iter()
+        .map(|c| c.identity_address.to_owned())
+        .collect();
+    let mut existing = std::collections::HashMap::new();
+    for slice in addresses.chunks(super::IN_SLICE) {
+        for m in subscriber::Entity::find()
+            .filter(subscriber::Column::Chain.eq(first.chain))
+            .filter(subscriber::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .all(db)
             .await?
+        {
+            existing.insert(m.identity_address.clone(), m);
         }
-    };
-    subscriber_status::ActiveModel {
-        id: Default::default(),
-        chain: Set(change.chain.to_owned()),
-        identity_address: Set(change.identity_address.to_owned()),
-        height: Set(change.height),
-        status: Set(change.status.as_str().to_owned()),
-        reason: Set(change.reason.map(str::to_owned)),
-        created_at: Set(at),
-        action_id: Set(change.action),
     }
-    .insert(db)
-    .await?;
-    Ok((from_row(model)?, (told != entering).then_some(entering)))
+    let mut rows = Vec::with_capacity(changes.len());
+    let mut history = Vec::with_capacity(changes.len());
+    let mut announce = Vec::with_capacity(changes.len());
+    for change in changes {
+        let unmet = if change.unmet.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(change.unmet)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )
+        };
+        let leaving = matches!(
+            change.status,
+            SubscriberStatus::Left | SubscriberStatus::Banned
+        );
+        let entering = in_pool(change.status);
+        let old = existing.get(change.identity_address);
+        let was_in = match old {
+            Some(m) => in_pool(parse_stored(
+                &m.status,
+                SubscriberStatus::parse,
+                "subscriber status",
+            )?),
+            None => false,
+        };
+        let joined = if !was_in && entering {
+            Some(change.height)
+        } else {
+            old.and_then(|m| m.joined_height)
+        };
+        let left = if leaving && (was_in || old.is_none()) {
+            Some(change.height)
+        } else {
+            old.and_then(|m| m.left_height)
+        };
+        rows.push(subscriber::ActiveModel {
+            id: Default::default(),
+            chain: Set(change.chain.to_owned()),
+            identity_address: Set(change.identity_address.to_owned()),
+            name: Set(change.name.to_owned()),
+            status: Set(change.status.as_str().to_owned()),
+            joined_height: Set(joined),
+            left_height: Set(left),
+            // Not updated on conflict: what the row holds stays.
+            min_payout: Set(old.and_then(|m| m.min_payout)),
+            unmet: Set(unmet),
+            created_at: Set(old.map_or(at, |m| m.created_at)),
+            updated_at: Set(at),
+            min_payout_height: Set(old.and_then(|m| m.min_payout_height)),
+            announced: Set(entering),
+        });
+        history.push(subscriber_status::ActiveModel {
+            id: Default::default(),
+            chain: Set(change.chain.to_owned()),
+            identity_address: Set(change.identity_address.to_owned()),
+            height: Set(change.height),
+            status: Set(change.status.as_str().to_owned()),
+            reason: Set(change.reason.map(str::to_owned)),
+            created_at: Set(at),
+            action_id: Set(change.action),
+        });
+        let told = old.is_some_and(|m| m.announced);
+        announce.push((told != entering).then_some(entering));
+    }
+    use subscriber::Column as C;
+    let on_conflict = sea_orm::sea_query::OnConflict::columns([C::Chain, C::IdentityAddress])
+        .update_columns([
+            C::Name,
+            C::Status,
+            C::JoinedHeight,
+            C::LeftHeight,
+            C::Unmet,
+            C::UpdatedAt,
+            C::Announced,
+        ])
+        .to_owned();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        subscriber::Entity::insert_many(rows.by_ref().take(ROWS))
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(db)
+            .await?;
+    }
+    let mut history = history.into_iter().peekable();
+    while history.peek().is_some() {
+        subscriber_status::Entity::insert_many(history.by_ref().take(ROWS))
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(announce)
 }
 
 /// The status of each of `identities` that is a subscriber (absent: never was), one statement
@@ -274,102 +331,6 @@ pub async fn payout_terms_of(
     Ok(out)
 }
 
-/// [`set_status`] of identities that are no subscriber yet (the caller checked, in the same
-/// transaction), a few statements for all of them: their subscriber rows, their first
-/// history entries and, for those ACTIVE at once, their open eligibility intervals. What
-/// clients are told follows [`set_status`]: entering the pool is news, anything else is not.
-pub async fn create_many(
-    db: &impl ConnectionTrait,
-    changes: &[StatusChange<'_>],
-) -> StoreResult<()> {
-    // Rows per statement: 13 columns each stays far below every backend's parameter limit.
-    const ROWS: usize = 200;
-    let at = now();
-    for slice in changes.chunks(ROWS) {
-        let mut subscribers = Vec::with_capacity(slice.len());
-        let mut history = Vec::with_capacity(slice.len());
-        let mut intervals = Vec::new();
-        for change in slice {
-            let unmet = if change.unmet.is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::to_string(change.unmet)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                )
-            };
-            let entering = in_pool(change.status);
-            let leaving = matches!(
-                change.status,
-                SubscriberStatus::Left | SubscriberStatus::Banned
-            );
-            subscribers.push(subscriber::ActiveModel {
-                id: Default::default(),
-                chain: Set(change.chain.to_owned()),
-                identity_address: Set(change.identity_address.to_owned()),
-                name: Set(change.name.to_owned()),
-                status: Set(change.status.as_str().to_owned()),
-                joined_height: Set(entering.then_some(change.height)),
-                left_height: Set(leaving.then_some(change.height)),
-                min_payout: Set(None),
-                unmet: Set(unmet),
-                created_at: Set(at),
-                updated_at: Set(at),
-                min_payout_height: Set(None),
-                announced: Set(entering),
-            });
-            history.push(subscriber_status::ActiveModel {
-                id: Default::default(),
-                chain: Set(change.chain.to_owned()),
-                identity_address: Set(change.identity_address.to_owned()),
-                height: Set(change.height),
-                status: Set(change.status.as_str().to_owned()),
-                reason: Set(change.reason.map(str::to_owned)),
-                created_at: Set(at),
-                action_id: Set(change.action),
-            });
-            if change.status == SubscriberStatus::Active {
-                intervals.push(change);
-            }
-        }
-        subscriber::Entity::insert_many(subscribers)
-            .exec_without_returning(db)
-            .await?;
-        subscriber_status::Entity::insert_many(history)
-            .exec_without_returning(db)
-            .await?;
-        // Like `open_interval`: none opened where one is open already.
-        let Some(first) = intervals.first() else {
-            continue;
-        };
-        let addresses: Vec<String> = intervals
-            .iter()
-            .map(|c| c.identity_address.to_owned())
-            .collect();
-        let open = intervals_of(db, first.chain, &addresses).await?;
-        let rows: Vec<eligibility_interval::ActiveModel> = intervals
-            .iter()
-            .filter(|c| {
-                open.get(c.identity_address)
-                    .is_none_or(|spans| spans.iter().all(|(_, to)| to.is_some()))
-            })
-            .map(|c| eligibility_interval::ActiveModel {
-                id: Default::default(),
-                chain: Set(c.chain.to_owned()),
-                identity_address: Set(c.identity_address.to_owned()),
-                from_height: Set(c.height),
-                to_height: Set(None),
-            })
-            .collect();
-        if !rows.is_empty() {
-            eligibility_interval::Entity::insert_many(rows)
-                .exec_without_returning(db)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
 /// The status history of one identity, oldest first: (height, status, reason).
 pub async fn history(
     db: &impl ConnectionTrait,
@@ -420,23 +381,6 @@ pub async fn set_min_payout(
     Ok(res.rows_affected == 1)
 }
 
-async fn open_interval_row(
-    db: &impl ConnectionTrait,
-    chain: &str,
-    identity: &str,
-) -> StoreResult<Option<eligibility_interval::Model>> {
-    // The identity's few intervals, filtered here: with `to_height IS NULL` in the query,
-    // SQLite chose `ix_eligibility_to` (chain, to_height) and walked every open interval of
-    // the chain (370 µs a call at 10,000 subscribers, 4.8 s of a 10,000-subscriber start).
-    Ok(eligibility_interval::Entity::find()
-        .filter(eligibility_interval::Column::Chain.eq(chain))
-        .filter(eligibility_interval::Column::IdentityAddress.eq(identity))
-        .all(db)
-        .await?
-        .into_iter()
-        .find(|i| i.to_height.is_none()))
-}
-
 /// Opens an eligibility interval `[from, …)` (no-op if one is open).
 pub async fn open_interval(
     db: &impl ConnectionTrait,
@@ -444,19 +388,7 @@ pub async fn open_interval(
     identity: &str,
     from: Height,
 ) -> StoreResult<()> {
-    let open = open_interval_row(db, chain, identity).await?;
-    if open.is_none() {
-        eligibility_interval::ActiveModel {
-            id: Default::default(),
-            chain: Set(chain.to_owned()),
-            identity_address: Set(identity.to_owned()),
-            from_height: Set(from),
-            to_height: Set(None),
-        }
-        .insert(db)
-        .await?;
-    }
-    Ok(())
+    set_intervals_many(db, chain, &[(identity, true)], from).await
 }
 
 /// Closes the open eligibility interval at `to` (exclusive); an interval that would be empty
@@ -467,17 +399,79 @@ pub async fn close_interval(
     identity: &str,
     to: Height,
 ) -> StoreResult<()> {
-    let open = open_interval_row(db, chain, identity).await?;
-    if let Some(row) = open {
-        if row.from_height >= to {
-            eligibility_interval::Entity::delete_by_id(row.id)
-                .exec(db)
-                .await?;
-        } else {
-            let mut am: eligibility_interval::ActiveModel = row.into();
-            am.to_height = Set(Some(to));
-            am.update(db).await?;
+    set_intervals_many(db, chain, &[(identity, false)], to).await
+}
+
+/// [`open_interval`] (`true`) or [`close_interval`] (`false`) at `height` of each of
+/// `identities` (distinct), in a few statements for all of them: their intervals read 500
+/// identities to a statement, the new ones inserted together, the ended ones closed (or, when
+/// empty, removed) by id.
+pub async fn set_intervals_many(
+    db: &impl ConnectionTrait,
+    chain: &str,
+    identities: &[(&str, bool)],
+    height: Height,
+) -> StoreResult<()> {
+    const ROWS: usize = 200;
+    if identities.is_empty() {
+        return Ok(());
+    }
+    let addresses: Vec<String> = identities.iter().map(|(a, _)| (*a).to_owned()).collect();
+    let mut open = std::collections::HashMap::new();
+    for slice in addresses.chunks(super::IN_SLICE) {
+        // The identities' few intervals, filtered here: with `to_height IS NULL` in the query,
+        // SQLite chose `ix_eligibility_to` (chain, to_height) and walked every open interval
+        // of the chain (370 µs a call at 10,000 subscribers, 4.8 s of a 10,000-subscriber
+        // start).
+        for row in eligibility_interval::Entity::find()
+            .filter(eligibility_interval::Column::Chain.eq(chain))
+            .filter(eligibility_interval::Column::IdentityAddress.is_in(slice.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            if row.to_height.is_none() {
+                open.entry(row.identity_address.clone()).or_insert(row);
+            }
         }
+    }
+    let mut opened = Vec::new();
+    let mut ended = Vec::new();
+    let mut empty = Vec::new();
+    for (identity, opening) in identities {
+        match (opening, open.get(*identity)) {
+            (true, None) => opened.push(eligibility_interval::ActiveModel {
+                id: Default::default(),
+                chain: Set(chain.to_owned()),
+                identity_address: Set((*identity).to_owned()),
+                from_height: Set(height),
+                to_height: Set(None),
+            }),
+            (false, Some(row)) if row.from_height >= height => empty.push(row.id),
+            (false, Some(row)) => ended.push(row.id),
+            (true, Some(_)) | (false, None) => {}
+        }
+    }
+    let mut opened = opened.into_iter().peekable();
+    while opened.peek().is_some() {
+        eligibility_interval::Entity::insert_many(opened.by_ref().take(ROWS))
+            .exec_without_returning(db)
+            .await?;
+    }
+    for ids in ended.chunks(super::IN_SLICE) {
+        eligibility_interval::Entity::update_many()
+            .col_expr(
+                eligibility_interval::Column::ToHeight,
+                sea_orm::sea_query::Expr::value(height),
+            )
+            .filter(eligibility_interval::Column::Id.is_in(ids.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    for ids in empty.chunks(super::IN_SLICE) {
+        eligibility_interval::Entity::delete_many()
+            .filter(eligibility_interval::Column::Id.is_in(ids.iter().copied()))
+            .exec(db)
+            .await?;
     }
     Ok(())
 }

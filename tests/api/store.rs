@@ -1231,26 +1231,89 @@ async fn the_registrys_batched_reads_and_writes_answer_like_one_at_a_time() {
             })
             .collect()
     };
-    let together = changes(["iNewA", "iNewB", "iNewC"]);
-    subscribers::create_many(&db, &together).await.unwrap();
-    for c in changes(["iOneA", "iOneB", "iOneC"]) {
-        subscribers::set_status(&db, &c).await.unwrap();
-        if c.status == SubscriberStatus::Active {
-            subscribers::open_interval(&db, "VRSC", c.identity_address, 40)
-                .await
-                .unwrap();
+    // Then each changes twice more, beside a new one: out of the pool at the height its
+    // interval opened (the empty interval goes), into it and between its states, and banned.
+    use SubscriberStatus::{Active, Banned, CoolingDown, Left};
+    let steps: [(i64, [SubscriberStatus; 4]); 2] = [
+        (40, [Left, Active, CoolingDown, Active]),
+        (55, [CoolingDown, Left, Active, Banned]),
+    ];
+    let later = |names: [&'static str; 4], (height, statuses): (i64, [SubscriberStatus; 4])| {
+        names
+            .into_iter()
+            .zip(statuses)
+            .map(|(w, status)| StatusChange {
+                chain: "VRSC",
+                identity_address: w,
+                name: "batch.VRSC@",
+                status,
+                height,
+                reason: None,
+                unmet: if status == Left { &unmet[..] } else { &[] },
+                action: None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut told_together = Vec::new();
+    for (step, (height, statuses)) in [(40, [Active; 4])].into_iter().chain(steps).enumerate() {
+        let (together, one) = if step == 0 {
+            (
+                changes(["iNewA", "iNewB", "iNewC"]),
+                changes(["iOneA", "iOneB", "iOneC"]),
+            )
+        } else {
+            (
+                later(["iNewA", "iNewB", "iNewC", "iNewD"], (height, statuses)),
+                later(["iOneA", "iOneB", "iOneC", "iOneD"], (height, statuses)),
+            )
+        };
+        told_together.push(subscribers::set_status_many(&db, &together).await.unwrap());
+        let intervals: Vec<(&str, bool)> = together
+            .iter()
+            .map(|c| (c.identity_address, c.status == Active))
+            .collect();
+        subscribers::set_intervals_many(&db, "VRSC", &intervals, height)
+            .await
+            .unwrap();
+        let mut told_one = Vec::new();
+        for c in one {
+            told_one.push(subscribers::set_status(&db, &c).await.unwrap().1);
+            if c.status == Active {
+                subscribers::open_interval(&db, "VRSC", c.identity_address, height)
+                    .await
+                    .unwrap();
+            } else {
+                subscribers::close_interval(&db, "VRSC", c.identity_address, height)
+                    .await
+                    .unwrap();
+            }
         }
+        assert_eq!(told_together.last(), Some(&told_one), "step {step}");
     }
+    // Told: entering the pool from outside it, leaving it from inside.
+    assert_eq!(
+        told_together,
+        vec![
+            vec![Some(true), Some(true), None],
+            vec![Some(false), None, Some(true), Some(true)],
+            vec![Some(true), Some(false), None, Some(false)],
+        ],
+    );
     let statuses = subscribers::statuses_of(
         &db,
         "VRSC",
-        &["iNewA", "iNewB", "iNewC", "iOneB", "iNobody"].map(String::from),
+        &["iNewA", "iNewB", "iNewC", "iNewD", "iOneB", "iNobody"].map(String::from),
     )
     .await
     .unwrap();
-    assert_eq!(statuses.len(), 4, "iNobody is no subscriber");
-    assert_eq!(statuses["iNewC"], SubscriberStatus::Left);
-    for (new, one) in [("iNewA", "iOneA"), ("iNewB", "iOneB"), ("iNewC", "iOneC")] {
+    assert_eq!(statuses.len(), 5, "iNobody is no subscriber");
+    assert_eq!(statuses["iNewC"], SubscriberStatus::Active);
+    for (new, one) in [
+        ("iNewA", "iOneA"),
+        ("iNewB", "iOneB"),
+        ("iNewC", "iOneC"),
+        ("iNewD", "iOneD"),
+    ] {
         let a = subscribers::get(&db, "VRSC", new).await.unwrap().unwrap();
         let b = subscribers::get(&db, "VRSC", one).await.unwrap().unwrap();
         assert_eq!(
@@ -1268,10 +1331,25 @@ async fn the_registrys_batched_reads_and_writes_answer_like_one_at_a_time() {
             subscribers::intervals(&db, "VRSC", one).await.unwrap()
         );
     }
-    assert_eq!(
-        subscribers::intervals(&db, "VRSC", "iNewA").await.unwrap(),
-        vec![(40, None)]
-    );
+    // A's interval opened and closed at 40 is gone; B's and D's ran from 40 to 55; C's is
+    // open from 55.
+    for (who, spans) in [
+        ("iNewA", vec![]),
+        ("iNewB", vec![(40, Some(55))]),
+        ("iNewC", vec![(55, None)]),
+        ("iNewD", vec![(40, Some(55))]),
+    ] {
+        assert_eq!(
+            subscribers::intervals(&db, "VRSC", who).await.unwrap(),
+            spans,
+            "{who}"
+        );
+    }
+    let a = subscribers::get(&db, "VRSC", "iNewA")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.joined_height, a.left_height), (Some(55), Some(40)));
 
     // Actions: the new ones, in the order asked, apart from an older one at the same height.
     let older = actions::record(&db, "VRSC", 40, "iNewB", ActionKind::Track)

@@ -69,76 +69,35 @@ impl RegistryCore {
         action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
-        let one = [identity.to_owned()];
-        self.evaluate_many(txn, &one, at, &HashMap::new(), action, out)
+        let one = [(identity.to_owned(), action)];
+        self.evaluate_many(txn, &one, at, &HashMap::new(), out)
             .await
     }
 
-    /// Evaluates each of `identities` (distinct) at `at.height` and applies the status
-    /// transitions they imply, in order. `previous` holds the version before this block of
-    /// those that changed in it (for the alerts). What the decisions read (versions, counted
-    /// outputs, statuses) is read for all of them, 500 to a statement: a change of the pool's
-    /// conditions evaluates every subscriber at its height, and with three statements per
-    /// identity that block took 2.2 s at 10,000 subscribers and 24.7 s at 100,000
-    /// (BENCHMARKS.md, sixteenth round). One identity's new status changes none of what
-    /// another's decision reads, so the verdicts are those of one identity at a time.
+    /// Evaluates each of `identities` (distinct, each with the action it comes from, if any)
+    /// at `at.height` and applies the status transitions they imply. `previous` holds the
+    /// version before this block of those that changed in it (for the alerts). What the
+    /// decisions read (versions, counted outputs, statuses) is read for all of them, 500 to a
+    /// statement, and what they write is written together (`subscribers::set_status_many`,
+    /// `set_intervals_many`): a change of the pool's conditions evaluates every subscriber at
+    /// its height, and with three statements per identity that block took 2.2 s at 10,000
+    /// subscribers and 24.7 s at 100,000 (BENCHMARKS.md, sixteenth round); 10,000 identities
+    /// joining, and then ending their cooldown, were 100,000 statements of a catch-up
+    /// (seventeenth round). One identity's new status changes none of what another's
+    /// decision reads, so the verdicts are those of one identity at a time.
     pub(super) async fn evaluate_many(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
-        identities: &[String],
+        identities: &[(String, Option<i64>)],
         at: At<'_>,
         previous: &HashMap<String, IdentityVersion>,
-        action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         if identities.is_empty() {
             return Ok(());
         }
         let height = at.height;
-        let versions = identities::at_many(txn, self.name(), identities, height).await?;
-        let c = &at.settings.conditions;
-        let counted = if c.max_utxos > 0 {
-            utxos::counted_many(txn, self.name(), identities, height - 1, c.utxo_count_min).await?
-        } else {
-            HashMap::new()
-        };
-        let statuses = subscribers::statuses_of(txn, self.name(), identities).await?;
-        for identity in identities {
-            let Some(version) = versions.get(identity) else {
-                continue;
-            };
-            let counted = counted.get(identity).copied().unwrap_or(0);
-            let status = statuses.get(identity).copied();
-            let mut verdict = self.judge(
-                identity,
-                version,
-                counted,
-                status,
-                at,
-                previous.get(identity),
-            );
-            out.append(&mut verdict.alerts);
-            self.apply_verdict(txn, identity, verdict, height, action, out)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// [`RegistryCore::evaluate`] of identities the pool starts following at `at.height` (their
-    /// `track` actions, no previous version): what it reads is read for all of them in a few
-    /// statements, and those that were never subscribers are created together.
-    pub(super) async fn evaluate_tracked(
-        &self,
-        txn: &impl sea_orm::ConnectionTrait,
-        tracking: &[actions::Action],
-        at: At<'_>,
-        out: &mut Vec<NewEvent>,
-    ) -> Result<(), ActorError> {
-        let height = at.height;
-        let addresses: Vec<String> = tracking
-            .iter()
-            .map(|a| a.identity_address.clone())
-            .collect();
+        let addresses: Vec<String> = identities.iter().map(|(a, _)| a.clone()).collect();
         let versions = identities::at_many(txn, self.name(), &addresses, height).await?;
         let c = &at.settings.conditions;
         let counted = if c.max_utxos > 0 {
@@ -147,42 +106,41 @@ impl RegistryCore {
             HashMap::new()
         };
         let statuses = subscribers::statuses_of(txn, self.name(), &addresses).await?;
-        let mut created = Vec::new();
-        for action in tracking {
-            let identity = action.identity_address.as_str();
+        let mut verdicts = Vec::with_capacity(identities.len());
+        for (identity, action) in identities {
             let Some(version) = versions.get(identity) else {
                 continue;
             };
             let counted = counted.get(identity).copied().unwrap_or(0);
             let status = statuses.get(identity).copied();
-            // No previous version: no alerts.
-            let verdict = self.judge(identity, version, counted, status, at, None);
-            if status.is_some() {
-                self.apply_verdict(txn, identity, verdict, height, Some(action.id), out)
-                    .await?;
-            } else if let Some(next) = verdict.next {
-                // Never told anything: entering the pool is news (see `set_status`).
-                if in_pool(Some(next.status)) {
-                    out.push(self.membership_event(identity, height, &verdict.name, true, &[]));
-                }
-                created.push((identity, verdict.name, next, action.id));
-            }
+            let verdict = self.judge(
+                identity,
+                version,
+                counted,
+                status,
+                at,
+                previous.get(identity),
+            );
+            verdicts.push((identity.as_str(), verdict, *action));
         }
-        let changes: Vec<StatusChange<'_>> = created
+        self.apply_verdicts(txn, verdicts, height, out).await
+    }
+
+    /// [`RegistryCore::evaluate_many`] of identities the pool starts following at
+    /// `at.height` (their `track` actions, no previous version).
+    pub(super) async fn evaluate_tracked(
+        &self,
+        txn: &impl sea_orm::ConnectionTrait,
+        tracking: &[actions::Action],
+        at: At<'_>,
+        out: &mut Vec<NewEvent>,
+    ) -> Result<(), ActorError> {
+        let identities: Vec<(String, Option<i64>)> = tracking
             .iter()
-            .map(|(identity, name, next, action)| StatusChange {
-                chain: self.name(),
-                identity_address: identity,
-                name,
-                status: next.status,
-                height,
-                reason: Some(&next.reason),
-                unmet: &next.unmet,
-                action: Some(*action),
-            })
+            .map(|a| (a.identity_address.clone(), Some(a.id)))
             .collect();
-        subscribers::create_many(txn, &changes).await?;
-        Ok(())
+        self.evaluate_many(txn, &identities, at, &HashMap::new(), out)
+            .await
     }
 
     /// What `identity`'s version at `at.height` means for its status (`status` now, `None`
@@ -255,43 +213,57 @@ impl RegistryCore {
         }
     }
 
-    /// Records `verdict`'s status change, if any, with its event and eligibility interval.
-    async fn apply_verdict(
+    /// Records the status changes of `verdicts` (distinct identities, each with the action it
+    /// comes from), decided at `height`, with their eligibility intervals, together; then
+    /// their events in order: each identity's alerts, then its membership event.
+    async fn apply_verdicts(
         &self,
         txn: &impl sea_orm::ConnectionTrait,
-        identity: &str,
-        verdict: Verdict,
+        verdicts: Vec<(&str, Verdict, Option<i64>)>,
         height: Height,
-        action: Option<i64>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
-        let Some(next) = verdict.next else {
-            return Ok(());
+        let announce = {
+            let changes: Vec<StatusChange<'_>> = verdicts
+                .iter()
+                .filter_map(|(identity, verdict, action)| {
+                    verdict.next.as_ref().map(|next| StatusChange {
+                        chain: self.name(),
+                        identity_address: identity,
+                        name: &verdict.name,
+                        status: next.status,
+                        height,
+                        reason: Some(&next.reason),
+                        unmet: &next.unmet,
+                        action: *action,
+                    })
+                })
+                .collect();
+            let announce = subscribers::set_status_many(txn, &changes).await?;
+            let intervals: Vec<(&str, bool)> = changes
+                .iter()
+                .map(|c| (c.identity_address, c.status == SubscriberStatus::Active))
+                .collect();
+            subscribers::set_intervals_many(txn, self.name(), &intervals, height).await?;
+            announce
         };
-        let (_, announce) = subscribers::set_status(
-            txn,
-            &StatusChange {
-                chain: self.name(),
-                identity_address: identity,
-                name: &verdict.name,
-                status: next.status,
-                height,
-                reason: Some(&next.reason),
-                unmet: &next.unmet,
-                action,
-            },
-        )
-        .await?;
         // SUBSCRIBER_JOINED and SUBSCRIBER_LEFT tell clients what they were not told yet, so
         // they alternate whatever reorganisations did in between.
-        if let Some(joined) = announce {
-            out.push(self.membership_event(identity, height, &verdict.name, joined, &next.unmet));
-        }
-        match next.status {
-            SubscriberStatus::Active => {
-                subscribers::open_interval(txn, self.name(), identity, height).await?
+        let mut announce = announce.into_iter();
+        for (identity, mut verdict, _) in verdicts {
+            out.append(&mut verdict.alerts);
+            let Some(next) = &verdict.next else {
+                continue;
+            };
+            if let Some(Some(joined)) = announce.next() {
+                out.push(self.membership_event(
+                    identity,
+                    height,
+                    &verdict.name,
+                    joined,
+                    &next.unmet,
+                ));
             }
-            _ => subscribers::close_interval(txn, self.name(), identity, height).await?,
         }
         Ok(())
     }
@@ -357,27 +329,36 @@ impl RegistryCore {
                 Some(txn) => txn,
                 None => self.fence.begin(&self.blocks_db).await?,
             };
-            // Identity outputs that concern the pool.
+            // Identity outputs that concern the pool: those of identities that list its
+            // address, that it follows, or that were subscribers (read together).
+            let outputs: Vec<(&Tx, &crate::daemon::types::Identity)> = block
+                .tx
+                .iter()
+                .flat_map(|tx| {
+                    tx.vout.iter().filter_map(move |v| {
+                        v.script_pub_key.identityprimary.as_ref().map(|d| (tx, d))
+                    })
+                })
+                .collect();
+            let unknown: Vec<String> = outputs
+                .iter()
+                .map(|(_, def)| def.identityaddress.clone())
+                .filter(|a| !self.tracked.contains_key(a))
+                .collect();
+            let were_subscribers = subscribers::statuses_of(&txn, self.name(), &unknown).await?;
             let mut changes: Vec<IdentityVersion> = Vec::new();
-            for tx in &block.tx {
-                for vout in &tx.vout {
-                    let Some(def) = &vout.script_pub_key.identityprimary else {
-                        continue;
-                    };
-                    let facts = def.facts(def.flags & FLAG_REVOKED != 0);
-                    let known = self.tracked.contains_key(&facts.address)
-                        || subscribers::get(&txn, self.name(), &facts.address)
-                            .await?
-                            .is_some();
-                    if self.lists_pool(&facts) || known {
-                        changes.retain(|c| c.facts.address != facts.address);
-                        changes.push(IdentityVersion {
-                            height: h,
-                            txid: tx.txid.clone(),
-                            name: def.name.clone(),
-                            facts,
-                        });
-                    }
+            for (tx, def) in outputs {
+                let facts = def.facts(def.flags & FLAG_REVOKED != 0);
+                let known = self.tracked.contains_key(&facts.address)
+                    || were_subscribers.contains_key(&facts.address);
+                if self.lists_pool(&facts) || known {
+                    changes.retain(|c| c.facts.address != facts.address);
+                    changes.push(IdentityVersion {
+                        height: h,
+                        txid: tx.txid.clone(),
+                        name: def.name.clone(),
+                        facts,
+                    });
                 }
             }
             // Identities that start listing the pool's address: their UTXOs as of the block
@@ -414,14 +395,15 @@ impl RegistryCore {
                 })
                 .map(|v| v.facts.address.clone())
                 .collect();
-            let mut previous: HashMap<String, IdentityVersion> = HashMap::new();
+            let untracked: Vec<String> = changes
+                .iter()
+                .map(|v| v.facts.address.clone())
+                .filter(|a| !self.tracked.contains_key(a))
+                .collect();
+            let mut previous = identities::at_many(&txn, self.name(), &untracked, h - 1).await?;
             for v in &changes {
                 if let Some(old) = self.tracked.get(&v.facts.address) {
                     previous.insert(v.facts.address.clone(), old.clone());
-                } else if let Some(old) =
-                    identities::at(&txn, self.name(), &v.facts.address, h - 1).await?
-                {
-                    previous.insert(v.facts.address.clone(), old);
                 }
             }
             // The tracked map changes in place; the undo log puts it back if the transaction
@@ -501,9 +483,7 @@ impl RegistryCore {
     ) -> Result<(), ActorError> {
         let h = block.height;
         let tracked = &self.tracked;
-        for v in changes {
-            identities::record(txn, self.name(), v).await?;
-        }
+        identities::record_many(txn, self.name(), changes).await?;
         // Merged with what is stored: an identity that comes back keeps the history of its
         // outputs (a round still maturing reads it), and gains what it received meanwhile.
         for (_, seed) in seeds {
@@ -582,6 +562,8 @@ impl RegistryCore {
         }
         evaluate.sort();
         evaluate.dedup();
+        let evaluate: Vec<(String, Option<i64>)> =
+            evaluate.into_iter().map(|a| (a, None)).collect();
         self.evaluate_many(
             txn,
             &evaluate,
@@ -590,7 +572,6 @@ impl RegistryCore {
                 settings: &settings,
             },
             previous,
-            None,
             out,
         )
         .await?;
