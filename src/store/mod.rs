@@ -312,12 +312,15 @@ pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch
 }
 
 /// Refreshes PostgreSQL's statistics of the tables a block reads by key (`ANALYZE`), after
-/// the registry seeded many identities at once and every [`stats::RECOUNT_EVERY`] blocks.
+/// the registry seeded many identities at once or a block changed many of them (a wave of
+/// joins), and every [`stats::RECOUNT_EVERY`] blocks.
 ///
 /// Without statistics (a table filled since autovacuum last ran, or autovacuum off, as on the
 /// CI machine) PostgreSQL took `subscriber_utxo` for a small table and answered `chain = $1
 /// AND txid_key = ANY(…)` with a scan of the whole chain: 20 ms a block at 10,000 subscribers
-/// instead of 1 ms (BENCHMARKS.md, eleventh round). SQLite's plans for these statements use
+/// instead of 1 ms (BENCHMARKS.md, eleventh round). The same held for `subscriber` and
+/// `identity_version` read 500 identities to a statement: 190–330 ms a statement while 10,000
+/// subscribers joined (seventeenth round). SQLite's plans for these statements use
 /// no statistics and MySQL recalculates its own: nothing to do there. A failure is logged and
 /// changes nothing.
 pub async fn refresh_statistics(db: &DatabaseConnection) {
@@ -325,7 +328,9 @@ pub async fn refresh_statistics(db: &DatabaseConnection) {
         return;
     }
     if let Err(e) = db
-        .execute_unprepared("ANALYZE subscriber_utxo, eligibility_interval")
+        .execute_unprepared(
+            "ANALYZE subscriber_utxo, eligibility_interval, subscriber, identity_version",
+        )
         .await
     {
         log::warn!("cannot refresh the database's statistics (ANALYZE): {e}");

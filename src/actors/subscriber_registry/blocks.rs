@@ -19,6 +19,10 @@ use crate::store::identities::{self, IdentityVersion};
 use crate::store::subscribers::{self, StatusChange};
 use crate::store::utxos::{self, Utxo};
 
+/// Status changes and identity versions written after which the registry refreshes
+/// PostgreSQL's statistics (`store::refresh_statistics`): a block of a wave of joins.
+const ANALYZE_AFTER: usize = 500;
+
 /// Blocks applied in a transaction not committed yet.
 #[derive(Default)]
 struct Batch {
@@ -240,6 +244,7 @@ impl RegistryCore {
                 })
                 .collect();
             let announce = subscribers::set_status_many(txn, &changes).await?;
+            self.unanalyzed.fetch_add(changes.len(), Ordering::Relaxed);
             let intervals: Vec<(&str, bool)> = changes
                 .iter()
                 .map(|c| (c.identity_address, c.status == SubscriberStatus::Active))
@@ -313,6 +318,13 @@ impl RegistryCore {
             // What was not committed is rolled back with the transaction; the tracked map too.
             std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
             self.cooling_swept.store(false, Ordering::Relaxed);
+        }
+        // Many identities changed (a wave of joins, the end of their cooldown): PostgreSQL
+        // plans the next blocks' reads of 500 identities from statistics, and without them it
+        // scanned whole tables (BENCHMARKS.md, seventeenth round).
+        if self.unanalyzed.load(Ordering::Relaxed) >= ANALYZE_AFTER {
+            self.unanalyzed.store(0, Ordering::Relaxed);
+            crate::store::refresh_statistics(&self.db).await;
         }
         result
     }
@@ -484,6 +496,7 @@ impl RegistryCore {
         let h = block.height;
         let tracked = &self.tracked;
         identities::record_many(txn, self.name(), changes).await?;
+        self.unanalyzed.fetch_add(changes.len(), Ordering::Relaxed);
         // Merged with what is stored: an identity that comes back keeps the history of its
         // outputs (a round still maturing reads it), and gains what it received meanwhile.
         for (_, seed) in seeds {

@@ -107,6 +107,9 @@ pub struct RegistryCore {
     /// Whether a block applied since the registry started read every subscriber cooling down
     /// (see `connect_write`); cleared when that block's transaction fails.
     cooling_swept: std::sync::atomic::AtomicBool,
+    /// Subscribers' status changes and identity versions written since PostgreSQL's
+    /// statistics were last refreshed by the registry (see `connect`).
+    unanalyzed: std::sync::atomic::AtomicUsize,
 }
 
 impl RegistryCore {
@@ -121,6 +124,7 @@ impl RegistryCore {
             events: cx.events.clone(),
             tracked: Tracked::default(),
             cooling_swept: std::sync::atomic::AtomicBool::new(false),
+            unanalyzed: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
