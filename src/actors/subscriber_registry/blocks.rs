@@ -321,10 +321,18 @@ impl RegistryCore {
         }
         // Many identities changed (a wave of joins, the end of their cooldown): PostgreSQL
         // plans the next blocks' reads of 500 identities from statistics, and without them it
-        // scanned whole tables (BENCHMARKS.md, seventeenth round).
-        if self.unanalyzed.load(Ordering::Relaxed) >= ANALYZE_AFTER {
+        // scanned whole tables (BENCHMARKS.md, seventeenth round). Beside the blocks, one
+        // at a time: an analysis samples up to 30,000 rows of each table, not a block's work.
+        if self.unanalyzed.load(Ordering::Relaxed) >= ANALYZE_AFTER
+            && !self.analysing.swap(true, Ordering::AcqRel)
+        {
             self.unanalyzed.store(0, Ordering::Relaxed);
-            crate::store::refresh_statistics(&self.db).await;
+            let db = self.db.clone();
+            let analysing = Arc::clone(&self.analysing);
+            actix::spawn(async move {
+                crate::store::refresh_statistics(&db).await;
+                analysing.store(false, Ordering::Release);
+            });
         }
         result
     }
@@ -550,8 +558,8 @@ impl RegistryCore {
         // a decision reads (`judge` reads the conditions and the height, and the height alone
         // never flips a status: an identity with a pending unlock fails the lock condition as
         // an unlocked one does, a cooldown's end and changed outputs are found above and
-        // below), so it costs no more than any block: 159 ms → a block's ~15 ms at 10,000
-        // subscribers, 1.9 s → ~17 ms at 100,000 (BENCHMARKS.md, seventeenth round).
+        // below), so it costs no more than any block: 183 → 18 ms at 10,000 subscribers
+        // (BENCHMARKS.md, seventeenth round).
         if from == h && self.settings_at(txn, h - 1).await?.0.conditions != settings.conditions {
             evaluate.extend(tracked.keys().cloned());
             let members =

@@ -110,6 +110,8 @@ pub struct RegistryCore {
     /// Subscribers' status changes and identity versions written since PostgreSQL's
     /// statistics were last refreshed by the registry (see `connect`).
     unanalyzed: std::sync::atomic::AtomicUsize,
+    /// Whether such a refresh is running.
+    analysing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RegistryCore {
@@ -125,6 +127,7 @@ impl RegistryCore {
             tracked: Tracked::default(),
             cooling_swept: std::sync::atomic::AtomicBool::new(false),
             unanalyzed: std::sync::atomic::AtomicUsize::new(0),
+            analysing: Arc::default(),
         }
     }
 
