@@ -33,6 +33,10 @@ const LUCK_FIELDS = ["proofOfStake", "expectedStakes", "poolStakes"];
 // The schema's cooldown and stake age (Subscriber.eligibleBalance, SubscriberStatus).
 const COOLDOWN_BLOCKS = 150;
 const WS_ACK_TIMEOUT_MS = 10_000;
+// A query not answered in this long is abandoned: the refresh loop runs one refresh at a time,
+// so a request lost on the way (a dropped connection, a suspended laptop) would otherwise stop
+// every later refresh while the live feed goes on.
+const QUERY_TIMEOUT_MS = 20_000;
 const WS_MAX_BACKOFF_MS = 30_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -121,15 +125,23 @@ class GraphQLError extends Error {
 
 /** Runs a query; resolves to its `data`, or rejects with a GraphQLError or a network error. */
 async function gql(query, variables = {}) {
-  const response = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
+  let response;
   let body;
   try {
+    response = await fetch("/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(QUERY_TIMEOUT_MS),
+    });
+  } catch (error) {
+    if (error.name === "TimeoutError") throw new Error(`no answer in ${QUERY_TIMEOUT_MS / 1000} s`);
+    throw error;
+  }
+  try {
     body = await response.json();
-  } catch {
+  } catch (error) {
+    if (error.name === "TimeoutError") throw new Error(`no answer in ${QUERY_TIMEOUT_MS / 1000} s`);
     throw new Error(`the server answered HTTP ${response.status} without a GraphQL reply`);
   }
   // Partial data is not used: every query here is small enough to be all or nothing.

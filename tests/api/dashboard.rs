@@ -72,13 +72,18 @@ fn the_dashboard_works_in_headless_chromium_against_the_demo() {
         );
     }
     let python = python();
+    let shots = target_dir().join("dashboard-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    // The demo's log, shown when the browser test fails.
+    let log_path = shots.join("demo.log");
+    let log = std::fs::File::create(&log_path).expect("create demo.log");
     let mut demo = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_coinstaker"))
             .args(["demo", "--block-interval", "1"])
             .env("COINSTAKER_HTTP__BIND", "127.0.0.1:0")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start coinstaker demo"),
     );
@@ -101,8 +106,6 @@ fn the_dashboard_works_in_headless_chromium_against_the_demo() {
             break rest.trim().trim_end_matches('/').to_owned();
         }
     };
-    let shots = target_dir().join("dashboard-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/dashboard_e2e.py"))
         .arg(&url)
@@ -114,7 +117,16 @@ fn the_dashboard_works_in_headless_chromium_against_the_demo() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the browser test failed:\n{report}");
+    if !out.status.success() {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(80).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "the browser test failed:\n{report}\nthe demo's log ({}), last lines:\n{}",
+            log_path.display(),
+            tail.join("\n")
+        );
+    }
     for shot in ["dashboard-1440.png", "dashboard-375.png"] {
         let len = std::fs::metadata(shots.join(shot)).map_or(0, |m| m.len());
         assert!(len > 10_000, "{shot} saved ({len} bytes)");
