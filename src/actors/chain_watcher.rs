@@ -191,11 +191,11 @@ async fn run(parts: WatcherParts, wake: Arc<Notify>) {
     // Whether a block notification (ZMQ) woke the loop: the block it announced is processed
     // with the API's new work held at the gate from the first call on (src/gate.rs).
     let mut woken = false;
-    // The height processed last, as far as the loop knows (a hint: see [`sync`]).
-    let mut processed: Option<Height> = None;
+    // What the last passes learnt (hints: see [`sync`]).
+    let mut known = Known::default();
     loop {
         let closed = woken.then(|| parts.gate.close());
-        match sync(&parts, closed, &mut processed).await {
+        match sync(&parts, closed, &mut known).await {
             Ok(()) => backoff.reset(),
             Err(e) => {
                 let delay = report(&e, &mut backoff);
@@ -373,28 +373,37 @@ fn report_sync(parts: &WatcherParts, status: SyncStatus) {
 /// as there turns out to be nothing to process, or the pool is far behind (catching up does
 /// not hold the API); a block found by the poll instead closes it when it is processed.
 ///
-/// `processed` is the height the last call left processed; this call updates it. Woken by a
-/// block, the block above it is asked for at once, while the daemon's tip and the stored
-/// chain are read and compared (1.5–2.5 ms at the tip, BENCHMARKS.md, fifteenth round): the
-/// checks below decide as before whether it is the block to apply, and it is dropped
+/// `known` is what the last calls learnt; this call updates it. Woken by a block, the block
+/// above the height processed last is asked for at once, while the daemon's tip and the
+/// stored chain are read and compared (1.5–2.5 ms at the tip, BENCHMARKS.md, fifteenth round):
+/// the checks below decide as before whether it is the block to apply, and it is dropped
 /// otherwise.
 async fn sync(
     parts: &WatcherParts,
     mut closed: Option<Closed>,
-    processed: &mut Option<Height>,
+    known: &mut Known,
 ) -> Result<(), ActorError> {
     let name = &parts.chain.name;
+    // Set again only where this pass ends having processed up to the daemon's tip.
+    let clean = std::mem::take(&mut known.clean);
     let mut ahead = Ahead::new(Arc::clone(&parts.rpc));
-    if let (Some(_), Some(h)) = (&closed, *processed) {
+    if let (Some(_), Some(h)) = (&closed, known.processed) {
         ahead.ask(h + 1, h + 1);
     }
     let tip = i64::try_from(parts.rpc.get_block_count().await?).unwrap_or(i64::MAX);
-    let start = chain_store::get_chain(&parts.db, name)
-        .await?
-        .and_then(|c| c.start_height)
-        .unwrap_or(0);
+    // Fixed once, when the first block is processed (`prepare`): read until it is set.
+    let start = match known.start {
+        Some(start) => start,
+        None => {
+            let start = chain_store::get_chain(&parts.db, name)
+                .await?
+                .and_then(|c| c.start_height);
+            known.start = start;
+            start.unwrap_or(0)
+        }
+    };
     let mut stored = chain_store::tip(&parts.db, name).await?;
-    *processed = stored.as_ref().map(|s| s.height);
+    known.processed = stored.as_ref().map(|s| s.height);
     if let Some(s) = stored.clone() {
         // Does the daemon have our block at the highest height both chains reach?
         let h = s.height.min(tip);
@@ -432,10 +441,15 @@ async fn sync(
     // the batch and skips what it applied, rather than undoing and redoing it (with events
     // about a disconnection that did not happen) because a batch ended below it.
     // A daemon below that height (restarted from an older copy, reindexing) is waited for,
-    // as when it is below the recorded tip.
-    let mut resume = chain_store::highest_cursor(&parts.db, name)
-        .await?
-        .filter(|&h| h > stored.as_ref().map_or(start - 1, |s| s.height));
+    // as when it is below the recorded tip. After a pass that processed up to the tip, every
+    // block an actor committed was recorded: nothing to read.
+    let mut resume = if clean {
+        None
+    } else {
+        chain_store::highest_cursor(&parts.db, name)
+            .await?
+            .filter(|&h| h > stored.as_ref().map_or(start - 1, |s| s.height))
+    };
     if let Some(r) = resume.filter(|&r| r > tip) {
         report_sync(
             parts,
@@ -545,7 +559,7 @@ async fn sync(
             );
         }
         stored = records.into_iter().last();
-        *processed = stored.as_ref().map(|s| s.height);
+        known.processed = stored.as_ref().map(|s| s.height);
         done += blocks.len() as u64;
         if last_log.elapsed() > Duration::from_secs(10) && tip > last {
             let rate = done as f64 / began.elapsed().as_secs_f64().max(0.001);
@@ -569,7 +583,21 @@ async fn sync(
             began.elapsed().as_secs_f64()
         );
     }
+    known.clean = true;
     Ok(())
+}
+
+/// What the watcher's passes ([`sync`]) learn and pass on to the next: hints that save it
+/// reads, never trusted for what it stores.
+#[derive(Debug, Default)]
+struct Known {
+    /// The height the last pass left processed.
+    processed: Option<Height>,
+    /// The chain's start height, once it is set.
+    start: Option<Height>,
+    /// Whether the last pass processed up to the daemon's tip without an error: then no
+    /// actor committed a block the watcher did not record.
+    clean: bool,
 }
 
 /// Blocks asked for by height, [`AHEAD_WINDOW`] in one batch of `getblock "<height>" 2`

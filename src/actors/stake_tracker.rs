@@ -95,6 +95,8 @@ pub struct TrackerCore {
     /// Set when a check found the running staking supply differing from a full recount: the
     /// next block recounts in full.
     recount: Arc<AtomicBool>,
+    /// The tracker's cursor, as it committed it last.
+    known: chain_store::KnownCursor,
 }
 
 impl TrackerCore {
@@ -109,6 +111,7 @@ impl TrackerCore {
             events: cx.events.clone(),
             payouts,
             recount: Arc::new(AtomicBool::new(false)),
+            known: chain_store::KnownCursor::default(),
         }
     }
 
@@ -415,7 +418,11 @@ impl TrackerCore {
         network_staking_supply: Option<Sats>,
     ) -> Result<(), ActorError> {
         let ids: Vec<(Height, &str)> = blocks.iter().map(|b| (b.height, b.hash.as_str())).collect();
-        let (applied, undo) = chain_store::to_apply(&self.db, self.name(), ACTOR, &ids).await?;
+        let first_prev = blocks.first().and_then(|b| b.previousblockhash.as_deref());
+        let (applied, undo) = self
+            .known
+            .to_apply(&self.db, &self.chain.name, ACTOR, &ids, first_prev)
+            .await?;
         for (height, hash, prev) in undo {
             self.disconnect(height, &hash, &prev).await?;
         }
@@ -431,6 +438,7 @@ impl TrackerCore {
             self.recount.store(true, Ordering::Release);
         }
         committed?;
+        self.known.committed(last.height, &last.hash);
         for b in blocks.iter().chain([last]) {
             if b.height % stats::RECOUNT_EVERY == 0 {
                 self.check_supply(b.height);
@@ -657,6 +665,7 @@ impl TrackerCore {
         hash: &str,
         prev_hash: &str,
     ) -> Result<(), ActorError> {
+        self.known.forget();
         match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),

@@ -271,6 +271,48 @@ pub async fn to_apply(
     Ok((0, undo))
 }
 
+/// The cursor an actor committed last, as the actor remembers it: blocks that follow it need
+/// no read of `actor_cursor` ([`KnownCursor::to_apply`]). It is forgotten whenever the actor
+/// cannot be sure of it (any error, a disconnection), and each leadership term starts its
+/// actors, and so this, empty.
+#[derive(Debug, Default)]
+pub struct KnownCursor(Option<(Height, String)>);
+
+impl KnownCursor {
+    /// [`to_apply`], without a read when the first of `blocks` follows the remembered cursor
+    /// (`first_prev` is its `previousblockhash`): then nothing is skipped or undone. Forgets
+    /// the cursor: call [`KnownCursor::committed`] after the commit.
+    pub async fn to_apply(
+        &mut self,
+        db: &impl ConnectionTrait,
+        chain: &str,
+        actor: &str,
+        blocks: &[(Height, &str)],
+        first_prev: Option<&str>,
+    ) -> StoreResult<(usize, Vec<(Height, String, String)>)> {
+        let follows = match (self.0.take(), blocks.first()) {
+            (Some((at, at_hash)), Some(&(first, _))) => {
+                first == at + 1 && first_prev == Some(at_hash.as_str())
+            }
+            _ => false,
+        };
+        if follows {
+            return Ok((0, Vec::new()));
+        }
+        to_apply(db, chain, actor, blocks).await
+    }
+
+    /// The actor committed its cursor at (height, hash).
+    pub fn committed(&mut self, height: Height, hash: &str) {
+        self.0 = Some((height, hash.to_owned()));
+    }
+
+    /// The actor's cursor may have moved without this knowing where to.
+    pub fn forget(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// Records that `actor` committed (height, hash); call it in the transaction of that work.
 pub async fn set_cursor(
     db: &impl ConnectionTrait,

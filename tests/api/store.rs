@@ -73,6 +73,73 @@ async fn blocks_cursors_and_start_height() {
         Some((11, "b11".to_owned()))
     );
 
+    // What an actor remembers of its cursor answers like the stored cursor when the blocks
+    // follow it, without reading; otherwise the stored cursor decides.
+    let mut known = chain::KnownCursor::default();
+    let next = [(12, "b12")];
+    assert_eq!(
+        known
+            .to_apply(&db, "VRSC", "registry", &next, Some("b11"))
+            .await
+            .unwrap(),
+        chain::to_apply(&db, "VRSC", "registry", &next)
+            .await
+            .unwrap(),
+        "nothing remembered: the stored cursor"
+    );
+    // Remembered at b11 while the stored cursor moved on behind its back: the blocks that
+    // follow b11 are applied without a read (the stored cursor would skip b12).
+    known.committed(11, "b11");
+    chain::set_cursor(&db, "VRSC", "registry", 12, "b12")
+        .await
+        .unwrap();
+    assert_eq!(
+        chain::to_apply(&db, "VRSC", "registry", &next)
+            .await
+            .unwrap(),
+        (1, Vec::new())
+    );
+    assert_eq!(
+        known
+            .to_apply(&db, "VRSC", "registry", &next, Some("b11"))
+            .await
+            .unwrap(),
+        (0, Vec::new()),
+        "the remembered cursor was not used"
+    );
+    // It is used once: asked again (no commit in between), the stored cursor decides.
+    assert_eq!(
+        known
+            .to_apply(&db, "VRSC", "registry", &next, Some("b11"))
+            .await
+            .unwrap(),
+        (1, Vec::new())
+    );
+    // A block whose parent is not the remembered one, or a forgotten cursor: the stored
+    // cursor decides (at b13, which it skips).
+    chain::set_cursor(&db, "VRSC", "registry", 13, "b13")
+        .await
+        .unwrap();
+    known.committed(12, "b12");
+    assert_eq!(
+        known
+            .to_apply(&db, "VRSC", "registry", &[(13, "b13")], Some("c12"))
+            .await
+            .unwrap(),
+        (1, Vec::new()),
+        "another parent: the stored cursor at b13 skips b13"
+    );
+    known.committed(12, "b12");
+    known.forget();
+    assert_eq!(
+        known
+            .to_apply(&db, "VRSC", "registry", &[(13, "b13")], Some("b12"))
+            .await
+            .unwrap(),
+        (1, Vec::new()),
+        "forgotten: the stored cursor at b13 skips b13"
+    );
+
     assert_eq!(
         chain::fix_start_height(&db, "VRSC", 500).await.unwrap(),
         500

@@ -306,7 +306,11 @@ impl RegistryCore {
     /// daemon is asked for outside any transaction. Applying them again changes nothing.
     pub async fn connect(&mut self, blocks: &[Arc<Block<Tx>>]) -> Result<(), ActorError> {
         let ids: Vec<(Height, &str)> = blocks.iter().map(|b| (b.height, b.hash.as_str())).collect();
-        let (applied, undo) = chain_store::to_apply(&self.db, self.name(), ACTOR, &ids).await?;
+        let first_prev = blocks.first().and_then(|b| b.previousblockhash.as_deref());
+        let (applied, undo) = self
+            .known
+            .to_apply(&self.db, &self.chain.name, ACTOR, &ids, first_prev)
+            .await?;
         for (height, hash, prev) in undo {
             self.disconnect(height, &hash, &prev).await?;
         }
@@ -314,6 +318,12 @@ impl RegistryCore {
         let result = self
             .connect_blocks(blocks.get(applied..).unwrap_or_default(), &mut batch)
             .await;
+        if result.is_ok()
+            && let Some(last) = blocks.last()
+        {
+            // Every block is committed, the last one with the cursor.
+            self.known.committed(last.height, &last.hash);
+        }
         if result.is_err() {
             // What was not committed is rolled back with the transaction; the tracked map too.
             std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
@@ -657,6 +667,7 @@ impl RegistryCore {
         hash: &str,
         prev_hash: &str,
     ) -> Result<(), ActorError> {
+        self.known.forget();
         match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),

@@ -112,6 +112,8 @@ pub struct RegistryCore {
     unanalyzed: std::sync::atomic::AtomicUsize,
     /// Whether such a refresh is running.
     analysing: Arc<std::sync::atomic::AtomicBool>,
+    /// The registry's cursor, as it committed it last.
+    known: crate::store::chain::KnownCursor,
 }
 
 impl RegistryCore {
@@ -128,6 +130,7 @@ impl RegistryCore {
             cooling_swept: std::sync::atomic::AtomicBool::new(false),
             unanalyzed: std::sync::atomic::AtomicUsize::new(0),
             analysing: Arc::default(),
+            known: crate::store::chain::KnownCursor::default(),
         }
     }
 
