@@ -211,6 +211,7 @@ async fn run(parts: WatcherParts, wake: Arc<Notify>) {
             () = wake.notified() => true,
             () = tokio::time::sleep(poll) => false,
         };
+        known.woken_at = woken.then(Instant::now);
     }
 }
 
@@ -548,8 +549,14 @@ async fn sync(
         }
         parts.metrics.set_lag(name, tip, last);
         if log::log_enabled!(log::Level::Debug) {
+            let woken = known.woken_at.take().map_or(String::new(), |w| {
+                format!(
+                    " ({:.1} ms after the notification woke the watcher)",
+                    block_started.saturating_duration_since(w).as_secs_f64() * 1000.0
+                )
+            });
             log::debug!(
-                "chain {name}: blocks {next}..={last} in {:.1} ms: fetched at {:.1}, applied by each actor at {:?}",
+                "chain {name}: blocks {next}..={last} in {:.1} ms{woken}: fetched at {:.1}, applied by each actor at {:?}",
                 block_started.elapsed().as_secs_f64() * 1000.0,
                 fetched.as_secs_f64() * 1000.0,
                 applied
@@ -598,6 +605,8 @@ struct Known {
     /// Whether the last pass processed up to the daemon's tip without an error: then no
     /// actor committed a block the watcher did not record.
     clean: bool,
+    /// When a block notification woke the loop for this pass (for the debug log).
+    woken_at: Option<Instant>,
 }
 
 /// Blocks asked for by height, [`AHEAD_WINDOW`] in one batch of `getblock "<height>" 2`
