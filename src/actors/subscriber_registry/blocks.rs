@@ -318,16 +318,16 @@ impl RegistryCore {
         let result = self
             .connect_blocks(blocks.get(applied..).unwrap_or_default(), &mut batch)
             .await;
-        if result.is_ok()
-            && let Some(last) = blocks.last()
-        {
+        match (&result, blocks.last()) {
             // Every block is committed, the last one with the cursor.
-            self.known.committed(last.height, &last.hash);
-        }
-        if result.is_err() {
-            // What was not committed is rolled back with the transaction; the tracked map too.
-            std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
-            self.cooling_swept.store(false, Ordering::Relaxed);
+            (Ok(()), Some(last)) => self.known.committed(last.height, &last.hash),
+            (Ok(()), None) => {}
+            (Err(_), _) => {
+                // What was not committed is rolled back with the transaction; the tracked map
+                // too.
+                std::mem::take(&mut batch.undo).rollback(&mut self.tracked);
+                self.cooling_swept.store(false, Ordering::Relaxed);
+            }
         }
         // Many identities changed (a wave of joins, the end of their cooldown): PostgreSQL
         // plans the next blocks' reads of 500 identities from statistics, and without them it
