@@ -1863,3 +1863,60 @@ async fn durable_pool(
     coinstaker::store::migrate(&durable).await.unwrap();
     (t, config, durable)
 }
+
+/// Outputs are stored whole whatever their number: SQLite writes them in groups of 64, 16, 4
+/// and 1 one-row statements, the other backends in one statement per 500. Every field of
+/// every row is read back, so a value bound to the wrong row or column shows.
+#[tokio::test]
+async fn outputs_in_any_number_are_stored_field_by_field() {
+    use coinstaker::store::utxos::{self, Utxo};
+    use entity::subscriber_utxo::{self, text_key};
+    use sea_orm::EntityTrait;
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    let mut expected = Vec::new();
+    for (round, count) in [1usize, 3, 4, 5, 21, 64, 85, 200, 611]
+        .into_iter()
+        .enumerate()
+    {
+        let outputs: Vec<Utxo> = (0..count)
+            .map(|i| Utxo {
+                identity_address: format!("i{round}-holder{}", i % 7),
+                txid: format!("tx{round}-{i}"),
+                vout: u32::try_from(i % 5).unwrap(),
+                amount: Sats(1_000 + i64::try_from(i).unwrap()),
+                height: i64::try_from(round * 1_000 + i).unwrap(),
+                spent_height: (i % 3 == 0).then(|| i64::try_from(round * 1_000 + i + 7).unwrap()),
+                from_pool: i % 2 == 1,
+            })
+            .collect();
+        utxos::insert(&db, "VRSC", &outputs).await.unwrap();
+        expected.extend(outputs);
+        let mut stored: Vec<_> = subscriber_utxo::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.chain, "VRSC");
+                assert_eq!(r.spent_txid, None);
+                assert_eq!(r.txid_key, text_key(&r.txid), "{}", r.txid);
+                assert_eq!(r.identity_key, text_key(&r.identity_address), "{}", r.txid);
+                Utxo {
+                    identity_address: r.identity_address,
+                    txid: r.txid,
+                    vout: u32::try_from(r.vout).unwrap(),
+                    amount: Sats(r.amount),
+                    height: r.height,
+                    spent_height: r.spent_height,
+                    from_pool: r.from_pool,
+                }
+            })
+            .collect();
+        stored.sort_by(|a, b| a.txid.cmp(&b.txid));
+        let mut want = expected.clone();
+        want.sort_by(|a, b| a.txid.cmp(&b.txid));
+        assert_eq!(stored, want, "after {count} outputs");
+    }
+}
