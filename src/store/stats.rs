@@ -228,9 +228,9 @@ pub async fn supply_step(
             .iter()
             .any(|(from, to)| *from <= at && to.is_none_or(|t| t > at))
     };
-    // Outputs of `id` counting at `at`.
-    let counting = |o: &su::Model, at: Height| {
-        o.height <= at - COOLDOWN_BLOCKS && o.spent_height.is_none_or(|s| s >= at)
+    // Whether an output mined at `mined` and spent at `spent` counts at `at`.
+    let counting = |mined: Height, spent: Option<Height>, at: Height| {
+        mined <= at - COOLDOWN_BLOCKS && spent.is_none_or(|s| s >= at)
     };
     let (mut supply, mut count) = (previous.0.0, previous.1);
 
@@ -290,7 +290,7 @@ pub async fn supply_step(
             if before {
                 supply -= mine
                     .iter()
-                    .filter(|o| counting(o, height - 1))
+                    .filter(|o| counting(o.height, o.spent_height, height - 1))
                     .map(|o| o.amount)
                     .sum::<i64>();
                 count -= 1;
@@ -298,7 +298,7 @@ pub async fn supply_step(
             if after {
                 supply += mine
                     .iter()
-                    .filter(|o| counting(o, height))
+                    .filter(|o| counting(o.height, o.spent_height, height))
                     .map(|o| o.amount)
                     .sum::<i64>();
                 count += 1;
@@ -317,16 +317,16 @@ pub async fn supply_step(
         .collect();
     let mut eligible_now = HashSet::new();
     for chunk in owners.chunks(500) {
-        eligible_now.extend(
-            ei::Entity::find()
-                .filter(ei::Column::Chain.eq(chain))
-                .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
-                .filter(eligible_at(height))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|i| i.identity_address),
-        );
+        let eligible: Vec<String> = ei::Entity::find()
+            .select_only()
+            .column(ei::Column::IdentityAddress)
+            .filter(ei::Column::Chain.eq(chain))
+            .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
+            .filter(eligible_at(height))
+            .into_tuple()
+            .all(db)
+            .await?;
+        eligible_now.extend(eligible);
     }
     for o in changed
         .iter()
@@ -334,9 +334,12 @@ pub async fn supply_step(
     {
         // Counted at `height` but not at `height − 1` (it just matured), or the reverse
         // (it was spent at `height − 1`).
-        supply += match (counting(o, height), counting(o, height - 1)) {
-            (true, false) => o.amount,
-            (false, true) => -o.amount,
+        supply += match (
+            counting(o.height, o.spent_height, height),
+            counting(o.height, o.spent_height, height - 1),
+        ) {
+            (true, false) => o.amount.0,
+            (false, true) => -o.amount.0,
             _ => 0,
         };
     }
