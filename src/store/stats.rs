@@ -306,31 +306,39 @@ pub async fn supply_step(
         }
     }
 
-    let changed =
-        super::utxos::mined_or_spent(db, chain, height - COOLDOWN_BLOCKS, height - 1).await?;
-    let owners: Vec<&str> = changed
-        .iter()
-        .map(|o| o.identity_address.as_str())
-        .filter(|id| !boundary.contains(*id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut eligible_now = HashSet::new();
-    for chunk in owners.chunks(500) {
-        let eligible: Vec<String> = ei::Entity::find()
-            .select_only()
-            .column(ei::Column::IdentityAddress)
-            .filter(ei::Column::Chain.eq(chain))
-            .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
-            .filter(eligible_at(height))
-            .into_tuple()
-            .all(db)
-            .await?;
-        eligible_now.extend(eligible);
-    }
+    // The outputs that just matured or were spent at the block before, of holders eligible at
+    // `height` (read in the same statement; those at a boundary were counted above).
+    let holder_eligible = {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        let interval = Query::select()
+            .expr(Expr::val(1))
+            .from(ei::Entity)
+            .cond_where(
+                sea_orm::Condition::all()
+                    .add(
+                        Expr::col((ei::Entity, ei::Column::Chain))
+                            .equals((su::Entity, su::Column::Chain)),
+                    )
+                    .add(
+                        Expr::col((ei::Entity, ei::Column::IdentityAddress))
+                            .equals((su::Entity, su::Column::IdentityAddress)),
+                    )
+                    .add(eligible_at(height)),
+            )
+            .to_owned();
+        sea_orm::Condition::all().add(Expr::exists(interval))
+    };
+    let changed = super::utxos::mined_or_spent_where(
+        db,
+        chain,
+        height - COOLDOWN_BLOCKS,
+        height - 1,
+        holder_eligible,
+    )
+    .await?;
     for o in changed
         .iter()
-        .filter(|o| eligible_now.contains(&o.identity_address))
+        .filter(|o| !boundary.contains(&o.identity_address))
     {
         // Counted at `height` but not at `height − 1` (it just matured), or the reverse
         // (it was spent at `height − 1`).
