@@ -97,6 +97,9 @@ pub struct TrackerCore {
     recount: Arc<AtomicBool>,
     /// The tracker's cursor, as it committed it last.
     known: chain_store::KnownCursor,
+    /// The identities eligible at the height of `known`, as the last committed step left them
+    /// ([`stats::EligibleIds`]); forgotten with `known`, and on a recount.
+    eligible: Option<stats::EligibleIds>,
 }
 
 impl TrackerCore {
@@ -112,6 +115,7 @@ impl TrackerCore {
             payouts,
             recount: Arc::new(AtomicBool::new(false)),
             known: chain_store::KnownCursor::default(),
+            eligible: None,
         }
     }
 
@@ -121,21 +125,32 @@ impl TrackerCore {
 
     /// The pool's eligible supply and count at `h`: stepped from `h − 1` when that row
     /// exists, recounted in full with `recount` (a check found the running total wrong; the
-    /// recount wins).
+    /// recount wins). `eligible` is the set of identities eligible at `h − 1` the step
+    /// before left; it becomes the set at `h`, or `None` when the supply was recounted.
     async fn supply(
         &self,
         db: &impl ConnectionTrait,
         h: Height,
         recount: bool,
+        eligible: &mut Option<stats::EligibleIds>,
     ) -> Result<(Sats, i32), ActorError> {
+        let known = eligible.take();
         let previous = stats::at(db, self.name(), h - 1).await?;
         let Some(p) = previous else {
             return Ok(stats::supply_at(db, self.name(), h).await?);
         };
-        let stepped =
-            stats::supply_step(db, self.name(), h, (p.staking_supply, p.active_subscribers))
-                .await?;
+        // A recount trusts nothing the steps before computed.
+        let known = known.filter(|_| !recount);
+        let (stepped, ids) = stats::supply_step(
+            db,
+            self.name(),
+            h,
+            (p.staking_supply, p.active_subscribers),
+            known,
+        )
+        .await?;
         if !recount {
+            *eligible = Some(ids);
             return Ok(stepped);
         }
         let full = stats::supply_at(db, self.name(), h).await?;
@@ -431,14 +446,24 @@ impl TrackerCore {
         };
         let recount = self.recount.swap(false, Ordering::AcqRel);
         let mut out = Vec::new();
+        // Taken: a transaction that fails leaves it forgotten, as `known`.
+        let mut eligible = self.eligible.take();
         let committed = self
-            .commit_blocks(blocks, last, network_staking_supply, recount, &mut out)
+            .commit_blocks(
+                blocks,
+                last,
+                network_staking_supply,
+                recount,
+                &mut eligible,
+                &mut out,
+            )
             .await;
         if committed.is_err() && recount {
             self.recount.store(true, Ordering::Release);
         }
         committed?;
         self.known.committed(last.height, &last.hash);
+        self.eligible = eligible;
         for b in blocks.iter().chain([last]) {
             if b.height % stats::RECOUNT_EVERY == 0 {
                 self.check_supply(b.height);
@@ -469,21 +494,24 @@ impl TrackerCore {
     }
 
     /// The transaction of [`TrackerCore::connect`]: `blocks`, then `last`, with the cursor;
-    /// `recount` recounts the supply of the first in full.
+    /// `recount` recounts the supply of the first in full. `eligible` is stepped through the
+    /// blocks ([`TrackerCore::supply`]).
     async fn commit_blocks(
         &self,
         blocks: &[Arc<Block<Tx>>],
         last: &Block<Tx>,
         network_staking_supply: Option<Sats>,
         mut recount: bool,
+        eligible: &mut Option<stats::EligibleIds>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         let txn = self.fence.begin(&self.blocks_db).await?;
         for block in blocks {
-            self.apply(&txn, block, None, recount, out).await?;
+            self.apply(&txn, block, None, recount, eligible, out)
+                .await?;
             recount = false;
         }
-        self.apply(&txn, last, network_staking_supply, recount, out)
+        self.apply(&txn, last, network_staking_supply, recount, eligible, out)
             .await?;
         events::append(&txn, out).await?;
         chain_store::set_cursor(&txn, self.name(), ACTOR, last.height, &last.hash).await?;
@@ -501,6 +529,7 @@ impl TrackerCore {
         block: &Block<Tx>,
         network_staking_supply: Option<Sats>,
         recount: bool,
+        eligible: &mut Option<stats::EligibleIds>,
         out: &mut Vec<NewEvent>,
     ) -> Result<(), ActorError> {
         let h = block.height;
@@ -544,7 +573,7 @@ impl TrackerCore {
 
         // The block's statistics first: they depend only on what the registry committed, and
         // the round of a stake found here (or recomputed below) sums the supply they record.
-        let (supply, active) = self.supply(txn, h, recount).await?;
+        let (supply, active) = self.supply(txn, h, recount, eligible).await?;
         stats::record(
             txn,
             self.name(),
@@ -666,6 +695,7 @@ impl TrackerCore {
         prev_hash: &str,
     ) -> Result<(), ActorError> {
         self.known.forget();
+        self.eligible = None;
         match chain_store::cursor(&self.db, self.name(), ACTOR).await? {
             Some((h, _)) if h >= height => {}
             _ => return Ok(()),

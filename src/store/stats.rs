@@ -203,6 +203,60 @@ pub async fn supply_at(
 /// [`supply_at`] recount (beside the blocks, not on their path).
 pub const RECOUNT_EVERY: Height = 100;
 
+/// The identities eligible at one height (an eligibility interval contains it), as the stake
+/// tracker carries them from one block's [`supply_step`] to the next: a block's maturing and
+/// spent outputs are then sorted by holder in memory, with no read about the holders. Asking
+/// the database instead cost 1.8 ms a block on SQLite at 10,000 subscribers, and PostgreSQL
+/// hashed every interval of the chain for it (3 ms at 10,000, growing with the pool;
+/// BENCHMARKS.md, twentieth round). A set is only as good as the step that made it: the
+/// tracker forgets it whenever a block's transaction fails, a block is disconnected or the
+/// running supply is recounted, and [`supply_step`] reads it again when the eligible count
+/// recorded at the height before does not match it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EligibleIds {
+    height: Height,
+    ids: std::collections::HashSet<String>,
+}
+
+impl EligibleIds {
+    /// The identities eligible at `height`, read from the database.
+    pub async fn read(db: &impl ConnectionTrait, chain: &str, height: Height) -> StoreResult<Self> {
+        use entity::eligibility_interval as ei;
+        let ids: Vec<String> = ei::Entity::find()
+            .select_only()
+            .column(ei::Column::IdentityAddress)
+            .filter(ei::Column::Chain.eq(chain))
+            .filter(eligible_at(height))
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(EligibleIds {
+            height,
+            ids: ids.into_iter().collect(),
+        })
+    }
+
+    /// The height the set is of.
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// How many identities are eligible then.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Whether `identity` is eligible then.
+    pub fn contains(&self, identity: &str) -> bool {
+        self.ids.contains(identity)
+    }
+}
+
 /// The pool's eligible supply and eligible count at `height` from those at `height − 1`,
 /// reading only what can differ between the two heights, so that the cost follows the
 /// block's changes and not the number of subscribers:
@@ -212,12 +266,17 @@ pub const RECOUNT_EVERY: Height = 100;
 /// - for every other identity eligible at `height` (and so at `height − 1`): outputs mined at
 ///   `height − 150` (they become mature) and outputs spent at `height − 1` (they stop
 ///   counting). Same definition as [`supply_at`], which the tests compare it with.
+///
+/// `known` is the set of identities eligible at `height − 1` from the step before; it is
+/// read from the database when missing, of another height, or of another size than the
+/// count in `previous`. Returns the supply and count at `height`, and the set at `height`.
 pub async fn supply_step(
     db: &impl ConnectionTrait,
     chain: &str,
     height: Height,
     previous: (Sats, i32),
-) -> StoreResult<(Sats, i32)> {
+    known: Option<EligibleIds>,
+) -> StoreResult<((Sats, i32), EligibleIds)> {
     use std::collections::{HashMap, HashSet};
 
     use entity::{eligibility_interval as ei, subscriber_utxo as su};
@@ -233,12 +292,17 @@ pub async fn supply_step(
         mined <= at - COOLDOWN_BLOCKS && spent.is_none_or(|s| s >= at)
     };
     let (mut supply, mut count) = (previous.0.0, previous.1);
+    let mut ids = match known {
+        Some(k) if k.height == height - 1 && usize::try_from(previous.1).ok() == Some(k.len()) => k,
+        _ => EligibleIds::read(db, chain, height - 1).await?,
+    };
+    ids.height = height;
 
     // One query per index (`ix_eligibility_from_identity`, `ix_eligibility_to_identity`, which
     // cover the answer): SQLite scans the whole table for `from_height = ? OR to_height = ?`.
     let mut boundary: HashSet<String> = HashSet::new();
     for column in [ei::Column::FromHeight, ei::Column::ToHeight] {
-        let ids: Vec<String> = ei::Entity::find()
+        let found: Vec<String> = ei::Entity::find()
             .select_only()
             .column(ei::Column::IdentityAddress)
             .filter(ei::Column::Chain.eq(chain))
@@ -246,14 +310,14 @@ pub async fn supply_step(
             .into_tuple()
             .all(db)
             .await?;
-        boundary.extend(ids);
+        boundary.extend(found);
     }
     if !boundary.is_empty() {
-        let ids: Vec<&str> = boundary.iter().map(String::as_str).collect();
+        let addresses: Vec<&str> = boundary.iter().map(String::as_str).collect();
         let mut intervals: HashMap<String, Vec<(i64, Option<i64>)>> = HashMap::new();
         let mut outputs = Vec::new();
         // In slices: thousands of identities can become eligible at one height.
-        for chunk in ids.chunks(500) {
+        for chunk in addresses.chunks(500) {
             for i in ei::Entity::find()
                 .filter(ei::Column::Chain.eq(chain))
                 .filter(ei::Column::IdentityAddress.is_in(chunk.iter().copied()))
@@ -302,43 +366,20 @@ pub async fn supply_step(
                     .map(|o| o.amount)
                     .sum::<i64>();
                 count += 1;
+                ids.ids.insert(id.clone());
+            } else {
+                ids.ids.remove(id);
             }
         }
     }
 
     // The outputs that just matured or were spent at the block before, of holders eligible at
-    // `height` (read in the same statement; those at a boundary were counted above).
-    let holder_eligible = {
-        use sea_orm::sea_query::{Expr, ExprTrait, Query};
-        let interval = Query::select()
-            .expr(Expr::val(1))
-            .from(ei::Entity)
-            .cond_where(
-                sea_orm::Condition::all()
-                    .add(
-                        Expr::col((ei::Entity, ei::Column::Chain))
-                            .equals((su::Entity, su::Column::Chain)),
-                    )
-                    .add(
-                        Expr::col((ei::Entity, ei::Column::IdentityAddress))
-                            .equals((su::Entity, su::Column::IdentityAddress)),
-                    )
-                    .add(eligible_at(height)),
-            )
-            .to_owned();
-        sea_orm::Condition::all().add(Expr::exists(interval))
-    };
-    let changed = super::utxos::mined_or_spent_where(
-        db,
-        chain,
-        height - COOLDOWN_BLOCKS,
-        height - 1,
-        holder_eligible,
-    )
-    .await?;
+    // `height` (those at a boundary were counted above).
+    let changed =
+        super::utxos::mined_or_spent(db, chain, height - COOLDOWN_BLOCKS, height - 1).await?;
     for o in changed
         .iter()
-        .filter(|o| !boundary.contains(&o.identity_address))
+        .filter(|o| ids.contains(&o.identity_address) && !boundary.contains(&o.identity_address))
     {
         // Counted at `height` but not at `height − 1` (it just matured), or the reverse
         // (it was spent at `height − 1`).
@@ -351,7 +392,7 @@ pub async fn supply_step(
             _ => 0,
         };
     }
-    Ok((Sats(supply), count))
+    Ok(((Sats(supply), count), ids))
 }
 
 /// The row at `height`, if that height was processed.

@@ -297,18 +297,6 @@ pub async fn mined_or_spent(
     mined_at: Height,
     spent_at: Height,
 ) -> StoreResult<Vec<OutputChange>> {
-    mined_or_spent_where(db, chain, mined_at, spent_at, Condition::all()).await
-}
-
-/// [`mined_or_spent`], of the outputs that also meet `also` (a condition on the row, such as
-/// its holder's eligibility: one statement instead of a second one about their holders).
-pub(crate) async fn mined_or_spent_where(
-    db: &impl ConnectionTrait,
-    chain: &str,
-    mined_at: Height,
-    spent_at: Height,
-    also: Condition,
-) -> StoreResult<Vec<OutputChange>> {
     use subscriber_utxo::Column as C;
     let read = |condition: Condition| {
         subscriber_utxo::Entity::find()
@@ -316,7 +304,6 @@ pub(crate) async fn mined_or_spent_where(
             .columns([C::IdentityAddress, C::Amount, C::Height, C::SpentHeight])
             .filter(C::Chain.eq(chain))
             .filter(condition)
-            .filter(also.clone())
             .into_tuple::<(String, i64, Height, Option<Height>)>()
             .all(db)
     };

@@ -1920,3 +1920,136 @@ async fn outputs_in_any_number_are_stored_field_by_field() {
         assert_eq!(stored, want, "after {count} outputs");
     }
 }
+
+/// The supply step carries the set of eligible identities from one height to the next
+/// (`stats::EligibleIds`): stepped through starts, ends, one-block intervals, maturing and
+/// spent outputs, it equals a fresh read and the supply equals a full recount at every height.
+/// A set of another height, or one that no longer matches the recorded count (an interval
+/// written behind the tracker's back), is read again rather than trusted.
+#[tokio::test]
+async fn the_supply_step_carries_the_eligible_set_and_reads_again_one_it_cannot_trust() {
+    use coinstaker::store::stats::EligibleIds;
+    use coinstaker::store::utxos::{self, Utxo};
+
+    let t = TestDb::new(false).await;
+    let db = t.migrated().await;
+    // (identity, opens at, closes at).
+    let intervals: [(&str, i64, Option<i64>); 6] = [
+        ("iA", 100, None),
+        ("iB", 100, Some(170)),
+        ("iC", 160, None),
+        ("iD", 120, Some(180)),
+        ("iE", 175, Some(176)),
+        ("iF", 185, None),
+    ];
+    let mut outputs = Vec::new();
+    for (n, (id, _, _)) in intervals.iter().enumerate() {
+        for k in 0..6i64 {
+            let n = i64::try_from(n).unwrap();
+            outputs.push(Utxo {
+                identity_address: (*id).to_owned(),
+                txid: format!("{id}-{k}"),
+                vout: 0,
+                amount: Sats(1_000 * (n + 1) + k),
+                // Maturing between 150 and 200, some spent on the way.
+                height: 5 + n * 7 + k * 6,
+                spent_height: (k % 3 == 1).then_some(160 + n * 5 + k),
+                from_pool: false,
+            });
+        }
+    }
+    utxos::insert(&db, "VRSC", &outputs).await.unwrap();
+    // Each interval opened and closed at its height, as the registry does.
+    let mut at: Vec<(i64, &str, bool)> = Vec::new();
+    for (id, from, to) in intervals {
+        at.push((from, id, true));
+        if let Some(to) = to {
+            at.push((to, id, false));
+        }
+    }
+    at.sort();
+    for (h, id, open) in at {
+        if open {
+            subscribers::open_interval(&db, "VRSC", id, h)
+                .await
+                .unwrap();
+        } else {
+            subscribers::close_interval(&db, "VRSC", id, h)
+                .await
+                .unwrap();
+        }
+    }
+
+    let mut previous = stats::supply_at(&db, "VRSC", 149).await.unwrap();
+    let mut known = Some(EligibleIds::read(&db, "VRSC", 149).await.unwrap());
+    let mut counts = std::collections::BTreeSet::new();
+    for h in 150..=200 {
+        let (stepped, ids) = stats::supply_step(&db, "VRSC", h, previous, known.take())
+            .await
+            .unwrap();
+        let full = stats::supply_at(&db, "VRSC", h).await.unwrap();
+        assert_eq!(stepped, full, "height {h}");
+        assert_eq!(
+            ids,
+            EligibleIds::read(&db, "VRSC", h).await.unwrap(),
+            "height {h}"
+        );
+        assert_eq!(ids.height(), h);
+        assert_eq!(ids.len(), usize::try_from(full.1).unwrap(), "height {h}");
+        counts.insert(full.1);
+        previous = full;
+        known = Some(ids);
+    }
+    // 150: A, B, D; C joins at 160, B leaves at 170, E is in for 175 only, D leaves at 180,
+    // F joins at 185.
+    assert_eq!(counts, [2, 3, 4].into(), "the eligible count moved");
+    assert!(
+        known
+            .as_ref()
+            .is_some_and(|k| k.contains("iF") && !k.contains("iB"))
+    );
+
+    // A set of another height is read again.
+    let stale = EligibleIds::read(&db, "VRSC", 150).await.unwrap();
+    let (stepped, ids) = stats::supply_step(
+        &db,
+        "VRSC",
+        190,
+        stats::supply_at(&db, "VRSC", 189).await.unwrap(),
+        Some(stale),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stepped, stats::supply_at(&db, "VRSC", 190).await.unwrap());
+    assert_eq!(ids, EligibleIds::read(&db, "VRSC", 190).await.unwrap());
+
+    // An identity made eligible from 50 on behind the set's back: the set of 189 lacks it and
+    // the count recorded at 189 (a recount) has it, so the set is read again.
+    let behind = EligibleIds::read(&db, "VRSC", 189).await.unwrap();
+    assert!(!behind.contains("iG"));
+    subscribers::open_interval(&db, "VRSC", "iG", 50)
+        .await
+        .unwrap();
+    utxos::insert(
+        &db,
+        "VRSC",
+        &[Utxo {
+            identity_address: "iG".into(),
+            txid: "iG-0".into(),
+            vout: 0,
+            amount: Sats(777),
+            height: 39,
+            spent_height: None,
+            from_pool: false,
+        }],
+    )
+    .await
+    .unwrap();
+    let recounted = stats::supply_at(&db, "VRSC", 189).await.unwrap();
+    assert_eq!(usize::try_from(recounted.1).unwrap(), behind.len() + 1);
+    let (stepped, ids) = stats::supply_step(&db, "VRSC", 190, recounted, Some(behind))
+        .await
+        .unwrap();
+    assert!(ids.contains("iG"));
+    assert_eq!(stepped, stats::supply_at(&db, "VRSC", 190).await.unwrap());
+}
