@@ -257,6 +257,7 @@ impl Application {
                     chain: Arc::new(chain.clone()),
                     db: chain_db.clone(),
                     blocks_db: blocks_db.clone(),
+                    background_db: state.db.clone(),
                     rpc: Arc::clone(&runtime.rpc),
                     health: state.health.clone(),
                     metrics: state.metrics.clone(),

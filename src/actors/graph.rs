@@ -45,6 +45,9 @@ pub struct ChainParts {
     pub db: DatabaseConnection,
     /// The database, for block transactions (`store::connect_blocks`).
     pub blocks_db: DatabaseConnection,
+    /// The database, for checks beside the blocks: the API's connections, which on SQLite run
+    /// at the API's lower priority and pause while a block is processed (`store::BlockYield`).
+    pub background_db: DatabaseConnection,
     /// The daemon.
     pub rpc: Arc<RpcClient>,
     /// Health, for `/healthz`.
@@ -80,6 +83,7 @@ impl ChainActors {
             chain: Arc::clone(&parts.chain),
             db: parts.db.clone(),
             blocks_db: parts.blocks_db.clone(),
+            background_db: parts.background_db.clone(),
             rpc: Arc::clone(&parts.rpc),
             fence: fence.clone(),
             facts: ChainFacts::default(),

@@ -36,6 +36,8 @@ pub struct ChainContext {
     /// The database, for block transactions: replayed from the chain if a power cut loses
     /// one (`store::connect_blocks`).
     pub blocks_db: DatabaseConnection,
+    /// The database, for checks beside the blocks ([`graph::ChainParts::background_db`]).
+    pub background_db: DatabaseConnection,
     /// Its daemon.
     pub rpc: Arc<RpcClient>,
     /// This leader's lease.

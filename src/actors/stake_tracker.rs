@@ -88,6 +88,8 @@ pub struct TrackerCore {
     db: DatabaseConnection,
     /// For block transactions (`store::connect_blocks`).
     blocks_db: DatabaseConnection,
+    /// For the checks beside the blocks ([`ChainContext::background_db`]).
+    background_db: DatabaseConnection,
     fence: crate::store::lease::Fence,
     facts: ChainFacts,
     events: Recipient<EventsWritten>,
@@ -109,6 +111,7 @@ impl TrackerCore {
             chain: Arc::clone(&cx.chain),
             db: cx.db.clone(),
             blocks_db: cx.blocks_db.clone(),
+            background_db: cx.background_db.clone(),
             fence: cx.fence.clone(),
             facts: cx.facts.clone(),
             events: cx.events.clone(),
@@ -165,15 +168,17 @@ impl TrackerCore {
 
     /// Checks the running staking supply recorded at `h` against a full recount, beside the
     /// blocks (a recount reads every eligible output: 30 ms at 10,000 subscribers, too much
-    /// for a block's path). A difference is logged as an error and the next block recounts in
-    /// full. (A block at `h` disconnected meanwhile leaves no row or a row of the new branch;
-    /// at worst the next block recounts for nothing.)
+    /// for a block's path), through the API's connections: on SQLite the recount runs at their
+    /// lower priority and pauses while the next block is processed, which it slowed by up to
+    /// 15 ms (BENCHMARKS.md, twentieth round). A difference is logged as an error and the
+    /// next block recounts in full. (A block at `h` disconnected meanwhile leaves no row or a
+    /// row of the new branch; at worst the next block recounts for nothing.)
     fn check_supply(&self, h: Height) {
-        let db = self.db.clone();
+        let db = self.background_db.clone();
         let chain = self.name().to_owned();
         let recount = Arc::clone(&self.recount);
         actix::spawn(async move {
-            crate::store::refresh_statistics(&db).await;
+            crate::store::refresh_statistics(&db, crate::store::BLOCK_TABLES).await;
             let (Ok(full), Ok(Some(row))) = (
                 stats::supply_at(&db, &chain, h).await,
                 stats::at(&db, &chain, h).await,

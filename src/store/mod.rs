@@ -311,9 +311,23 @@ pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch
     }
 }
 
-/// Refreshes PostgreSQL's statistics of the tables a block reads by key (`ANALYZE`), after
+/// The tables a block reads by key, whose statistics [`refresh_statistics`] refreshes after
 /// the registry seeded many identities at once or a block changed many of them (a wave of
-/// joins), and every [`stats::RECOUNT_EVERY`] blocks.
+/// joins).
+pub const KEYED_TABLES: &[&str] = &[
+    "subscriber_utxo",
+    "eligibility_interval",
+    "subscriber",
+    "identity_version",
+];
+
+/// The one of [`KEYED_TABLES`] that grows with every block (its outputs) whatever joins or
+/// leaves: refreshed every [`stats::RECOUNT_EVERY`] blocks. Analysing the four took
+/// PostgreSQL 140–190 ms of CPU beside the blocks (BENCHMARKS.md, twentieth round).
+pub const BLOCK_TABLES: &[&str] = &["subscriber_utxo"];
+
+/// Refreshes PostgreSQL's statistics of `tables` (`ANALYZE`; [`KEYED_TABLES`],
+/// [`BLOCK_TABLES`]).
 ///
 /// Without statistics (a table filled since autovacuum last ran, or autovacuum off, as on the
 /// CI machine) PostgreSQL took `subscriber_utxo` for a small table and answered `chain = $1
@@ -323,14 +337,12 @@ pub async fn checkpoint_wal(db: DatabaseConnection, mut stop: tokio::sync::watch
 /// subscribers joined (seventeenth round). SQLite's plans for these statements use
 /// no statistics and MySQL recalculates its own: nothing to do there. A failure is logged and
 /// changes nothing.
-pub async fn refresh_statistics(db: &DatabaseConnection) {
-    if db.get_database_backend() != DbBackend::Postgres {
+pub async fn refresh_statistics(db: &DatabaseConnection, tables: &[&str]) {
+    if db.get_database_backend() != DbBackend::Postgres || tables.is_empty() {
         return;
     }
     if let Err(e) = db
-        .execute_unprepared(
-            "ANALYZE subscriber_utxo, eligibility_interval, subscriber, identity_version",
-        )
+        .execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
         .await
     {
         log::warn!("cannot refresh the database's statistics (ANALYZE): {e}");

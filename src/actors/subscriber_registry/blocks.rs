@@ -340,7 +340,7 @@ impl RegistryCore {
             let db = self.db.clone();
             let analysing = Arc::clone(&self.analysing);
             actix::spawn(async move {
-                crate::store::refresh_statistics(&db).await;
+                crate::store::refresh_statistics(&db, crate::store::KEYED_TABLES).await;
                 analysing.store(false, Ordering::Release);
             });
         }

@@ -206,7 +206,7 @@ impl RegistryCore {
         }
         // Many outputs at once: PostgreSQL plans the next blocks' statements from statistics.
         if chunks.len() > 1 || first.len() >= 100 {
-            crate::store::refresh_statistics(&self.db).await;
+            crate::store::refresh_statistics(&self.db, crate::store::KEYED_TABLES).await;
         }
         Ok(())
     }
