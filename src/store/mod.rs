@@ -323,7 +323,7 @@ pub const KEYED_TABLES: &[&str] = &[
 
 /// The one of [`KEYED_TABLES`] that grows with every block (its outputs) whatever joins or
 /// leaves: refreshed every [`stats::RECOUNT_EVERY`] blocks. Analysing the four took
-/// PostgreSQL 140–190 ms of CPU beside the blocks (BENCHMARKS.md, twentieth round).
+/// PostgreSQL 125–185 ms beside the blocks (BENCHMARKS.md, twentieth round).
 pub const BLOCK_TABLES: &[&str] = &["subscriber_utxo"];
 
 /// Refreshes PostgreSQL's statistics of `tables` (`ANALYZE`; [`KEYED_TABLES`],
