@@ -100,7 +100,7 @@ pub struct TrackerCore {
     /// The tracker's cursor, as it committed it last.
     known: chain_store::KnownCursor,
     /// The identities eligible at the height of `known`, as the last committed step left them
-    /// ([`stats::EligibleIds`]); forgotten with `known`, and on a recount.
+    /// ([`stats::EligibleIds`]); forgotten with `known`; a recount reads it afresh.
     eligible: Option<stats::EligibleIds>,
 }
 
@@ -129,7 +129,7 @@ impl TrackerCore {
     /// The pool's eligible supply and count at `h`: stepped from `h − 1` when that row
     /// exists, recounted in full with `recount` (a check found the running total wrong; the
     /// recount wins). `eligible` is the set of identities eligible at `h − 1` the step
-    /// before left; it becomes the set at `h`, or `None` when the supply was recounted.
+    /// before left; it becomes the set at `h` (`None` when there was no row at `h − 1`).
     async fn supply(
         &self,
         db: &impl ConnectionTrait,
@@ -152,8 +152,9 @@ impl TrackerCore {
             known,
         )
         .await?;
+        // Stepped from a fresh read when recounting: good either way.
+        *eligible = Some(ids);
         if !recount {
-            *eligible = Some(ids);
             return Ok(stepped);
         }
         let full = stats::supply_at(db, self.name(), h).await?;

@@ -209,9 +209,9 @@ pub const RECOUNT_EVERY: Height = 100;
 /// the database instead cost 1.8 ms a block on SQLite at 10,000 subscribers, and PostgreSQL
 /// hashed every interval of the chain for it (3 ms at 10,000, growing with the pool;
 /// BENCHMARKS.md, twentieth round). A set is only as good as the step that made it: the
-/// tracker forgets it whenever a block's transaction fails, a block is disconnected or the
-/// running supply is recounted, and [`supply_step`] reads it again when the eligible count
-/// recorded at the height before does not match it.
+/// tracker forgets it whenever a block's transaction fails or a block is disconnected, reads
+/// it afresh to recount the running supply, and [`supply_step`] reads it again when the
+/// eligible count recorded at the height before does not match it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EligibleIds {
     height: Height,

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use entity::subscriber_utxo::{self, text_key};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 
 use super::StoreResult;
@@ -161,6 +161,28 @@ const NEW_ROW_COLUMNS: [subscriber_utxo::Column; 11] = {
     ]
 };
 
+/// The values of one new row, in the order of [`NEW_ROW_COLUMNS`].
+fn new_row_values(chain: &str, u: &Utxo) -> [Value; NEW_ROW_COLUMNS.len()] {
+    [
+        chain.into(),
+        u.identity_address.as_str().into(),
+        u.txid.as_str().into(),
+        stored_vout(u).into(),
+        u.amount.0.into(),
+        u.height.into(),
+        u.spent_height.into(),
+        Option::<String>::None.into(),
+        u.from_pool.into(),
+        text_key(&u.txid).into(),
+        text_key(&u.identity_address).into(),
+    ]
+}
+
+/// The output index as the table stores it.
+fn stored_vout(u: &Utxo) -> i32 {
+    i32::try_from(u.vout).unwrap_or(i32::MAX)
+}
+
 /// How many one-row statements one SQLite request of [`insert_new`] holds: a few fixed sizes
 /// (the last 1, so any number of rows is made of them), which each connection keeps prepared
 /// whatever a block's count of new outputs.
@@ -206,9 +228,7 @@ fn postgres_insert_values(chain: &str, rows: &[&Utxo]) -> Vec<Value> {
         chain.into(),
         column(ArrayType::String, &|u| u.identity_address.as_str().into()),
         column(ArrayType::String, &|u| u.txid.as_str().into()),
-        column(ArrayType::Int, &|u| {
-            i32::try_from(u.vout).unwrap_or(i32::MAX).into()
-        }),
+        column(ArrayType::Int, &|u| stored_vout(u).into()),
         column(ArrayType::BigInt, &|u| u.amount.0.into()),
         column(ArrayType::BigInt, &|u| u.height.into()),
         column(ArrayType::BigInt, &|u| u.spent_height.unwrap_or(-1).into()),
@@ -225,7 +245,8 @@ fn postgres_insert_values(chain: &str, rows: &[&Utxo]) -> Vec<Value> {
 /// run than 200 one-row statements prepared once (BENCHMARKS.md, nineteenth round), and a
 /// multi-row statement is a statement to prepare and cache for every count of rows. On
 /// PostgreSQL, one statement of arrays ([`POSTGRES_INSERT`]). On MySQL, one multi-row
-/// statement: it takes neither arrays nor several statements with parameters in one request.
+/// statement of the same values: it takes neither arrays nor several statements with
+/// parameters in one request.
 async fn insert_new(db: &impl ConnectionTrait, chain: &str, rows: &[&Utxo]) -> StoreResult<()> {
     if rows.is_empty() {
         return Ok(());
@@ -241,23 +262,16 @@ async fn insert_new(db: &impl ConnectionTrait, chain: &str, rows: &[&Utxo]) -> S
         return Ok(());
     }
     if backend != DbBackend::Sqlite {
-        let models = rows.iter().map(|u| subscriber_utxo::ActiveModel {
-            id: Default::default(),
-            chain: Set(chain.to_owned()),
-            identity_address: Set(u.identity_address.clone()),
-            txid: Set(u.txid.clone()),
-            vout: Set(i32::try_from(u.vout).unwrap_or(i32::MAX)),
-            amount: Set(u.amount.0),
-            height: Set(u.height),
-            spent_height: Set(u.spent_height),
-            spent_txid: Set(None),
-            from_pool: Set(u.from_pool),
-            txid_key: Set(text_key(&u.txid)),
-            identity_key: Set(text_key(&u.identity_address)),
-        });
-        subscriber_utxo::Entity::insert_many(models)
-            .exec_without_returning(db)
-            .await?;
+        let mut insert = sea_orm::sea_query::Query::insert();
+        insert
+            .into_table(subscriber_utxo::Entity)
+            .columns(NEW_ROW_COLUMNS);
+        for u in rows {
+            insert
+                .values(new_row_values(chain, u).map(Into::into))
+                .map_err(|e| sea_orm::DbErr::Custom(format!("outputs to insert: {e}")))?;
+        }
+        db.execute_raw(backend.build(&insert)).await?;
         return Ok(());
     }
     let mut rest = rows;
@@ -267,19 +281,7 @@ async fn insert_new(db: &impl ConnectionTrait, chain: &str, rows: &[&Utxo]) -> S
             rest = after;
             let mut values: Vec<Value> = Vec::with_capacity(size * NEW_ROW_COLUMNS.len());
             for u in group {
-                values.extend([
-                    chain.into(),
-                    u.identity_address.as_str().into(),
-                    u.txid.as_str().into(),
-                    i32::try_from(u.vout).unwrap_or(i32::MAX).into(),
-                    u.amount.0.into(),
-                    u.height.into(),
-                    u.spent_height.into(),
-                    Option::<String>::None.into(),
-                    u.from_pool.into(),
-                    text_key(&u.txid).into(),
-                    text_key(&u.identity_address).into(),
-                ]);
+                values.extend(new_row_values(chain, u));
             }
             db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
